@@ -1,0 +1,147 @@
+"""agenda — the shared SNP agenda of a CPTS."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from agenda import config as config_module
+from agenda.errors import DomainError
+from agenda.extensions import babel, csrf, db, login_manager, migrate
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: ``flask --app agenda …`` and ``wsgi.py`` both use it."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("AGENDA_INSTANCE_PATH", str(root / "instance")),
+        template_folder=str(root / "templates"),
+        static_folder="static",
+    )
+    app.config.update(config_module.load(app.instance_path))
+    if config:
+        app.config.update(config)
+        if "DATABASE_URL" in config:
+            app.config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+
+    _import_models()
+    _register_blueprints(app)
+    _register_errors(app)
+    _register_template_helpers(app)
+    _register_cli(app)
+    return app
+
+
+def _select_locale() -> str:
+    return request.accept_languages.best_match(["fr", "en"], default="fr")
+
+
+def _import_models() -> None:
+    """Every table is known to SQLAlchemy (and Alembic) once the app exists."""
+    from agenda import alerts, audit, outbox  # noqa: F401
+    from agenda.accounts import models as _a  # noqa: F401
+    from agenda.booking import models as _b  # noqa: F401
+    from agenda.slots import models as _s  # noqa: F401
+    from agenda.sync import models as _y  # noqa: F401
+    from agenda.territory import models as _t  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from agenda.accounts.views import bp as accounts_bp
+    from agenda.api import bp as api_bp
+    from agenda.booking.views import bp as booking_bp
+    from agenda.coverage.views import bp as coverage_bp
+    from agenda.sas.views import bp as sas_bp
+    from agenda.slots.views import bp as slots_bp
+    from agenda.sync.views import bp as sync_bp
+    from agenda.territory.views import bp as territory_bp
+
+    for bp in (accounts_bp, territory_bp, slots_bp, booking_bp, sync_bp, coverage_bp):
+        app.register_blueprint(bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(sas_bp, url_prefix="/fhir")
+    csrf.exempt(api_bp)
+    csrf.exempt(sas_bp)
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok", version=__version__)
+
+
+def _register_errors(app: Flask) -> None:
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        db.session.rollback()
+        if wants_json():
+            return jsonify(exc.to_dict()), exc.status
+        return render_template("error.html", message=exc.message, status=exc.status), exc.status
+
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        from agenda.i18n import http_message
+
+        message = http_message(exc)
+        if request.path.startswith("/fhir/"):
+            from agenda.sas.fhir_errors import operation_outcome
+
+            return operation_outcome(exc.code or 500, message)
+        if wants_json():
+            return jsonify(error=exc.name.lower().replace(" ", "_"), message=message), exc.code
+        return render_template("error.html", message=message, status=exc.code), exc.code
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from agenda import i18n
+
+    app.jinja_env.globals.update(
+        local_time=i18n.format_local_time,
+        local_date=i18n.format_local_date,
+        local_datetime=i18n.format_local_datetime,
+        nav_items=i18n.nav_items,
+    )
+    app.jinja_env.filters["local_time"] = i18n.format_local_time
+    app.jinja_env.filters["local_date"] = i18n.format_local_date
+    app.jinja_env.filters["local_datetime"] = i18n.format_local_datetime
+
+
+def _register_cli(app: Flask) -> None:
+    from agenda.cli import register
+
+    register(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL, foreign keys and a busy timeout for SQLite; nothing for other engines."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Adresse e-mail"), validators=[DataRequired()])
+    password = PasswordField(_l("Mot de passe"), validators=[DataRequired()])
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
+    kind = SelectField(_l("Type"), choices=[
+        ("cpts", _l("CPTS")), ("secretariat", _l("Télésecrétariat")),
+        ("samu", _l("SAMU / SAS")), ("ed", _l("Service d'urgences"))])
+    cpts_id = SelectField(_l("CPTS de rattachement"), coerce=int, validators=[Optional()])
+    finess = StringField(_l("FINESS"), validators=[Optional(), Length(max=9)])
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Adresse e-mail"), validators=[DataRequired()])
+    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
+    role = SelectField(_l("Rôle"), choices=[
+        ("doctor", _l("Médecin")), ("secretary", _l("Télésecrétaire")),
+        ("regulator", _l("Régulateur SAMU/SAS")), ("ed_nurse", _l("IOA des urgences")),
+        ("coordinator", _l("Coordinateur CPTS")), ("admin", _l("Administrateur"))])
+    organisation_id = SelectField(_l("Organisation"), coerce=int)
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Nom du jeton"), validators=[DataRequired(), Length(max=100)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Mot de passe actuel"), validators=[DataRequired()])
+    new = PasswordField(_l("Nouveau mot de passe (10 caractères au moins)"),
+                        validators=[DataRequired()])

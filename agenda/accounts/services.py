@@ -1,0 +1,172 @@
+"""Account operations: users, passwords, login rate limit, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from agenda import audit, clock
+from agenda.accounts.models import ApiToken, LoginAttempt, Organisation, OrgKind, Role, User
+from agenda.errors import Conflict, DomainError, NotFound, ValidationError
+from agenda.extensions import db
+
+_hasher = PasswordHasher()
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalise_email(email: str) -> str:
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationError(_("Adresse e-mail invalide : %(email)s", email=email),
+                              field="email") from exc
+
+
+def validate_password(password: str) -> None:
+    if len(password or "") < 10:
+        raise ValidationError(_("Le mot de passe doit compter au moins 10 caractères."),
+                              field="password")
+
+
+def create_organisation(name: str, kind: str, cpts_id: int | None = None,
+                        finess: str | None = None) -> Organisation:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(_("Le nom de l'organisation est obligatoire."), field="name")
+    if kind not in {k.value for k in OrgKind}:
+        raise ValidationError(_("Type d'organisation inconnu : %(kind)s", kind=kind), field="kind")
+    if kind != OrgKind.CPTS.value:
+        if cpts_id is None or db.session.get(Organisation, cpts_id) is None:
+            raise ValidationError(_("Une organisation partenaire doit être rattachée à une CPTS."),
+                                  field="cpts_id")
+    org = Organisation(name=name, kind=kind, cpts_id=None if kind == "cpts" else cpts_id,
+                       finess=finess or None)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def find_organisation(ref: str | int) -> Organisation:
+    org = None
+    if isinstance(ref, int) or str(ref).isdigit():
+        org = db.session.get(Organisation, int(ref))
+    if org is None:
+        org = db.session.scalar(select(Organisation).where(Organisation.name == str(ref)))
+    if org is None:
+        raise NotFound(_("Organisation introuvable : %(ref)s", ref=ref))
+    return org
+
+
+def create_user(email: str, name: str, role: str, organisation: Organisation,
+                password: str | None = None) -> tuple[User, str]:
+    """Create a user; returns it with its password (generated when not given)."""
+    email = normalise_email(email)
+    if role not in {r.value for r in Role}:
+        raise ValidationError(_("Rôle inconnu : %(role)s", role=role), field="role")
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(_("Un compte existe déjà avec l'adresse %(email)s.", email=email),
+                       field="email")
+    if password is None:
+        password = secrets.token_urlsafe(12)
+    validate_password(password)
+    user = User(email=email, name=(name or email).strip(), role=role,
+                organisation_id=organisation.id, password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    return user, password
+
+
+def set_password(user: User, password: str) -> None:
+    validate_password(password)
+    user.password_hash = hash_password(password)
+
+
+# --- login rate limit -------------------------------------------------------------------
+
+def _window_start():
+    return clock.now() - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+
+
+def check_rate_limit(email: str, ip: str) -> None:
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    since = _window_start()
+    by_email = db.session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.email == email, LoginAttempt.at >= since))
+    by_ip = db.session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.ip == ip, LoginAttempt.at >= since))
+    if by_email >= limit or by_ip >= limit:
+        raise TooManyAttempts(_(
+            "Trop de tentatives de connexion échouées. Réessayez dans %(minutes)s minutes.",
+            minutes=current_app.config["LOGIN_WINDOW_MINUTES"]))
+
+
+def authenticate(email: str, password: str, ip: str) -> User:
+    """The user for these credentials, or a French error; failures are counted."""
+    email = (email or "").strip().lower()
+    check_rate_limit(email, ip)
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None or not user.active or not check_password(user, password):
+        db.session.add(LoginAttempt(email=email, ip=ip, at=clock.now()))
+        db.session.commit()
+        raise ValidationError(_("Adresse e-mail ou mot de passe incorrect."))
+    user.last_login_at = clock.now()
+    db.session.commit()
+    return user
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str = "api") -> str:
+    """A new API token for ``user``; only its SHA-256 is stored, the token is shown once."""
+    token = "snp_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, name=name or "api", prefix=token[:10],
+                            token_hash=_token_digest(token)))
+    audit.record("token.create", "user", user.id, user_id=user.id)
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token),
+                                                   ApiToken.revoked_at.is_(None)))
+    if row is None or not row.user.active:
+        return None
+    row.last_used_at = clock.now()
+    return row.user
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(_("Jeton introuvable."))
+    row.revoked_at = clock.now()

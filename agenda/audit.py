@@ -1,0 +1,51 @@
+"""Append-only audit log of every display or change of a patient's data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import has_request_context, request
+from flask_login import current_user
+from sqlalchemy import ForeignKey, Index, String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agenda import clock
+from agenda.extensions import db
+from agenda.types import UTCDateTime
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_patient_at", "patient_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))  # view / create / update / cancel / purge…
+    object_type: Mapped[str] = mapped_column(String(30))
+    object_id: Mapped[int | None] = mapped_column()
+    patient_id: Mapped[int | None] = mapped_column()
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _append_only(mapper, connection, target):  # pragma: no cover - guard
+    raise RuntimeError("audit log is append-only")
+
+
+def record(action: str, object_type: str, object_id: int | None = None, *,
+           patient_id: int | None = None, detail: str | None = None,
+           user_id: int | None = None) -> AuditEntry:
+    """Add an audit entry to the current session (committed with the caller's change)."""
+    ip = None
+    if has_request_context():
+        ip = request.remote_addr
+        if user_id is None and getattr(current_user, "is_authenticated", False):
+            user_id = current_user.id
+    entry = AuditEntry(action=action, object_type=object_type, object_id=object_id,
+                       patient_id=patient_id, detail=detail, user_id=user_id, ip=ip,
+                       at=clock.now())
+    db.session.add(entry)
+    return entry

@@ -1,0 +1,189 @@
+"""Patients (minimal), reasons, bookings, floating requests and their offers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agenda import clock
+from agenda.extensions import db
+from agenda.types import UTCDateTime
+
+
+class TreatingKind(str, enum.Enum):
+    DOCTOR = "doctor"  # a doctor of the territory (treating_doctor_id)
+    NONE = "none"  # "aucun"
+    UNKNOWN = "unknown"  # "ne sait pas"
+    EXTERNAL = "external"  # a name + RPPS outside the territory
+
+
+class Mobility(str, enum.Enum):
+    MOBILE = "mobile"  # se déplace
+    TELE = "tele"  # téléconsultation
+    HOME = "home"  # visite à domicile
+
+
+class BookingStatus(str, enum.Enum):
+    BOOKED = "booked"
+    SEEN = "seen"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
+class RequestStatus(str, enum.Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Patient(db.Model):
+    """The minimum needed to orient a patient; anonymised by the purge."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_name: Mapped[str] = mapped_column(String(100))
+    first_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(30))
+    commune_insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"))
+    treating_kind: Mapped[str] = mapped_column(String(10), default=TreatingKind.UNKNOWN.value)
+    treating_doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
+    treating_external_name: Mapped[str | None] = mapped_column(String(200))
+    treating_external_rpps: Mapped[str | None] = mapped_column(String(11))
+    mobility: Mapped[str] = mapped_column(String(10), default=Mobility.MOBILE.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    commune = relationship("Commune")
+    treating_doctor = relationship("Doctor")
+
+
+class Reason(db.Model):
+    """A reason of the CPTS protocol list (editable by the coordinator)."""
+
+    __tablename__ = "reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Booking(db.Model):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index("ix_bookings_status_start", "status", "start"),
+        Index("ix_bookings_org_created", "booker_org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    channel: Mapped[str] = mapped_column(String(12))  # secretariat / samu / ed
+    origin: Mapped[str] = mapped_column(String(10), default="web")  # web / api / sas
+    status: Mapped[str] = mapped_column(String(10), default=BookingStatus.BOOKED.value)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    treating_seen: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synthesis: Mapped[str | None] = mapped_column(Text)
+
+    slot = relationship("Slot")
+    doctor = relationship("Doctor")
+    patient = relationship(Patient)
+    reason = relationship(Reason)
+
+
+class FloatingRequest(db.Model):
+    """A booking into floating capacity: offered to the treating doctor, then the community."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_status_deadline", "status", "deadline_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(12))
+    origin: Mapped[str] = mapped_column(String(10), default="web")
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    # The window asked for (usually the one of the floating slot chosen).
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    mode: Mapped[str] = mapped_column(String(3), default="AMB")
+    phase: Mapped[str] = mapped_column(String(10), default="treating")  # treating / community
+    status: Mapped[str] = mapped_column(String(10), default=RequestStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    t1_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
+    accepted_slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"))
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    booker_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    patient = relationship(Patient)
+    reason = relationship(Reason)
+
+
+class RequestOffer(db.Model):
+    """A request offered to one doctor; refusing closes the offer for that doctor."""
+
+    __tablename__ = "request_offers"
+    __table_args__ = (UniqueConstraint("request_id", "doctor_id", name="uq_offer_request_doctor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"), index=True)
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"))
+    phase: Mapped[str] = mapped_column(String(10))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    distance_km: Mapped[float | None] = mapped_column()
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Reorientation(db.Model):
+    """A call judged a vital emergency: "réorienté vers le 15" (no booking), counted."""
+
+    __tablename__ = "reorientations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(12))
+    commune_insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee"))
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class CallLog(db.Model):
+    """One handled call (for the yearly "calls → slots → consultations" figures)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(12))
+    outcome: Mapped[str] = mapped_column(String(20))  # booked / request / reoriented / none
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)

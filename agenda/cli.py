@@ -1,0 +1,149 @@
+"""Command-line interface: ``flask --app agenda …``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from agenda.errors import DomainError
+from agenda.extensions import db
+
+
+def _fail(exc: DomainError) -> None:
+    db.session.rollback()
+    raise click.ClickException(exc.message)
+
+
+def register(app: Flask) -> None:
+    from agenda.accounts import services as accounts
+    from agenda.territory import services as territory
+
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--role", required=True,
+                  type=click.Choice(["doctor", "secretary", "regulator", "ed_nurse",
+                                     "coordinator", "admin"]))
+    @click.option("--org", "org", required=True, help="organisation name or id")
+    @click.option("--name", default=None)
+    @click.option("--password", default=None, help="default: generated and printed")
+    def create_user_cmd(email, role, org, name, password):
+        """Create a user account."""
+        try:
+            organisation = accounts.find_organisation(org)
+            user, pw = accounts.create_user(email, name or email, role, organisation, password)
+            db.session.commit()
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"{user.email} ({user.role}, {organisation.name})")
+        if password is None:
+            click.echo(f"mot de passe : {pw}")
+
+    @app.cli.command("create-org")
+    @click.option("--name", required=True)
+    @click.option("--kind", required=True, type=click.Choice(["cpts", "secretariat", "samu", "ed"]))
+    @click.option("--cpts", "cpts", default=None, help="CPTS name or id (partners)")
+    def create_org_cmd(name, kind, cpts):
+        """Create an organisation."""
+        try:
+            cpts_id = accounts.find_organisation(cpts).id if cpts else None
+            org = accounts.create_organisation(name, kind, cpts_id)
+            db.session.commit()
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"{org.id} {org.name}")
+
+    @app.cli.command("create-token")
+    @click.option("--email", required=True)
+    @click.option("--name", default="cli")
+    def create_token_cmd(email, name):
+        """Create an API token for a user (printed once)."""
+        from sqlalchemy import select
+
+        from agenda.accounts.models import User
+
+        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise click.ClickException(f"Aucun compte pour {email}")
+        token = accounts.create_token(user, name)
+        db.session.commit()
+        click.echo(token)
+
+    territory_cli = AppGroup("territory", help="Communes of the territory.")
+
+    @territory_cli.command("import")
+    @click.option("--department", "departments", multiple=True, help="e.g. 44 (repeatable)")
+    @click.option("--communes", default="", help="INSEE codes, comma-separated")
+    def territory_import(departments, communes):
+        """Load communes from the shipped COG 2026 file."""
+        try:
+            n = territory.import_communes(departments, communes.split(","))
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"{n} communes chargées")
+
+    app.cli.add_command(territory_cli)
+
+    doctors_cli = AppGroup("doctors", help="Volunteer doctors.")
+
+    @doctors_cli.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--cpts", "cpts", default=None, help="CPTS name or id (default: the only one)")
+    def doctors_import(file, cpts):
+        """Bulk onboarding from CSV (rpps, first_name, last_name, email, phone, address,
+        insee[, caldav_url, caldav_username, caldav_password, caldav_calendar])."""
+        from agenda.accounts.models import Organisation
+        from sqlalchemy import select
+
+        try:
+            if cpts:
+                org = accounts.find_organisation(cpts)
+            else:
+                orgs = db.session.scalars(select(Organisation).where(
+                    Organisation.kind == "cpts")).all()
+                if len(orgs) != 1:
+                    raise click.ClickException("Précisez --cpts (plusieurs CPTS ou aucune).")
+                org = orgs[0]
+            try:
+                text = file.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                text = file.read_text(encoding="latin-1")
+            report = territory.import_doctors_csv(text, org.id)
+            for hook in DOCTOR_IMPORT_HOOKS:
+                hook(report)
+        except DomainError as exc:
+            _fail(exc)
+        for line, message in report.errors:
+            click.echo(f"ligne {line} : {message}", err=True)
+        click.echo(f"{report.created} créés, {report.updated} mis à jour, "
+                   f"{len(report.errors)} en erreur")
+        if report.errors:
+            sys.exit(1)
+
+    app.cli.add_command(doctors_cli)
+
+    @app.cli.command("demo")
+    @click.option("--force", is_flag=True, help="even if the database is not empty")
+    def demo_cmd(force):
+        """Load the demo CPTS (only into an empty database) and print its logins."""
+        from agenda import demo
+
+        if not demo.is_empty() and not force:
+            click.echo("La base n'est pas vide : démo non chargée.")
+            return
+        built = demo.build()
+        click.echo(f"Démo chargée : {built.cpts.name}, {len(built.doctors)} médecins.")
+        click.echo("Comptes de démonstration (affichés une seule fois) :")
+        for role, email, password in built.logins:
+            click.echo(f"  {role:<12} {email:<32} {password}")
+
+    for extra in CLI_EXTENSIONS:
+        extra(app)
+
+
+# Hooks other packages add to (kept here so that the CLI has one entry point).
+DOCTOR_IMPORT_HOOKS: list = []
+CLI_EXTENSIONS: list = []

@@ -1,0 +1,78 @@
+"""Settings from ``AGENDA_*`` environment variables, with embedded defaults.
+
+The embedded default is a SQLite file under ``instance/`` (WAL mode); PostgreSQL is one
+variable away: ``AGENDA_DATABASE_URL=postgresql+psycopg://user:pass@host/agenda``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# name -> (default, cast, description); the README's configuration table follows this.
+SETTINGS: dict[str, tuple[object, type, str]] = {
+    "DATABASE_URL": (None, str, "SQLAlchemy URL; default: SQLite file instance/agenda.sqlite3"),
+    "SECRET_KEY": (None, str, "session and CSRF key; generated into instance/ when unset"),
+    "ENCRYPTION_KEY": (None, str, "Fernet key for CalDAV passwords; derived from SECRET_KEY when unset"),
+    "TIMEZONE": ("Europe/Paris", str, "timezone shown to people"),
+    "BASE_URL": ("http://127.0.0.1:5000", str, "public address, used in links sent out"),
+    "MAIL_HOST": ("localhost", str, "SMTP server"),
+    "MAIL_PORT": (25, int, "SMTP port"),
+    "MAIL_USERNAME": ("", str, "SMTP login (optional)"),
+    "MAIL_PASSWORD": ("", str, "SMTP password (optional)"),
+    "MAIL_STARTTLS": (False, bool, "use STARTTLS"),
+    "MAIL_FROM": ("agenda-snp@localhost", str, "sender address"),
+    "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
+    "LOGIN_MAX_FAILURES": (10, int, "failed logins per account and per address before a pause"),
+    "LOGIN_WINDOW_MINUTES": (15, int, "window of the login rate limit"),
+    "SYNC_INTERVAL_SECONDS": (60, int, "pause between two passes of the sync worker"),
+    "SYNC_THREADS": (4, int, "doctors synchronised in parallel by one worker"),
+    "SAS_ENDPOINT": ("", str, "base URL of the national SAS platform (INT_R03), empty = off"),
+    "SAS_API_KEY": ("", str, "API key sent to the SAS platform"),
+    "FHIR_API_KEYS": ("", str, "comma-separated API keys allowed on the FHIR endpoints"),
+    "FHIR_CLIENT_SUBJECTS": ("", str, "comma-separated certificate subjects allowed (mTLS)"),
+    "LOG_LEVEL": ("INFO", str, "logging level"),
+}
+
+
+def _cast(value: str, kind: type) -> object:
+    if kind is bool:
+        return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
+    return kind(value)
+
+
+def load(instance_path: str) -> dict:
+    """Configuration from the environment, with embedded defaults."""
+    cfg: dict[str, object] = {}
+    for name, (default, kind, _doc) in SETTINGS.items():
+        raw = os.environ.get(f"AGENDA_{name}")
+        cfg[name] = _cast(raw, kind) if raw not in (None, "") else default
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'agenda.sqlite3'}"
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _instance_secret(Path(instance_path) / "secret_key")
+    return {
+        **cfg,
+        "SQLALCHEMY_DATABASE_URI": cfg["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": cfg["SESSION_COOKIE_SECURE"],
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_DEFAULT_TIMEZONE": cfg["TIMEZONE"],
+        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    }
+
+
+def _instance_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value

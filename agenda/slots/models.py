@@ -1,0 +1,124 @@
+"""Charter settings and SNP slots (fixed and floating).
+
+A doctor's *weekly pool* is the set of their slots of one ISO week (Europe/Paris), kept
+in the indexed ``week`` column rather than in a table of its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agenda import clock
+from agenda.extensions import db
+from agenda.types import UTCDateTime
+
+
+class SlotKind(str, enum.Enum):
+    FIXED = "fixed"
+    FLOATING = "floating"
+
+
+class SlotStatus(str, enum.Enum):
+    OPEN = "open"
+    HELD = "held"
+    BOOKED = "booked"
+    SEEN = "seen"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    WITHDRAWN = "withdrawn"
+    PAST = "past"
+
+
+class SlotMode(str, enum.Enum):
+    """Consultation mode, with the SAS codes."""
+
+    AMB = "AMB"  # at the practice
+    VR = "VR"  # teleconsultation
+    HH = "HH"  # home visit
+
+
+class SlotSource(str, enum.Enum):
+    WEB = "web"
+    API = "api"
+    CALDAV = "caldav"
+
+
+class CharterSettings(db.Model):
+    """The CPTS charter: one row per CPTS, edited by its coordinator."""
+
+    __tablename__ = "charter_settings"
+
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    min_per_week: Mapped[int] = mapped_column(Integer, default=2)
+    max_per_week: Mapped[int] = mapped_column(Integer, default=6)
+    default_length_min: Mapped[int] = mapped_column(Integer, default=20)
+    # Booking horizon in hours from now (e.g. 24 or 48).
+    horizon_hours: Mapped[int] = mapped_column(Integer, default=48)
+    # Publication hours per ISO weekday (1=Monday): {"1": ["08:00", "20:00"], …}.
+    publication_hours: Mapped[dict] = mapped_column(JSON, default=dict)
+    saturday_morning: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "warn" (default) or "refuse" for French public holidays.
+    holidays_policy: Mapped[str] = mapped_column(String(10), default="warn")
+    hold_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    request_t1_min: Mapped[int] = mapped_column(Integer, default=60)
+    request_deadline_min: Mapped[int] = mapped_column(Integer, default=120)
+    radius_km: Mapped[int] = mapped_column(Integer, default=15)
+    retention_days: Mapped[int] = mapped_column(Integer, default=365)
+    # Indemnity formula, interpreted by agenda.coverage (JSON, see its docs).
+    indemnity_formula: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Slot(db.Model):
+    __tablename__ = "slots"
+    __table_args__ = (
+        Index("ix_slots_status_start", "status", "start"),
+        Index("ix_slots_doctor_start", "doctor_id", "start"),
+        Index("ix_slots_doctor_week", "doctor_id", "week"),
+        Index("ix_slots_caldav_uid", "doctor_id", "caldav_uid", "recurrence_id"),
+        CheckConstraint("end > start", name="end_after_start"),
+        CheckConstraint("capacity >= 1", name="capacity_positive"),
+        CheckConstraint("booked_count >= 0 AND booked_count <= capacity", name="booked_le_capacity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    kind: Mapped[str] = mapped_column(String(10), default=SlotKind.FIXED.value)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    week: Mapped[str] = mapped_column(String(8))  # ISO week in Europe/Paris, "2026-W49"
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    booked_count: Mapped[int] = mapped_column(Integer, default=0)
+    mode: Mapped[str] = mapped_column(String(3), default=SlotMode.AMB.value)
+    status: Mapped[str] = mapped_column(String(12), default=SlotStatus.OPEN.value)
+    # False for a slot kept "hors charte" (over the maximum): shown, never bookable.
+    in_charter: Mapped[bool] = mapped_column(Boolean, default=True)
+    charter_note: Mapped[str | None] = mapped_column(String(300))
+    # Temporary hold during a phone call.
+    held_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where it came from, and what the CalDAV sync needs to follow its event.
+    source: Mapped[str] = mapped_column(String(10), default=SlotSource.WEB.value)
+    caldav_uid: Mapped[str | None] = mapped_column(String(255))
+    recurrence_id: Mapped[str | None] = mapped_column(String(40))
+    caldav_href: Mapped[str | None] = mapped_column(String(500))
+    caldav_etag: Mapped[str | None] = mapped_column(String(200))
+    # A booked slot whose calendar event moved or vanished: the booking is kept, this says why.
+    conflict: Mapped[str | None] = mapped_column(String(300))
+    withdraw_reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now,
+                                                 onupdate=clock.now)
+
+    doctor = relationship("Doctor")
+
+    @property
+    def is_floating(self) -> bool:
+        return self.kind == SlotKind.FLOATING.value
+
+    @property
+    def remaining(self) -> int:
+        return self.capacity - self.booked_count

@@ -1,0 +1,50 @@
+"""A doctor's CalDAV connection and sync state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agenda import clock
+from agenda.extensions import db
+from agenda.types import UTCDateTime
+
+
+class CalendarAccount(db.Model):
+    __tablename__ = "calendar_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"), unique=True)
+    url: Mapped[str | None] = mapped_column(String(500))
+    username: Mapped[str | None] = mapped_column(String(200))
+    password_encrypted: Mapped[str | None] = mapped_column(Text)  # Fernet, key from config
+    calendar_url: Mapped[str | None] = mapped_column(String(500))  # the SNP calendar
+    calendar_name: Mapped[str | None] = mapped_column(String(200))
+    busy_calendar_urls: Mapped[list] = mapped_column(JSON, default=list)
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    etags: Mapped[dict] = mapped_column(JSON, default=dict)  # href -> etag (fallback mode)
+    # ok ("à jour") / pending ("en attente") / error
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ics_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    doctor = relationship("Doctor")
+
+
+class SyncLogEntry(db.Model):
+    """A line of the sync log: an event skipped or handled, with its reason."""
+
+    __tablename__ = "sync_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    event_uid: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)

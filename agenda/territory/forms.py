@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, EmailField, StringField, TelField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class DoctorForm(FlaskForm):
+    rpps = StringField(_l("RPPS (11 chiffres)"), validators=[DataRequired(), Length(max=11)])
+    first_name = StringField(_l("Prénom"), validators=[DataRequired(), Length(max=100)])
+    last_name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=100)])
+    email = EmailField(_l("E-mail"), validators=[Optional()])
+    phone = TelField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
+    address = StringField(_l("Adresse du cabinet"), validators=[Optional(), Length(max=300)])
+    insee = StringField(_l("Code INSEE de la commune"), validators=[DataRequired(), Length(max=5)])
+    accepts_floating = BooleanField(_l("Accepte les demandes flottantes"), default=True)
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Fichier CSV"), validators=[FileRequired()])

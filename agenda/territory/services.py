@@ -1,0 +1,289 @@
+"""Territory operations: commune import, doctors (create, edit, deactivate, CSV import)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+
+from agenda.errors import Conflict, NotFound, ValidationError
+from agenda.extensions import db
+from agenda.territory.models import Commune, Doctor
+
+INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+DEPARTMENT_RE = re.compile(r"^(\d{2}|2[AB]|97\d|98\d)$")
+
+
+# --- communes ---------------------------------------------------------------------------
+
+def _shipped_rows() -> Iterator[dict]:
+    raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
+    with gzip.open(io.BytesIO(raw), "rt", encoding="utf-8", newline="") as fh:
+        yield from csv.DictReader(fh)
+
+
+def import_communes(departments: Iterable[str] = (), insee_codes: Iterable[str] = ()) -> int:
+    """Load (insert or update) communes of the shipped file; returns how many were loaded."""
+    departments = {d.strip().upper() for d in departments if d.strip()}
+    insee_codes = {c.strip().upper() for c in insee_codes if c.strip()}
+    for d in departments:
+        if not DEPARTMENT_RE.match(d):
+            raise ValidationError(_("Code de département invalide : %(code)s", code=d))
+    for c in insee_codes:
+        if not INSEE_RE.match(c):
+            raise ValidationError(_("Code INSEE invalide : %(code)s", code=c))
+    if not departments and not insee_codes:
+        raise ValidationError(_("Indiquez un département ou une liste de codes INSEE."))
+    found: set[str] = set()
+    existing = {c.insee: c for c in db.session.scalars(select(Commune))}
+    count = 0
+    for row in _shipped_rows():
+        if row["department"] not in departments and row["insee"] not in insee_codes:
+            continue
+        found.add(row["insee"])
+        commune = existing.get(row["insee"]) or Commune(insee=row["insee"])
+        commune.name = row["name"]
+        commune.department = row["department"]
+        commune.postcodes = row["postcodes"]
+        commune.population = int(row["population"]) if row["population"] else None
+        commune.lat = float(row["lat"]) if row["lat"] else None
+        commune.lon = float(row["lon"]) if row["lon"] else None
+        if commune.insee not in existing:
+            db.session.add(commune)
+        count += 1
+    missing = insee_codes - found
+    if missing:
+        db.session.rollback()
+        raise NotFound(_("Code INSEE inconnu : %(codes)s", codes=", ".join(sorted(missing))))
+    if departments and count == 0:
+        db.session.rollback()
+        raise NotFound(_("Aucune commune pour le département %(code)s.",
+                         code=", ".join(sorted(departments))))
+    db.session.commit()
+    return count
+
+
+def get_commune(insee: str) -> Commune:
+    commune = db.session.get(Commune, (insee or "").strip().upper())
+    if commune is None:
+        raise NotFound(_("Commune inconnue du territoire (code INSEE %(code)s).", code=insee),
+                       field="commune")
+    return commune
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
+
+
+def search_communes(query: str, limit: int = 15) -> list[Commune]:
+    """Communes of the territory by name (accents ignored), postcode or INSEE code."""
+    q = (query or "").strip()
+    if not q:
+        return []
+    if q.isdigit() or INSEE_RE.match(q.upper()):
+        stmt = select(Commune).where(or_(Commune.insee == q.upper(),
+                                         Commune.postcodes.contains(q)))
+        return list(db.session.scalars(stmt.order_by(Commune.name).limit(limit)))
+    folded = _fold(q)
+    # Names are few (a territory); fold in Python for accent-insensitive matching.
+    rows = db.session.scalars(select(Commune).order_by(Commune.population.desc().nulls_last()))
+    starts, contains = [], []
+    for c in rows:
+        name = _fold(c.name)
+        if name.startswith(folded):
+            starts.append(c)
+        elif folded in name:
+            contains.append(c)
+    return (starts + contains)[:limit]
+
+
+# --- doctors ----------------------------------------------------------------------------
+
+def rpps_is_valid(rpps: str) -> bool:
+    """11 digits whose last is the Luhn check digit of the first ten."""
+    if not re.fullmatch(r"\d{11}", rpps or ""):
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(rpps)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def rpps_with_check_digit(first_ten: str) -> str:
+    """Complete a 10-digit RPPS stem with its Luhn check digit (demo and tests)."""
+    for digit in "0123456789":
+        if rpps_is_valid(first_ten + digit):
+            return first_ten + digit
+    raise ValueError(first_ten)
+
+
+@dataclass
+class DoctorData:
+    rpps: str
+    first_name: str
+    last_name: str
+    commune_insee: str
+    email: str | None = None
+    phone: str | None = None
+    address: str = ""
+    accepts_floating: bool = True
+    lat: float | None = None
+    lon: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _validate_doctor(data: DoctorData, *, doctor_id: int | None = None) -> Commune:
+    data.rpps = (data.rpps or "").strip()
+    if not rpps_is_valid(data.rpps):
+        raise ValidationError(_("Numéro RPPS invalide : %(rpps)s (11 chiffres, clé de contrôle "
+                                "incorrecte).", rpps=data.rpps), field="rpps")
+    if not (data.first_name or "").strip() or not (data.last_name or "").strip():
+        raise ValidationError(_("Le nom et le prénom du médecin sont obligatoires."),
+                              field="last_name")
+    commune = get_commune(data.commune_insee)
+    clash = db.session.scalar(select(Doctor.id).where(Doctor.rpps == data.rpps))
+    if clash is not None and clash != doctor_id:
+        raise Conflict(_("Un médecin avec le RPPS %(rpps)s existe déjà.", rpps=data.rpps),
+                       field="rpps")
+    if data.email:
+        from agenda.accounts.services import normalise_email
+
+        data.email = normalise_email(data.email)
+    return commune
+
+
+def create_doctor(data: DoctorData, cpts_id: int) -> Doctor:
+    commune = _validate_doctor(data)
+    doctor = Doctor(rpps=data.rpps, first_name=data.first_name.strip(),
+                    last_name=data.last_name.strip(), email=data.email, phone=data.phone,
+                    address=data.address or "", commune_insee=commune.insee,
+                    lat=data.lat if data.lat is not None else commune.lat,
+                    lon=data.lon if data.lon is not None else commune.lon,
+                    accepts_floating=data.accepts_floating, cpts_id=cpts_id)
+    db.session.add(doctor)
+    db.session.flush()
+    return doctor
+
+
+def update_doctor(doctor: Doctor, data: DoctorData) -> Doctor:
+    commune = _validate_doctor(data, doctor_id=doctor.id)
+    moved = commune.insee != doctor.commune_insee
+    doctor.rpps = data.rpps
+    doctor.first_name = data.first_name.strip()
+    doctor.last_name = data.last_name.strip()
+    doctor.email = data.email
+    doctor.phone = data.phone
+    doctor.address = data.address or ""
+    doctor.commune_insee = commune.insee
+    doctor.accepts_floating = data.accepts_floating
+    if data.lat is not None and data.lon is not None:
+        doctor.lat, doctor.lon = data.lat, data.lon
+    elif moved or doctor.lat is None:
+        doctor.lat, doctor.lon = commune.lat, commune.lon
+    return doctor
+
+
+def set_doctor_active(doctor: Doctor, active: bool) -> None:
+    doctor.active = active
+    if doctor.user is not None:
+        doctor.user.active = active
+
+
+def get_doctor(doctor_id: int, cpts_id: int | None = None) -> Doctor:
+    doctor = db.session.get(Doctor, doctor_id)
+    if doctor is None or (cpts_id is not None and doctor.cpts_id != cpts_id):
+        raise NotFound(_("Médecin introuvable."))
+    return doctor
+
+
+def doctor_by_rpps(rpps: str) -> Doctor:
+    doctor = db.session.scalar(select(Doctor).where(Doctor.rpps == (rpps or "").strip()))
+    if doctor is None:
+        raise NotFound(_("Aucun médecin avec le RPPS %(rpps)s.", rpps=rpps))
+    return doctor
+
+
+DOCTOR_CSV_COLUMNS = ["rpps", "first_name", "last_name", "email", "phone", "address", "insee"]
+# Extra columns read by the CalDAV onboarding (agenda.sync) when present.
+CALDAV_CSV_COLUMNS = ["caldav_url", "caldav_username", "caldav_password", "caldav_calendar"]
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rows: list[tuple[Doctor, dict]] = field(default_factory=list)
+
+
+def import_doctors_csv(text: str, cpts_id: int, *, create_accounts: bool = True) -> ImportReport:
+    """Load doctors from CSV text. A row in error is reported with its line number; the
+    others still load (each row in its own savepoint)."""
+    from agenda.accounts.models import Role
+    from agenda.accounts.services import create_user
+    from agenda.accounts.models import Organisation
+
+    report = ImportReport()
+    sample = text[:2048]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("rpps", "first_name", "last_name", "insee") if c not in header]
+    if missing:
+        raise ValidationError(_("Fichier CSV invalide : colonnes manquantes %(cols)s (attendu : "
+                                "%(expected)s).", cols=", ".join(missing),
+                                expected=", ".join(DOCTOR_CSV_COLUMNS)))
+    reader.fieldnames = header
+    cpts = db.session.get(Organisation, cpts_id)
+    for row in reader:
+        line = reader.line_num
+        row = {k: (v or "").strip() for k, v in row.items() if k}
+        data = DoctorData(rpps=row.get("rpps", ""), first_name=row.get("first_name", ""),
+                          last_name=row.get("last_name", ""), commune_insee=row.get("insee", ""),
+                          email=row.get("email") or None, phone=row.get("phone") or None,
+                          address=row.get("address", ""))
+        savepoint = db.session.begin_nested()
+        try:
+            existing = db.session.scalar(select(Doctor).where(Doctor.rpps == data.rpps.strip()))
+            if existing is not None and existing.cpts_id == cpts_id:
+                doctor = update_doctor(existing, data)
+                report.updated += 1
+            else:
+                doctor = create_doctor(data, cpts_id)
+                report.created += 1
+                if create_accounts and data.email:
+                    user, _pw = create_user(data.email, f"Dr {data.first_name} {data.last_name}",
+                                            Role.DOCTOR.value, cpts)
+                    doctor.user_id = user.id
+            db.session.flush()
+            savepoint.commit()
+            report.rows.append((doctor, row))
+        except (ValidationError, NotFound, Conflict) as exc:
+            savepoint.rollback()
+            report.errors.append((line, exc.message))
+    db.session.commit()
+    return report
+
+
+def doctors_of(cpts_id: int, *, active_only: bool = False) -> list[Doctor]:
+    stmt = select(Doctor).where(Doctor.cpts_id == cpts_id)
+    if active_only:
+        stmt = stmt.where(Doctor.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(func.lower(Doctor.last_name))))

@@ -1,0 +1,124 @@
+"""Coordinator pages for the volunteer doctors (create, edit, deactivate, import)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from agenda.accounts.access import roles_required
+from agenda.errors import DomainError
+from agenda.extensions import db
+from agenda.territory import services
+from agenda.territory.forms import DoctorForm, ImportForm
+
+bp = Blueprint("territory", __name__)
+
+
+def _data_from(form: DoctorForm) -> services.DoctorData:
+    return services.DoctorData(
+        rpps=form.rpps.data or "", first_name=form.first_name.data or "",
+        last_name=form.last_name.data or "", commune_insee=form.insee.data or "",
+        email=form.email.data or None, phone=form.phone.data or None,
+        address=form.address.data or "", accepts_floating=bool(form.accepts_floating.data))
+
+
+@bp.get("/medecins")
+@roles_required("coordinator", "admin")
+def doctors():
+    return render_template("territory/doctors.html",
+                           doctors=services.doctors_of(current_user.cpts_id),
+                           import_form=ImportForm())
+
+
+@bp.route("/medecins/nouveau", methods=["GET", "POST"])
+@roles_required("coordinator", "admin")
+def doctor_new():
+    form = DoctorForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            doctor = services.create_doctor(_data_from(form), current_user.cpts_id)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            flash(_("Médecin ajouté : %(name)s", name=doctor.display_name), "info")
+            return redirect(url_for("territory.doctors"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("territory/doctor_form.html", form=form, doctor=None), status
+
+
+@bp.route("/medecins/<int:doctor_id>", methods=["GET", "POST"])
+@roles_required("coordinator", "admin")
+def doctor_edit(doctor_id: int):
+    doctor = services.get_doctor(doctor_id, current_user.cpts_id)
+    form = DoctorForm(obj=doctor)
+    if request.method == "GET":
+        form.insee.data = doctor.commune_insee
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_doctor(doctor, _data_from(form))
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            flash(_("Fiche enregistrée."), "info")
+            return redirect(url_for("territory.doctors"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("territory/doctor_form.html", form=form, doctor=doctor), status
+
+
+@bp.post("/medecins/<int:doctor_id>/activation")
+@roles_required("coordinator", "admin")
+def doctor_toggle(doctor_id: int):
+    doctor = services.get_doctor(doctor_id, current_user.cpts_id)
+    services.set_doctor_active(doctor, not doctor.active)
+    db.session.commit()
+    flash(_("Médecin réactivé.") if doctor.active else _("Médecin désactivé."), "info")
+    return redirect(url_for("territory.doctors"))
+
+
+@bp.post("/medecins/import")
+@roles_required("coordinator", "admin")
+def doctors_import():
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash(_("Choisissez un fichier CSV."), "error")
+        return redirect(url_for("territory.doctors")), 303
+    raw = form.file.data.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    try:
+        report = services.import_doctors_csv(text, current_user.cpts_id)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return render_template("territory/doctors.html",
+                               doctors=services.doctors_of(current_user.cpts_id),
+                               import_form=ImportForm()), 400
+    flash(_("%(created)s créés, %(updated)s mis à jour, %(errors)s en erreur.",
+            created=report.created, updated=report.updated, errors=len(report.errors)),
+          "info" if not report.errors else "warning")
+    for line, message in report.errors:
+        flash(_("Ligne %(line)s : %(message)s", line=line, message=message), "error")
+    return redirect(url_for("territory.doctors"))
+
+
+@bp.get("/communes/recherche")
+@roles_required()
+def commune_search():
+    """Autocomplete for commune fields (name, postcode or INSEE code)."""
+    from flask import jsonify
+
+    found = services.search_communes(request.args.get("q", ""))
+    return jsonify([{"insee": c.insee, "name": c.name, "postcodes": c.postcodes}
+                    for c in found])
