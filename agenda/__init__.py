@@ -82,6 +82,15 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)
     csrf.exempt(sas_bp)
 
+    @app.before_request
+    def _fresh_user() -> None:
+        # Tests run requests inside one long app context (shared ``g``): forget the user
+        # of the previous request. In production every request has a fresh ``g`` anyway.
+        from flask import g
+
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
     @app.get("/health")
     def health():
         return jsonify(status="ok", version=__version__)
