@@ -9,6 +9,7 @@ A booking never waits on a remote server and nothing is lost while one is down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
@@ -44,3 +45,45 @@ def enqueue(kind: str, payload: dict, *, doctor_id: int | None = None) -> Outbox
                       next_attempt_at=clock.now())
     db.session.add(item)
     return item
+
+
+# --- handlers and periodic tasks, run by the worker (agenda.sync.worker) ----------------
+
+HANDLERS: dict[str, Callable[["OutboxItem"], None]] = {}
+PERIODIC: list[Callable[[], None]] = []
+
+# Modules that register handlers or periodic tasks; the worker imports them all.
+HANDLER_MODULES = ("agenda.sync.writer", "agenda.mail", "agenda.booking.tasks",
+                   "agenda.sas.client")
+
+
+class RetryLater(Exception):
+    """Raised by a handler for a passing failure (server down, 412 race…): retried with
+    exponential backoff; the message is shown to the doctor and the coordinator."""
+
+
+def handler(kind: str):
+    """Register the function that delivers outbox rows of ``kind``.
+
+    It must be idempotent (a row may be delivered again after a crash) and raise
+    :class:`RetryLater` (or any exception) to be retried.
+    """
+
+    def decorator(func):
+        HANDLERS[kind] = func
+        return func
+
+    return decorator
+
+
+def periodic(func):
+    """Register a task the worker runs at every pass (timers: holds, request cascade…)."""
+    PERIODIC.append(func)
+    return func
+
+
+def load_handlers() -> None:
+    import importlib
+
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
