@@ -125,3 +125,73 @@ def login_as(app, make_user):
         return c
 
     return _login
+
+
+# --- a live server and a real browser (Debian's chromium driven by Playwright) ----------
+
+CHROMIUM = os.environ.get("AGENDA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--disable-quic"]
+
+
+@pytest.fixture()
+def live_server(app):
+    """Base URL of the app served by a real HTTP server in a thread (same database)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["BASE_URL"] = base
+    yield base
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _page(browser, **context_args):
+    context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", **context_args)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    return context, page
+
+
+@pytest.fixture()
+def browser_page(_browser, live_server):
+    """A Playwright page at desktop size (1280×800); ``page.base_url`` is the live server."""
+    context, page = _page(_browser, viewport={"width": 1280, "height": 800})
+    page.base_url = live_server
+    yield page
+    context.close()
+
+
+@pytest.fixture()
+def phone_page(_browser, live_server):
+    """A Playwright page at phone size (390×844, touch)."""
+    context, page = _page(_browser, viewport={"width": 390, "height": 844}, is_mobile=True,
+                          has_touch=True)
+    page.base_url = live_server
+    yield page
+    context.close()
+
+
+def browser_login(page, email: str, password: str) -> None:
+    """Log in through the real login page."""
+    page.goto(page.base_url + "/login")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_load_state()
