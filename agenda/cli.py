@@ -127,18 +127,24 @@ def register(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--force", is_flag=True, help="even if the database is not empty")
-    def demo_cmd(force):
+    @click.option("--save-logins", is_flag=True,
+                  help="also keep the demo logins in instance/demo-logins.txt (mode 600)")
+    def demo_cmd(force, save_logins):
         """Load the demo CPTS (only into an empty database) and print its logins."""
         from agenda import demo
 
         if not demo.is_empty() and not force:
-            click.echo("La base n'est pas vide : démo non chargée.")
+            click.echo("Base déjà remplie : démo non rechargée.")
             return
         built = demo.build()
+        lines = [f"  {role:<12} {email:<32} {password}" for role, email, password in built.logins]
         click.echo(f"Démo chargée : {built.cpts.name}, {len(built.doctors)} médecins.")
-        click.echo("Comptes de démonstration (affichés une seule fois) :")
-        for role, email, password in built.logins:
-            click.echo(f"  {role:<12} {email:<32} {password}")
+        click.echo("Comptes de démonstration (mots de passe affichés une seule fois) :")
+        click.echo("\n".join(lines))
+        if save_logins:
+            path = Path(app.instance_path) / "demo-logins.txt"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            path.chmod(0o600)
 
     for extra in CLI_EXTENSIONS:
         extra(app)

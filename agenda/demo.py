@@ -8,6 +8,7 @@ demo`` runs every step in order, once, on an empty database.
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -112,6 +113,7 @@ def build(seed: int = 44) -> Demo:
     return demo
 
 
-def _demo_password(rng: random.Random) -> str:
+def _demo_password(_rng: random.Random) -> str:
+    """A fresh random password (never derived from the seed: a demo may face a network)."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "".join(rng.choice(alphabet) for _ in range(DEMO_PASSWORD_LENGTH))
+    return "".join(secrets.choice(alphabet) for _ in range(DEMO_PASSWORD_LENGTH))
