@@ -63,6 +63,8 @@ class CharterSettings(db.Model):
     saturday_morning: Mapped[bool] = mapped_column(Boolean, default=True)
     # "warn" (default) or "refuse" for French public holidays.
     holidays_policy: Mapped[str] = mapped_column(String(10), default="warn")
+    # Outside the publication hours: "refuse" (default) or "warn".
+    hours_policy: Mapped[str] = mapped_column(String(10), default="refuse")
     hold_minutes: Mapped[int] = mapped_column(Integer, default=5)
     request_t1_min: Mapped[int] = mapped_column(Integer, default=60)
     request_deadline_min: Mapped[int] = mapped_column(Integer, default=120)
