@@ -52,6 +52,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _select_locale() -> str:
+    from flask import has_request_context
+
+    if not has_request_context():  # CLI, worker, services called from tests
+        return "fr"
     return request.accept_languages.best_match(["fr", "en"], default="fr")
 
 
