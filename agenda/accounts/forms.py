@@ -38,3 +38,12 @@ class PasswordChangeForm(FlaskForm):
     current = PasswordField(_l("Mot de passe actuel"), validators=[DataRequired()])
     new = PasswordField(_l("Nouveau mot de passe (10 caractères au moins)"),
                         validators=[DataRequired()])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("Adresse e-mail"), validators=[DataRequired()])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("Nouveau mot de passe (10 caractères au moins)"),
+                             validators=[DataRequired()])

@@ -170,3 +170,56 @@ def revoke_token(user: User, token_id: int) -> None:
     if row is None or row.user_id != user.id:
         raise NotFound(_("Jeton introuvable."))
     row.revoked_at = clock.now()
+
+
+# --- password reset ("mot de passe oublié") ----------------------------------------------
+
+RESET_MAX_AGE = 3600
+
+
+def _reset_serializer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def reset_token(user: User) -> str:
+    """A signed token, valid one hour and only until the password changes."""
+    fingerprint = hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+    return _reset_serializer().dumps({"u": user.id, "f": fingerprint})
+
+
+def request_password_reset(email: str) -> None:
+    """Send a reset link if the account exists (the answer never tells whether it does)."""
+    from agenda import outbox
+
+    email = (email or "").strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email, User.active.is_(True)))
+    if user is None:
+        return
+    link = f"{current_app.config['BASE_URL'].rstrip('/')}/mot-de-passe/{reset_token(user)}"
+    outbox.enqueue("mail", {
+        "to": user.email,
+        "subject": _("Agenda SNP : réinitialisation de votre mot de passe"),
+        "body": _("Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable "
+                  "une heure) :\n%(link)s\n\nSi vous n'avez rien demandé, ignorez ce message.",
+                  link=link),
+    })
+    audit.record("password.reset_requested", "user", user.id, user_id=user.id)
+    db.session.commit()
+
+
+def user_for_reset_token(token: str) -> User:
+    from itsdangerous import BadSignature, SignatureExpired
+
+    try:
+        data = _reset_serializer().loads(token, max_age=RESET_MAX_AGE)
+    except SignatureExpired as exc:
+        raise ValidationError(_("Ce lien a expiré : demandez-en un nouveau.")) from exc
+    except BadSignature as exc:
+        raise ValidationError(_("Ce lien n'est pas valide.")) from exc
+    user = db.session.get(User, data.get("u"))
+    fingerprint = hashlib.sha256(((user.password_hash if user else "") or "").encode()).hexdigest()
+    if user is None or not user.active or fingerprint[:16] != data.get("f"):
+        raise ValidationError(_("Ce lien a déjà servi ou n'est plus valide."))
+    return user

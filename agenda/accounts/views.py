@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from agenda.accounts import services
 from agenda.accounts.access import roles_required
-from agenda.accounts.forms import (LoginForm, OrganisationForm, PasswordChangeForm, TokenForm,
-                                   UserForm)
+from agenda.accounts.forms import (ForgotPasswordForm, LoginForm, OrganisationForm,
+                                   PasswordChangeForm, ResetPasswordForm, TokenForm, UserForm)
 from agenda.accounts.models import ApiToken, Organisation, User
 from agenda.audit import AuditEntry
 from agenda.errors import DomainError
@@ -57,6 +57,36 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        flash(_("Si un compte existe pour cette adresse, un lien de réinitialisation vient "
+                "d'y être envoyé."), "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot.html", form=form)
+
+
+@bp.route("/mot-de-passe/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = services.user_for_reset_token(token)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password(user, form.password.data)
+        except DomainError as exc:
+            flash(exc.message, "error")
+        else:
+            from agenda import audit
+
+            audit.record("password.reset", "user", user.id, user_id=user.id)
+            db.session.commit()
+            flash(_("Mot de passe enregistré : vous pouvez vous connecter."), "info")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset.html", form=form)
 
 
 @bp.post("/logout")

@@ -106,3 +106,24 @@ def test_api_token_created_hashed_and_revocable(app, login_as):
     resp = api.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     assert resp.status_code == 401
     assert "révoqué" in resp.get_json()["message"]
+
+
+def test_password_reset_flow(app, client, make_user):
+    from agenda.outbox import OutboxItem
+
+    user, old = make_user("regulator")
+    token = csrf_token(client, "/mot-de-passe-oublie")
+    resp = client.post("/mot-de-passe-oublie", data={"email": user.email, "csrf_token": token})
+    assert resp.status_code == 302
+    # Unknown addresses get the same answer and no mail.
+    client.post("/mot-de-passe-oublie", data={"email": "inconnu@x.fr", "csrf_token": token})
+    mails = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == "mail")).all()
+    assert len(mails) == 1 and mails[0].payload["to"] == user.email
+    link = mails[0].payload["body"].split("http://localhost")[1].split()[0]
+    token = csrf_token(client, link)
+    assert client.post(link, data={"password": "nouveau-mot-de-passe",
+                                   "csrf_token": token}).status_code == 302
+    assert login(app.test_client(), user.email, "nouveau-mot-de-passe").status_code == 302
+    # The link served once.
+    resp = client.get(link)
+    assert resp.status_code == 400 and "déjà servi" in resp.get_data(as_text=True)
