@@ -1,0 +1,140 @@
+"""INT_R03: appointment feedback to the national SAS platform (we are the client).
+
+The booking writes an outbox row ``sas.appointment`` {"booking_id", "action"} for bookings
+with origin "sas"; the worker calls :func:`deliver`. The first delivery ``POST``s the
+Appointment as booked (with ``If-None-Exist`` on our identifier, so a retry after a lost
+answer creates nothing twice); any later state (cancelled, moved, fulfilled, noshow) goes
+by ``PUT [base]/Appointment?identifier=system|value`` (conditional update). A version
+already sent is not sent again, so delivering a row twice is harmless. Failures raise
+:class:`agenda.outbox.RetryLater` (retried with backoff, shown to the coordinator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from urllib.parse import urlencode
+
+import requests
+from flask import current_app
+from flask_babel import gettext as _
+
+from agenda import clock, outbox
+from agenda.extensions import db
+from agenda.sas import resources as R
+from agenda.sas.models import SasAccount, SasAppointment
+
+log = logging.getLogger("agenda.sas.client")
+
+TIMEOUT = (5, 15)  # connect, read (seconds)
+FHIR_JSON = "application/fhir+json"
+
+
+class SasConfigurationError(outbox.RetryLater):
+    """The booking cannot be described to the SAS (e.g. no regulator identifier)."""
+
+
+def _operator(booking) -> dict | None:
+    from agenda.accounts.models import User
+
+    user = db.session.get(User, booking.booker_user_id) if booking.booker_user_id else None
+    if user is None:
+        return None
+    account = db.session.query(SasAccount).filter_by(user_id=user.id).first()
+    return R.operator_identifier(user.national_id,
+                                 account.technical_id if account is not None else None)
+
+
+def _sync_row(booking_id: int) -> SasAppointment:
+    row = db.session.query(SasAppointment).filter_by(booking_id=booking_id).first()
+    if row is None:
+        row = SasAppointment(booking_id=booking_id, identifier=str(uuid.uuid4()))
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def appointment_for(booking, row: SasAppointment, status: str | None = None) -> dict:
+    operator = _operator(booking)
+    if operator is None:
+        raise SasConfigurationError(_(
+            "Rendez-vous SAS %(ref)s : le régulateur n'a ni identifiant national ni "
+            "identifiant technique SAS.", ref=booking.reference))
+    return R.appointment_resource(
+        identifier=row.identifier,
+        status=status or R.APPOINTMENT_STATUS.get(booking.status, "booked"),
+        start=booking.start, end=booking.end, created=booking.created_at,
+        doctor_rpps=booking.doctor.rpps, operator=operator)
+
+
+def _digest(resource: dict) -> str:
+    return hashlib.sha256(json.dumps(resource, sort_keys=True).encode()).hexdigest()
+
+
+def _headers() -> dict:
+    headers = {"Content-Type": FHIR_JSON + "; charset=utf-8", "Accept": FHIR_JSON}
+    key = current_app.config.get("SAS_API_KEY")
+    if key:
+        headers["X-API-Key"] = key
+    return headers
+
+
+def _send(method: str, url: str, resource: dict, extra: dict | None = None,
+          params: dict | None = None) -> requests.Response:
+    try:
+        resp = requests.request(method, url, params=params,
+                                data=json.dumps(resource, ensure_ascii=False).encode(),
+                                headers={**_headers(), **(extra or {})}, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise outbox.RetryLater(_("Plateforme SAS injoignable : %(err)s",
+                                  err=type(exc).__name__)) from exc
+    if resp.status_code >= 300:
+        detail = ""
+        try:
+            issues = resp.json().get("issue") or []
+            detail = "; ".join(str(i.get("diagnostics", "")) for i in issues)[:200]
+        except ValueError:
+            pass
+        raise outbox.RetryLater(_("La plateforme SAS a refusé l'envoi (%(code)s) %(detail)s",
+                                  code=resp.status_code, detail=detail))
+    return resp
+
+
+@outbox.handler("sas.appointment")
+def deliver(item) -> None:
+    """Bring the SAS platform's copy of the appointment up to date (idempotent)."""
+    from agenda.booking.models import Booking
+
+    endpoint = (current_app.config.get("SAS_ENDPOINT") or "").rstrip("/")
+    booking = db.session.get(Booking, (item.payload or {}).get("booking_id"))
+    if booking is None or booking.origin != "sas":
+        return
+    if not endpoint:
+        log.info("SAS endpoint not configured: appointment of booking %s not sent", booking.id)
+        return
+    row = _sync_row(booking.id)
+    token = f"{R.appointment_identifier_system()}|{row.identifier}"
+    try:
+        current = appointment_for(booking, row)
+        if not row.created_remote:
+            created = appointment_for(booking, row, status="booked")
+            resp = _send("POST", f"{endpoint}/Appointment", created,
+                         {"If-None-Exist": urlencode({"identifier": token})})
+            row.created_remote = True
+            row.remote_location = (resp.headers.get("Location") or "")[:500] or None
+            row.last_status, row.last_digest = "booked", _digest(created)
+            row.last_sent_at = clock.now()
+            db.session.flush()
+        if _digest(current) != row.last_digest:
+            _send("PUT", f"{endpoint}/Appointment", current, params={"identifier": token})
+            row.last_status, row.last_digest = current["status"], _digest(current)
+            row.last_sent_at = clock.now()
+        row.last_error = None
+        db.session.flush()
+    except outbox.RetryLater as exc:
+        row.last_error = str(exc)[:500]
+        db.session.flush()
+        log.warning("SAS appointment of booking %s not delivered: %s", booking.id, exc)
+        raise
