@@ -125,15 +125,25 @@ def login(client, email: str, password: str):
 
 
 @pytest.fixture()
-def login_as(app, make_user):
-    """``login_as("secretary")`` -> a test client logged in with a new user of that role."""
+def login_as(app, make_user, request):
+    """``login_as("secretary")`` -> a test client logged in with a new user of that role.
+
+    A ``doctor`` user comes with its Doctor record (``client.doctor``), as in real life.
+    """
 
     def _login(role: str, **kwargs):
         user, password = make_user(role=role, **kwargs)
+        doctor = None
+        if role == "doctor":
+            make_doctor = request.getfixturevalue("make_doctor")
+            doctor = make_doctor()
+            doctor.user_id = user.id
+            db.session.commit()
         c = app.test_client()
         resp = login(c, user.email, password)
         assert resp.status_code == 302, resp.get_data(as_text=True)
         c.user = user
+        c.doctor = doctor
         return c
 
     return _login
