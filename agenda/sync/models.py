@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agenda import clock
@@ -48,3 +48,27 @@ class SyncLogEntry(db.Model):
     level: Mapped[str] = mapped_column(String(10), default="info")
     event_uid: Mapped[str | None] = mapped_column(String(255))
     message: Mapped[str] = mapped_column(Text)
+
+
+class RemoteEvent(db.Model):
+    """One calendar object (.ics resource) of a doctor's SNP calendar, as last read.
+
+    Keeps the UIDs the object holds (a deleted href tells which slots to withdraw), its
+    ETag (fallback sync, ``If-Match`` for the write-back) and its text (re-expansion of
+    recurring events as the horizon moves, re-applying a booking after a 412).
+    """
+
+    __tablename__ = "sync_remote_events"
+    __table_args__ = (UniqueConstraint("doctor_id", "href", name="uq_remote_event_href"),
+                      Index("ix_remote_events_reexpand", "reexpand", "expanded_until"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"), index=True)
+    href: Mapped[str] = mapped_column(String(500))
+    uids: Mapped[list] = mapped_column(JSON, default=list)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[str | None] = mapped_column(Text)
+    # Recurring, or reaching past the horizon: expanded again as the horizon moves.
+    reexpand: Mapped[bool] = mapped_column(Boolean, default=False)
+    expanded_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

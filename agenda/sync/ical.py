@@ -1,0 +1,380 @@
+"""iCalendar -> slot specifications (pure functions, no database, no network).
+
+The convention, documented in French in ``docs/caldav.md`` and on the settings page:
+
+- every event of the SNP calendar is a **fixed slot** at its time;
+- an event whose title contains "flottant" (any case, with or without accent) is a
+  **floating window**, its capacity read from "x2" / "×2" in the title (default 1);
+- "visio"/"téléconsultation" in the title gives a teleconsultation, "domicile"/"visite"
+  a home visit; otherwise the consultation is at the practice;
+- recurring events (RRULE, RDATE, EXDATE, overridden instances) are expanded over the
+  horizon; cancelled instances (STATUS:CANCELLED) are absent;
+- times: TZID with VTIMEZONE, UTC, floating times (X-WR-TIMEZONE, else Europe/Paris);
+- all-day events are ignored with a note to the doctor.
+
+Every event skipped or corrected gives a :class:`Note` naming the event (UID and time),
+never its description.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TZ = "Europe/Paris"
+MAX_SLOT_HOURS = 24
+# Marks an event this service created (an accepted floating request): never read back
+# as a slot.
+CREATED_MARK = "X-AGENDA-SNP-CREATED"
+BOOKING_MARK = "X-AGENDA-SNP-BOOKING"
+# The doctor's own title, kept when the write-back replaces SUMMARY ("SNP – réservé").
+SUMMARY_MARK = "X-AGENDA-SNP-SUMMARY"
+
+_CAPACITY_RE = re.compile(r"(?:^|[\s(\[,;–-])[x×*]\s*(\d{1,2})(?!\d)", re.IGNORECASE)
+_CAPACITY_RE2 = re.compile(r"(\d{1,2})\s*[x×](?:$|[\s)\],;])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """One slot an event (or one instance of a recurring event) stands for."""
+
+    uid: str
+    recurrence_id: str | None  # original start of the instance (UTC, basic format)
+    start: datetime  # aware UTC
+    end: datetime  # aware UTC
+    kind: str  # "fixed" | "floating"
+    capacity: int
+    mode: str  # AMB / VR / HH
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.uid, self.recurrence_id)
+
+
+@dataclass(frozen=True)
+class Note:
+    uid: str | None
+    level: str  # "info" / "warning" / "error"
+    message: str  # French, names the event, never its description
+
+
+@dataclass
+class ParsedObject:
+    uids: list[str] = field(default_factory=list)
+    specs: list[SlotSpec] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    recurring: bool = False
+    latest_end: datetime | None = None  # of non-recurring events (re-expansion)
+
+
+# --- title convention ------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents removed (the "×" sign kept)."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("×", "\0"))
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return stripped.replace("\0", "×").casefold()
+
+
+def classify_title(title: str | None) -> tuple[str, int, str]:
+    """``(kind, capacity, mode)`` read from an event title."""
+    t = normalise(title or "")
+    kind = "floating" if "flottant" in t else "fixed"
+    capacity = 1
+    if kind == "floating":
+        m = _CAPACITY_RE.search(t) or _CAPACITY_RE2.search(t)
+        if m:
+            capacity = max(1, min(int(m.group(1)), 20))
+    mode = "AMB"
+    if "visio" in t or "teleconsult" in t or "tele-consult" in t:
+        mode = "VR"
+    elif "domicile" in t or "visite" in t:
+        mode = "HH"
+    return kind, capacity, mode
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _tz(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(str(name).strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _label(uid: str | None, when: datetime | date | None = None) -> str:
+    uid_part = f"« {uid[:80]} »" if uid else "sans UID"
+    if isinstance(when, datetime):
+        local = when.astimezone(ZoneInfo(DEFAULT_TZ)) if when.tzinfo else when
+        return f"{uid_part} du {local:%d/%m/%Y %H:%M}"
+    if isinstance(when, date):
+        return f"{uid_part} du {when:%d/%m/%Y}"
+    return uid_part
+
+
+def _aware(value: datetime, default_tz: ZoneInfo) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=default_tz)
+    return value.astimezone(UTC)
+
+
+def _recurrence_key(value) -> str:
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: datetime,
+                 *, default_tz: str = DEFAULT_TZ) -> ParsedObject:
+    """Slot specs of one calendar object (one .ics resource) over ``[start, end)``.
+
+    Never raises on bad input: problems become notes.
+    """
+    import icalendar
+    import recurring_ical_events
+
+    out = ParsedObject()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        cal = icalendar.Calendar.from_ical(text)
+    except Exception as exc:  # icalendar raises ValueError, IndexError, KeyError…
+        uid = _first_uid(text)
+        out.notes.append(Note(uid, "error", f"Événement {_label(uid)} illisible "
+                                            f"(iCalendar invalide : {_short(exc)}) : ignoré."))
+        if uid:
+            out.uids.append(uid)
+        return out
+    if isinstance(cal, list):  # several VCALENDARs in one resource: keep the first
+        cal = cal[0] if cal else icalendar.Calendar()
+    tz = _tz(cal.get("X-WR-TIMEZONE")) or ZoneInfo(default_tz)
+
+    events = [c for c in cal.walk("VEVENT")]
+    masters: dict[str, object] = {}
+    valid_components = []
+    for ev in events:
+        uid = str(ev.get("UID") or "").strip()
+        if not uid:
+            out.notes.append(Note(None, "error", f"Événement {_label(None, _raw_start(ev))} sans "
+                                                 "UID : ignoré."))
+            continue
+        if ev.get(CREATED_MARK):
+            if uid not in out.uids:
+                out.uids.append(uid)
+            continue
+        if uid not in out.uids:
+            out.uids.append(uid)
+        problem = _check_component(ev, uid)
+        if problem:
+            out.notes.append(problem)
+            continue
+        if ev.get("RECURRENCE-ID") is None:
+            if uid in masters:
+                out.notes.append(Note(uid, "warning", f"UID en double {_label(uid, _raw_start(ev))} "
+                                                      "dans le même objet : seul le premier est lu."))
+                continue
+            masters[uid] = ev
+        valid_components.append(ev)
+
+    for uid in list(out.uids):
+        comps = [c for c in valid_components if str(c.get("UID")).strip() == uid]
+        if not comps:
+            continue
+        sub = icalendar.Calendar()
+        for key in ("VERSION", "PRODID"):
+            if cal.get(key) is not None:
+                sub.add(key, cal.get(key))
+        for vtz in cal.walk("VTIMEZONE"):
+            sub.add_component(vtz)
+        for c in comps:
+            sub.add_component(c)
+        master = masters.get(uid)
+        recurring = (master is not None and (master.get("RRULE") is not None
+                                             or master.get("RDATE") is not None)) \
+            or any(c.get("RECURRENCE-ID") is not None for c in comps)
+        out.recurring = out.recurring or recurring
+        try:
+            _notes_for_timezones(comps, uid, out)
+            instances = recurring_ical_events.of(sub, skip_bad_series=True).between(
+                horizon_start, horizon_end)
+            instances = list(instances)
+        except Exception as exc:  # bad RRULE, bad dates…
+            out.notes.append(Note(uid, "error", f"Événement {_label(uid)} : récurrence ou dates "
+                                                f"illisibles ({_short(exc)}) : ignoré."))
+            continue
+        all_day_noted = False
+        for inst in instances:
+            spec = _spec(inst, uid, recurring, tz, out, all_day_noted)
+            if spec is None:
+                if _is_all_day(inst):
+                    all_day_noted = True
+                continue
+            out.specs.append(spec)
+        if not recurring:
+            for c in comps:
+                try:
+                    end = _aware(_component_end(c), tz)
+                except Exception:
+                    continue
+                if out.latest_end is None or end > out.latest_end:
+                    out.latest_end = end
+    return out
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).replace("\n", " ")
+    return (text[:120] + "…") if len(text) > 120 else (text or type(exc).__name__)
+
+
+def _first_uid(text: str) -> str | None:
+    m = re.search(r"^UID:(.+)$", text or "", re.MULTILINE)
+    return m.group(1).strip()[:255] if m else None
+
+
+def _raw_start(ev):
+    try:
+        return ev.decoded("DTSTART")
+    except Exception:
+        return None
+
+
+def _is_all_day(ev) -> bool:
+    try:
+        value = ev.decoded("DTSTART")
+    except Exception:
+        return False
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def _component_end(ev) -> datetime:
+    start = ev.decoded("DTSTART")
+    if ev.get("DTEND") is not None:
+        return ev.decoded("DTEND")
+    return start + ev.decoded("DURATION")
+
+
+def _check_component(ev, uid: str) -> Note | None:
+    """Problems that make an event unusable before expansion."""
+    if ev.get("DTSTART") is None:
+        return Note(uid, "error", f"Événement {_label(uid)} sans date de début (DTSTART) : "
+                                  "ignoré.")
+    try:
+        start = ev.decoded("DTSTART")
+    except Exception as exc:
+        return Note(uid, "error", f"Événement {_label(uid)} : date de début illisible "
+                                  f"({_short(exc)}) : ignoré.")
+    if isinstance(start, date) and not isinstance(start, datetime):
+        return Note(uid, "info", f"Événement {_label(uid, start)} sur la journée entière : "
+                                 "ignoré (un créneau SNP a une heure de début et de fin).")
+    if ev.get("DTEND") is None and ev.get("DURATION") is None:
+        return Note(uid, "error", f"Événement {_label(uid, start)} sans fin (ni DTEND ni "
+                                  "DURATION) : ignoré.")
+    try:
+        end = _component_end(ev)
+    except Exception as exc:
+        return Note(uid, "error", f"Événement {_label(uid, start)} : fin illisible "
+                                  f"({_short(exc)}) : ignoré.")
+    if isinstance(end, date) and not isinstance(end, datetime):
+        return Note(uid, "error", f"Événement {_label(uid, start)} : début et fin de types "
+                                  "différents (date et heure) : ignoré.")
+    try:
+        naive_mix = (start.tzinfo is None) != (end.tzinfo is None)
+        delta = (end.replace(tzinfo=None) - start.replace(tzinfo=None)) if naive_mix \
+            else end - start
+    except Exception:
+        return Note(uid, "error", f"Événement {_label(uid, start)} : dates incohérentes : "
+                                  "ignoré.")
+    if delta <= timedelta(0):
+        return Note(uid, "error", f"Événement {_label(uid, start)} : la fin n'est pas après "
+                                  "le début : ignoré.")
+    if delta > timedelta(hours=MAX_SLOT_HOURS):
+        return Note(uid, "error", f"Événement {_label(uid, start)} de plus de "
+                                  f"{MAX_SLOT_HOURS} h : ignoré.")
+    return None
+
+
+def _notes_for_timezones(comps, uid: str, out: ParsedObject) -> None:
+    for c in comps:
+        prop = c.get("DTSTART")
+        tzid = getattr(prop, "params", {}).get("TZID") if prop is not None else None
+        if not tzid:
+            continue
+        try:
+            value = c.decoded("DTSTART")
+        except Exception:
+            continue
+        if isinstance(value, datetime) and value.tzinfo is None:
+            out.notes.append(Note(uid, "warning", f"Événement {_label(uid, value)} : fuseau "
+                                                  f"horaire inconnu « {str(tzid)[:60]} », heure "
+                                                  "prise à l'heure de Paris."))
+            return
+
+
+def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
+          all_day_noted: bool) -> SlotSpec | None:
+    try:
+        start = inst.decoded("DTSTART")
+    except Exception:
+        return None
+    if isinstance(start, date) and not isinstance(start, datetime):
+        if not all_day_noted:
+            out.notes.append(Note(uid, "info", f"Événement {_label(uid, start)} sur la journée "
+                                               "entière : ignoré (un créneau SNP a une heure "
+                                               "de début et de fin)."))
+        return None
+    if str(inst.get("STATUS") or "").upper() == "CANCELLED":
+        return None
+    try:
+        end = inst.decoded("DTEND") if inst.get("DTEND") is not None \
+            else start + inst.decoded("DURATION")
+    except Exception:
+        return None
+    start_utc, end_utc = _aware(start, tz), _aware(end, tz)
+    if end_utc <= start_utc:
+        out.notes.append(Note(uid, "error", f"Événement {_label(uid, start_utc)} : la fin "
+                                            "n'est pas après le début : ignoré."))
+        return None
+    rid = None
+    if recurring:
+        try:
+            rid_value = inst.decoded("RECURRENCE-ID")
+            rid = _recurrence_key(_aware(rid_value, tz) if isinstance(rid_value, datetime)
+                                  else start_utc)
+        except Exception:
+            rid = _recurrence_key(start_utc)
+    kind, capacity, mode = classify_title(str(inst.get(SUMMARY_MARK) or inst.get("SUMMARY")
+                                               or ""))
+    return SlotSpec(uid=uid[:255], recurrence_id=rid, start=start_utc, end=end_utc, kind=kind,
+                    capacity=capacity, mode=mode)
+
+
+def busy_intervals(text: str, start: datetime, end: datetime,
+                   *, default_tz: str = DEFAULT_TZ) -> list[tuple[datetime, datetime]]:
+    """Start/end of the busy (opaque, not cancelled) events of a calendar object — nothing
+    else is read (busy-only calendars)."""
+    import icalendar
+    import recurring_ical_events
+
+    try:
+        cal = icalendar.Calendar.from_ical(text)
+        tz = _tz(cal.get("X-WR-TIMEZONE")) or ZoneInfo(default_tz)
+        out = []
+        for inst in recurring_ical_events.of(cal, skip_bad_series=True).between(start, end):
+            if str(inst.get("TRANSP") or "").upper() == "TRANSPARENT":
+                continue
+            if str(inst.get("STATUS") or "").upper() == "CANCELLED":
+                continue
+            s = inst.decoded("DTSTART")
+            if not isinstance(s, datetime):
+                continue
+            e = inst.decoded("DTEND") if inst.get("DTEND") is not None \
+                else s + inst.decoded("DURATION")
+            out.append((_aware(s, tz), _aware(e, tz)))
+        return out
+    except Exception:
+        return []

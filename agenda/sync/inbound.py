@@ -1,0 +1,398 @@
+"""Inbound sync: the doctor's SNP calendar -> slots.
+
+One pass for one doctor (:func:`sync_account`):
+
+1. read what changed: RFC 6578 sync-collection with the stored token; an invalid token
+   -> a full listing (the UID is the key: no duplicate); a server without
+   sync-collection -> ETag comparison with the stored objects;
+2. parse each changed object into slot specs (:mod:`agenda.sync.ical`), remember it
+   (:class:`RemoteEvent`);
+3. reconcile the UIDs touched with their slots through the slot services: create, follow
+   (move/resize), withdraw. A booked slot never moves: the booking is kept, the slot
+   carries a conflict and an alert goes to the doctor and the coordinator.
+
+Every event skipped or refused leaves a :class:`SyncLogEntry` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+
+from agenda import clock
+from agenda.errors import DomainError
+from agenda.extensions import db
+from agenda.sync import ical
+from agenda.sync.adapter import (AdapterError, CalendarAdapter, InvalidSyncToken,
+                                 RemoteObject, SyncUnsupported, adapter_for)
+from agenda.sync.models import CalendarAccount, RemoteEvent, SyncLogEntry
+
+log = logging.getLogger(__name__)
+
+HORIZON_DAYS = 60
+REEXPAND_EVERY = timedelta(hours=12)
+MAX_STORED_TEXT = 2 * 1024 * 1024
+# Slots whose status means "someone is on it": never moved or withdrawn by the calendar.
+TAKEN = {"held", "booked", "seen", "no_show"}
+GONE = {"withdrawn", "cancelled"}
+
+
+@dataclass
+class SyncReport:
+    doctor_id: int
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    withdrawn: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    full: bool = False
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def horizon(now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or clock.now()
+    return now, now + timedelta(days=HORIZON_DAYS)
+
+
+def account_adapter(account: CalendarAccount) -> CalendarAdapter:
+    from agenda.sync.crypto import decrypt
+
+    return adapter_for(account.url or account.calendar_url, account.username,
+                       decrypt(account.password_encrypted))
+
+
+def log_line(doctor_id: int | None, level: str, message: str, uid: str | None = None) -> None:
+    db.session.add(SyncLogEntry(doctor_id=doctor_id, level=level, message=message[:2000],
+                                event_uid=(uid or None) and uid[:255], at=clock.now()))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: SyncReport
+                  ) -> tuple[list[RemoteObject], set[str], str | None, bool]:
+    """(changed objects, deleted hrefs, new token, full listing?)"""
+    cal = account.calendar_url
+    stored = dict(db.session.execute(select(RemoteEvent.href, RemoteEvent.etag)
+                                     .where(RemoteEvent.doctor_id == account.doctor_id)).all())
+    try:
+        try:
+            changes = adapter.sync(cal, account.sync_token)
+            full = account.sync_token is None
+        except InvalidSyncToken as exc:
+            log_line(account.doctor_id, "info", exc.message)
+            changes = adapter.sync(cal, None)
+            full = True
+        deleted = set(changes.deleted)
+        if full:
+            seen = {o.href for o in changes.changed}
+            deleted |= set(stored) - seen
+            # Objects we already know unchanged: not parsed again.
+            changed = [o for o in changes.changed
+                       if not (o.etag and stored.get(o.href) == o.etag)]
+        else:
+            changed = changes.changed
+        return changed, deleted, changes.token, full
+    except SyncUnsupported:
+        current = adapter.etags(cal)
+        todo = [h for h, e in current.items() if not e or stored.get(h) != e]
+        changed = adapter.multiget(cal, todo) if todo else []
+        return changed, set(stored) - set(current), None, True
+
+
+# --- the pass --------------------------------------------------------------------------------
+
+
+def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = None,
+                 *, now: datetime | None = None) -> SyncReport:
+    """One inbound pass for one doctor; commits. Adapter errors end up in the account's
+    state (shown in French), never as an exception."""
+    report = SyncReport(doctor_id=account.doctor_id)
+    if not account.calendar_url:
+        report.error = "Aucun calendrier SNP choisi."
+        return report
+    own_adapter = adapter is None
+    adapter = adapter or account_adapter(account)
+    try:
+        changed, deleted, token, full = _read_changes(account, adapter, report)
+        report.full = full
+        report.read = len(changed)
+        apply_changes(account, changed, deleted, now=now, report=report)
+        if token is not None:
+            account.sync_token = token
+        _check_busy(account, adapter, now=now)
+        account.last_sync_at = clock.now()
+        account.last_error = None
+        account.state = "pending" if pending_outbox(account.doctor_id) else "ok"
+        db.session.commit()
+    except AdapterError as exc:
+        db.session.rollback()
+        report.error = exc.message
+        mark_error(account, exc.message)
+    finally:
+        if own_adapter:
+            adapter.close()
+    return report
+
+
+def mark_error(account: CalendarAccount, message: str) -> None:
+    from agenda.alerts import raise_alert
+
+    account = db.session.get(CalendarAccount, account.id)
+    first = account.state != "error" or account.last_error != message
+    account.state = "error"
+    account.last_error = message[:1000]
+    if first:
+        doctor = account.doctor
+        log_line(account.doctor_id, "error", message)
+        raise_alert("sync_error", f"Calendrier de {doctor.display_name} : {message}"[:500],
+                    cpts_id=doctor.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
+                    object_type="calendar_account", object_id=account.id)
+    db.session.commit()
+
+
+def pending_outbox(doctor_id: int) -> int:
+    from agenda.outbox import OutboxItem
+
+    return db.session.scalar(select(func.count(OutboxItem.id)).where(
+        OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",
+        OutboxItem.kind.like("caldav.%"))) or 0
+
+
+def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted: set[str],
+                  *, now: datetime | None = None, report: SyncReport | None = None) -> None:
+    """Store the changed objects, forget the deleted ones, reconcile their slots."""
+    now = now or clock.now()
+    report = report or SyncReport(doctor_id=account.doctor_id)
+    start, end = horizon(now)
+    doctor_id = account.doctor_id
+    rows = {r.href: r for r in db.session.scalars(
+        select(RemoteEvent).where(RemoteEvent.doctor_id == doctor_id))}
+    touched: set[str] = set()
+    desired: dict[tuple[str, str | None], ical.SlotSpec] = {}
+    where: dict[str, tuple[str, str | None]] = {}  # uid -> (href, etag)
+
+    for href in deleted:
+        row = rows.pop(href, None)
+        if row is not None:
+            touched.update(row.uids or [])
+            db.session.delete(row)
+
+    # UIDs owned by objects not changed in this batch (duplicate UID detection).
+    changed_hrefs = {o.href for o in changed}
+    owners = {uid: href for href, row in rows.items() if href not in changed_hrefs
+              for uid in (row.uids or [])}
+
+    for obj in changed:
+        parsed = ical.parse_object(obj.data or "", start, end)
+        row = rows.get(obj.href)
+        if row is None:
+            row = RemoteEvent(doctor_id=doctor_id, href=obj.href)
+            db.session.add(row)
+            rows[obj.href] = row
+        else:
+            touched.update(row.uids or [])
+        kept = []
+        for uid in parsed.uids:
+            other = owners.get(uid)
+            if other is not None and other != obj.href:
+                log_line(doctor_id, "warning",
+                         f"Événement « {uid[:80]} » : UID déjà utilisé par un autre événement "
+                         "du calendrier : ignoré.", uid)
+                report.skipped += 1
+                continue
+            owners[uid] = obj.href
+            kept.append(uid)
+        row.uids = kept
+        row.etag = obj.etag
+        text = obj.data or ""
+        row.data = text if len(text) <= MAX_STORED_TEXT else None
+        row.reexpand = parsed.recurring or bool(parsed.latest_end and parsed.latest_end > end)
+        row.expanded_until = end
+        row.updated_at = now
+        for note in parsed.notes:
+            log_line(doctor_id, note.level, note.message, note.uid)
+            if note.level == "error":
+                report.skipped += 1
+        touched.update(kept)
+        for spec in parsed.specs:
+            if spec.uid in kept:
+                desired.setdefault(spec.key, spec)
+                where[spec.uid] = (obj.href, obj.etag)
+
+    # Recurring events whose horizon moved on: expanded again (quietly).
+    for row in rows.values():
+        if row.href in changed_hrefs or not row.reexpand or row.data is None:
+            continue
+        if row.expanded_until and row.expanded_until > end - REEXPAND_EVERY:
+            continue
+        parsed = ical.parse_object(row.data, start, end)
+        row.expanded_until = end
+        touched.update(row.uids or [])
+        for spec in parsed.specs:
+            if spec.uid in (row.uids or []):
+                desired.setdefault(spec.key, spec)
+                where[spec.uid] = (row.href, row.etag)
+
+    if touched:
+        _reconcile(account, touched, desired, where, now, report)
+    db.session.flush()
+
+
+def _slot_input(spec: ical.SlotSpec):
+    from agenda.slots.services import SlotInput
+
+    return SlotInput(kind=spec.kind, start=spec.start, end=spec.end, mode=spec.mode,
+                     capacity=spec.capacity if spec.kind == "floating" else 1)
+
+
+def _when(dt: datetime) -> str:
+    from agenda.timeutil import to_local
+
+    return to_local(dt).strftime("%d/%m/%Y %H:%M")
+
+
+def _reconcile(account: CalendarAccount, uids: set[str],
+               desired: dict[tuple[str, str | None], ical.SlotSpec],
+               where: dict[str, tuple[str, str | None]], now: datetime,
+               report: SyncReport) -> None:
+    from agenda.slots import services as slots
+    from agenda.slots.models import Slot
+    from agenda.territory.models import Doctor
+
+    doctor = db.session.get(Doctor, account.doctor_id)
+    existing: dict[tuple[str, str | None], Slot] = {}
+    uid_list = sorted(uids)
+    for i in range(0, len(uid_list), 500):
+        for slot in db.session.scalars(select(Slot).where(
+                Slot.doctor_id == doctor.id, Slot.caldav_uid.in_(uid_list[i:i + 500]),
+                Slot.status.notin_(GONE))):
+            existing.setdefault((slot.caldav_uid, slot.recurrence_id), slot)
+
+    for key in sorted(set(existing) | set(desired), key=lambda k: (k[0], k[1] or "")):
+        spec = desired.get(key)
+        slot = existing.get(key)
+        uid = key[0]
+        if spec is not None and spec.start < now and slot is None:
+            continue  # an event of the past: nothing to publish
+        if slot is not None and slot.start < now and slot.status not in TAKEN:
+            continue  # the past is not rewritten
+        href, etag = where.get(uid, (None, None))
+        savepoint = db.session.begin_nested()
+        try:
+            if slot is None:
+                created = slots.create_slot(doctor, _slot_input(spec), source="caldav",
+                                            caldav_uid=uid, recurrence_id=spec.recurrence_id,
+                                            caldav_href=href, caldav_etag=etag,
+                                            keep_out_of_charter=True)
+                for warning in getattr(created, "warnings", None) or []:
+                    log_line(doctor.id, "warning",
+                             f"Événement « {uid[:80]} » du {_when(spec.start)} : {warning}", uid)
+                report.created += 1
+            elif spec is None:
+                if _taken(slot):
+                    _conflict(doctor, slot, f"L'événement du {_when(slot.start)} a été supprimé "
+                                            "du calendrier alors que le créneau est réservé : "
+                                            "la réservation est maintenue.", report)
+                else:
+                    slots.withdraw_slot(slot, "Événement supprimé du calendrier")
+                    report.withdrawn += 1
+            elif _differs(slot, spec):
+                if _taken(slot):
+                    _conflict(doctor, slot, f"L'événement du {_when(slot.start)} a été modifié "
+                                            f"dans le calendrier (désormais {_when(spec.start)}) "
+                                            "alors que le créneau est réservé : la réservation "
+                                            "est maintenue à l'heure initiale.", report)
+                else:
+                    slots.update_slot(slot, _slot_input(spec), keep_out_of_charter=True)
+                    report.updated += 1
+                    _follow(slot, href, etag)
+            else:
+                _follow(slot, href, etag)
+                if slot.conflict and not _taken(slot):
+                    slot.conflict = None
+            savepoint.commit()
+        except DomainError as exc:
+            savepoint.rollback()
+            when = _when(spec.start if spec is not None else slot.start)
+            log_line(doctor.id, "error", f"Événement « {uid[:80]} » du {when} non pris en "
+                                         f"compte : {exc.message}", uid)
+            report.skipped += 1
+
+
+def _taken(slot) -> bool:
+    return slot.status in TAKEN or (slot.booked_count or 0) > 0
+
+
+def _differs(slot, spec: ical.SlotSpec) -> bool:
+    return (slot.start != spec.start or slot.end != spec.end or slot.kind != spec.kind
+            or slot.mode != spec.mode
+            or (spec.kind == "floating" and slot.capacity != spec.capacity))
+
+
+def _follow(slot, href: str | None, etag: str | None) -> None:
+    if href and slot.caldav_href != href:
+        slot.caldav_href = href
+    if etag and slot.caldav_etag != etag:
+        slot.caldav_etag = etag
+
+
+def _conflict(doctor, slot, message: str, report: SyncReport) -> None:
+    from agenda.alerts import raise_alert
+
+    message = message[:300]
+    report.conflicts += 1
+    if slot.conflict == message:
+        return
+    slot.conflict = message
+    log_line(doctor.id, "warning", message, slot.caldav_uid)
+    raise_alert("event_conflict", f"{doctor.display_name} : {message}"[:500],
+                cpts_id=doctor.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
+                object_type="slot", object_id=slot.id)
+
+
+# --- busy-only calendars ---------------------------------------------------------------------
+
+
+def _check_busy(account: CalendarAccount, adapter: CalendarAdapter, *,
+                now: datetime | None = None) -> None:
+    """Warn (once) about slots overlapping a busy time of the other calendars chosen."""
+    from agenda.slots.models import Slot
+
+    urls = [u for u in (account.busy_calendar_urls or []) if u and u != account.calendar_url]
+    if not urls:
+        return
+    start, end = horizon(now)
+    busy: list[tuple[datetime, datetime]] = []
+    for url in urls:
+        try:
+            busy.extend(adapter.busy_times(url, start, end))
+        except AdapterError as exc:
+            log.info("busy calendar %s unreadable: %s", url, exc.message)
+    if not busy:
+        return
+    live = db.session.scalars(select(Slot).where(
+        Slot.doctor_id == account.doctor_id, Slot.start >= start, Slot.start < end,
+        Slot.status.notin_(GONE))).all()
+    since = clock.now() - timedelta(days=7)
+    for slot in live:
+        if any(b0 < slot.end and b1 > slot.start for b0, b1 in busy):
+            message = (f"Le créneau du {_when(slot.start)} chevauche un moment occupé de vos "
+                       "autres calendriers.")
+            seen = db.session.scalar(select(SyncLogEntry.id).where(
+                SyncLogEntry.doctor_id == account.doctor_id, SyncLogEntry.message == message,
+                SyncLogEntry.at >= since).limit(1))
+            if seen is None:
+                log_line(account.doctor_id, "warning", message, slot.caldav_uid)
+
+
+def forget_account(account: CalendarAccount) -> None:
+    """The doctor changed calendar: forget what was read (slots stay as they are)."""
+    db.session.execute(delete(RemoteEvent).where(RemoteEvent.doctor_id == account.doctor_id))
+    account.sync_token = None
+    account.etags = {}
