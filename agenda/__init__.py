@@ -102,7 +102,8 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_errors(app: Flask) -> None:
     def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+        return (request.path.startswith("/api/")
+                or request.accept_mimetypes.best == "application/json")
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

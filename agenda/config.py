@@ -14,7 +14,8 @@ from pathlib import Path
 SETTINGS: dict[str, tuple[object, type, str]] = {
     "DATABASE_URL": (None, str, "SQLAlchemy URL; default: SQLite file instance/agenda.sqlite3"),
     "SECRET_KEY": (None, str, "session and CSRF key; generated into instance/ when unset"),
-    "ENCRYPTION_KEY": (None, str, "Fernet key for CalDAV passwords; derived from SECRET_KEY when unset"),
+    "ENCRYPTION_KEY": (None, str,
+                       "Fernet key for CalDAV passwords; derived from SECRET_KEY when unset"),
     "TIMEZONE": ("Europe/Paris", str, "timezone shown to people"),
     "BASE_URL": ("http://127.0.0.1:5000", str, "public address, used in links sent out"),
     "MAIL_HOST": ("localhost", str, "SMTP server"),

@@ -26,7 +26,8 @@ HTTP_MESSAGES = {
 
 def http_message(exc: HTTPException) -> str:
     if exc.code == 400 and exc.description and "CSRF" in str(exc.description):
-        return str(_l("Le formulaire a expiré ou n'est pas valide (jeton CSRF) : rechargez la page."))
+        return str(_l("Le formulaire a expiré ou n'est pas valide (jeton CSRF) : "
+                      "rechargez la page."))
     msg = HTTP_MESSAGES.get(exc.code or 500)
     return str(msg) if msg else str(_l("Erreur %(code)s.", code=exc.code))
 

@@ -60,10 +60,10 @@ def create_organisation(name: str, kind: str, cpts_id: int | None = None,
         raise ValidationError(_("Le nom de l'organisation est obligatoire."), field="name")
     if kind not in {k.value for k in OrgKind}:
         raise ValidationError(_("Type d'organisation inconnu : %(kind)s", kind=kind), field="kind")
-    if kind != OrgKind.CPTS.value:
-        if cpts_id is None or db.session.get(Organisation, cpts_id) is None:
-            raise ValidationError(_("Une organisation partenaire doit être rattachée à une CPTS."),
-                                  field="cpts_id")
+    partner = kind != OrgKind.CPTS.value
+    if partner and (cpts_id is None or db.session.get(Organisation, cpts_id) is None):
+        raise ValidationError(_("Une organisation partenaire doit être rattachée à une CPTS."),
+                              field="cpts_id")
     org = Organisation(name=name, kind=kind, cpts_id=None if kind == "cpts" else cpts_id,
                        finess=finess or None)
     db.session.add(org)

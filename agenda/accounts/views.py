@@ -11,8 +11,15 @@ from sqlalchemy import select
 
 from agenda.accounts import services
 from agenda.accounts.access import roles_required
-from agenda.accounts.forms import (ForgotPasswordForm, LoginForm, OrganisationForm,
-                                   PasswordChangeForm, ResetPasswordForm, TokenForm, UserForm)
+from agenda.accounts.forms import (
+    ForgotPasswordForm,
+    LoginForm,
+    OrganisationForm,
+    PasswordChangeForm,
+    ResetPasswordForm,
+    TokenForm,
+    UserForm,
+)
 from agenda.accounts.models import ApiToken, Organisation, User
 from agenda.audit import AuditEntry
 from agenda.errors import DomainError
@@ -112,18 +119,17 @@ def profile():
     token_form = TokenForm(prefix="token")
     password_form = PasswordChangeForm(prefix="pw")
     new_token = None
-    if request.method == "POST" and request.form.get("action") == "token":
-        if token_form.validate_on_submit():
-            new_token = services.create_token(current_user, token_form.name.data)
+    action = request.form.get("action") if request.method == "POST" else None
+    if action == "token" and token_form.validate_on_submit():
+        new_token = services.create_token(current_user, token_form.name.data)
+        db.session.commit()
+    elif action == "password" and password_form.validate_on_submit():
+        if not services.check_password(current_user, password_form.current.data):
+            flash(_("Mot de passe actuel incorrect."), "error")
+        else:
+            services.set_password(current_user, password_form.new.data)
             db.session.commit()
-    elif request.method == "POST" and request.form.get("action") == "password":
-        if password_form.validate_on_submit():
-            if not services.check_password(current_user, password_form.current.data):
-                flash(_("Mot de passe actuel incorrect."), "error")
-            else:
-                services.set_password(current_user, password_form.new.data)
-                db.session.commit()
-                flash(_("Mot de passe modifié."), "info")
+            flash(_("Mot de passe modifié."), "info")
     tokens = db.session.scalars(select(ApiToken).where(
         ApiToken.user_id == current_user.id, ApiToken.revoked_at.is_(None))).all()
     return render_template("accounts/profile.html", token_form=token_form,
