@@ -95,8 +95,9 @@ def register(app: Flask) -> None:
     def doctors_import(file, cpts):
         """Bulk onboarding from CSV (rpps, first_name, last_name, email, phone, address,
         insee[, caldav_url, caldav_username, caldav_password, caldav_calendar])."""
-        from agenda.accounts.models import Organisation
         from sqlalchemy import select
+
+        from agenda.accounts.models import Organisation
 
         try:
             if cpts:

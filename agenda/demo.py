@@ -19,8 +19,12 @@ from agenda.accounts.services import create_organisation, create_user
 from agenda.extensions import db
 from agenda.territory.geo import distance_km
 from agenda.territory.models import Commune, Doctor
-from agenda.territory.services import DoctorData, create_doctor, import_communes, \
-    rpps_with_check_digit
+from agenda.territory.services import (
+    DoctorData,
+    create_doctor,
+    import_communes,
+    rpps_with_check_digit,
+)
 
 CENTRE_INSEE = "44036"  # Châteaubriant
 TERRITORY_RADIUS_KM = 28

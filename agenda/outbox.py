@@ -49,7 +49,7 @@ def enqueue(kind: str, payload: dict, *, doctor_id: int | None = None) -> Outbox
 
 # --- handlers and periodic tasks, run by the worker (agenda.sync.worker) ----------------
 
-HANDLERS: dict[str, Callable[["OutboxItem"], None]] = {}
+HANDLERS: dict[str, Callable[[OutboxItem], None]] = {}
 PERIODIC: list[Callable[[], None]] = []
 
 # Modules that register handlers or periodic tasks; the worker imports them all.

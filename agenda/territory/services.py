@@ -233,9 +233,8 @@ class ImportReport:
 def import_doctors_csv(text: str, cpts_id: int, *, create_accounts: bool = True) -> ImportReport:
     """Load doctors from CSV text. A row in error is reported with its line number; the
     others still load (each row in its own savepoint)."""
-    from agenda.accounts.models import Role
+    from agenda.accounts.models import Organisation, Role
     from agenda.accounts.services import create_user
-    from agenda.accounts.models import Organisation
 
     report = ImportReport()
     sample = text[:2048]

@@ -1,7 +1,6 @@
 """Territory import, distances, doctors (RPPS, CSV import, pages)."""
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from agenda.errors import NotFound, ValidationError
