@@ -1,0 +1,92 @@
+"""Forms of the booking pages (French labels; the services do the real checks)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Téléconsultation")),
+                    ("home", _l("Visite à domicile"))]
+MODE_CHOICES = [("", _l("Tous les modes")), ("AMB", _l("Au cabinet")),
+                ("VR", _l("Téléconsultation")), ("HH", _l("Visite à domicile"))]
+HORIZON_CHOICES = [("24", _l("24 heures")), ("48", _l("48 heures")), ("72", _l("3 jours")),
+                   ("168", _l("7 jours"))]
+OUTCOME_CHOICES = [("seen", _l("Vu")), ("no_show", _l("Non venu")), ("cancelled", _l("Annulé"))]
+
+
+class PatientForm(FlaskForm):
+    """The minimal patient record (and the reason and note of the booking)."""
+
+    last_name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=100)])
+    first_name = StringField(_l("Prénom"), validators=[DataRequired(), Length(max=100)])
+    birth_date = DateField(_l("Date de naissance"), validators=[Optional()])
+    phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
+    commune = StringField(_l("Commune (nom ou code postal)"),
+                          validators=[DataRequired(), Length(max=200)])
+    treating = SelectField(_l("Médecin traitant"), default="unknown")
+    treating_external_name = StringField(_l("Nom du médecin traitant (hors territoire)"),
+                                         validators=[Optional(), Length(max=200)])
+    treating_external_rpps = StringField(_l("RPPS du médecin traitant (hors territoire)"),
+                                         validators=[Optional(), Length(max=11)])
+    reason = SelectField(_l("Motif (protocole CPTS)"), coerce=int, default=0)
+    mobility = SelectField(_l("Mode de consultation"), choices=MOBILITY_CHOICES,
+                           default="mobile")
+    note = TextAreaField(_l("Note libre"), validators=[Optional(), Length(max=1000)])
+    origin = HiddenField(default="web")
+
+    PATIENT_FIELDS = ("last_name", "first_name", "birth_date", "phone", "commune", "treating",
+                      "treating_external_name", "treating_external_rpps", "reason", "mobility",
+                      "note", "origin")
+
+
+class SearchForm(PatientForm):
+    horizon = SelectField(_l("Horizon"), choices=HORIZON_CHOICES, default="48")
+    mode = SelectField(_l("Filtrer par mode"), choices=MODE_CHOICES, default="",
+                       validators=[Optional()])
+    day = DateField(_l("Jour"), validators=[Optional()])
+    sector = SelectField(_l("Secteur"), coerce=int, default=0)
+
+
+class EDForm(FlaskForm):
+    """The emergency-department page: commune + reason first, identity to book."""
+
+    commune = StringField(_l("Commune du patient"), validators=[DataRequired(), Length(max=200)])
+    reason = SelectField(_l("Motif"), coerce=int, default=0)
+    mobility = SelectField(_l("Mode de consultation"), choices=MOBILITY_CHOICES,
+                           default="mobile")
+    treating = SelectField(_l("Médecin traitant"), default="unknown")
+    last_name = StringField(_l("Nom"), validators=[Optional(), Length(max=100)])
+    first_name = StringField(_l("Prénom"), validators=[Optional(), Length(max=100)])
+    birth_date = DateField(_l("Date de naissance"), validators=[Optional()])
+    phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
+    note = TextAreaField(_l("Note pour le médecin"), validators=[Optional(), Length(max=1000)])
+
+
+class CancelForm(FlaskForm):
+    reason = StringField(_l("Motif de l'annulation"), validators=[DataRequired(),
+                                                                  Length(max=300)])
+
+
+class OutcomeForm(FlaskForm):
+    outcome = SelectField(_l("Issue"), choices=OUTCOME_CHOICES)
+    synthesis = TextAreaField(_l("Synthèse pour le médecin traitant (si vu)"),
+                              validators=[Optional(), Length(max=4000)])
+
+
+class SynthesisForm(FlaskForm):
+    synthesis = TextAreaField(_l("Synthèse pour le médecin traitant"),
+                              validators=[DataRequired(), Length(max=4000)])
+
+
+class AcceptForm(FlaskForm):
+    time = SelectField(_l("Heure de la consultation"))
+
+
+class ReasonForm(FlaskForm):
+    label = StringField(_l("Nouveau motif"), validators=[DataRequired(), Length(max=100)])
+
+
+class ActionForm(FlaskForm):
+    """A button-only form (CSRF token)."""

@@ -1,0 +1,48 @@
+"""Dashboard panels: bookers (recent bookings, request alerts), doctors (pending requests)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from agenda import clock
+from agenda.alerts import Alert
+from agenda.booking.models import Booking, FloatingRequest, RequestStatus
+from agenda.booking.services import requests as cascade
+from agenda.dashboard import panel
+from agenda.extensions import db
+
+
+@panel("secretary", "regulator", "ed_nurse")
+def booker_panel(user) -> dict:
+    from flask_babel import gettext as _
+
+    recent = list(db.session.scalars(
+        select(Booking).where(Booking.booker_org_id == user.organisation_id)
+        .order_by(Booking.created_at.desc()).limit(5)))
+    pending = list(db.session.scalars(
+        select(FloatingRequest).where(FloatingRequest.booker_org_id == user.organisation_id,
+                                      FloatingRequest.status == RequestStatus.PENDING.value)
+        .order_by(FloatingRequest.deadline_at).limit(10)))
+    accepted = list(db.session.scalars(
+        select(FloatingRequest).where(FloatingRequest.booker_org_id == user.organisation_id,
+                                      FloatingRequest.status == RequestStatus.ACCEPTED.value,
+                                      FloatingRequest.accepted_at > clock.now().replace(
+                                          hour=0, minute=0, second=0, microsecond=0))
+        .order_by(FloatingRequest.accepted_at.desc()).limit(10)))
+    alerts = list(db.session.scalars(
+        select(Alert).where(Alert.organisation_id == user.organisation_id,
+                            Alert.resolved_at.is_(None),
+                            Alert.kind.in_(["request_expired", "booking_cancelled"]))
+        .order_by(Alert.created_at.desc()).limit(10)))
+    return {"title": _("Réservations et demandes"), "template": "booking/_panel_booker.html",
+            "recent": recent, "pending": pending, "accepted": accepted, "alerts": alerts,
+            "booking_of": cascade.booking_of_request, "now": clock.now()}
+
+
+@panel("doctor")
+def doctor_panel(user) -> dict | None:
+    from flask_babel import gettext as _
+
+    offers = cascade.offers_for(user) if cascade.doctor_of_user(user) else []
+    return {"title": _("Demandes en attente"), "template": "booking/_panel_doctor.html",
+            "offers": offers}

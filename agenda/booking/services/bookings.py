@@ -1,0 +1,418 @@
+"""Holds, fixed bookings, cancellation, outcomes, synthesis, reorientation and the reads
+that show patient data (with their access rules and audit entries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import case, or_, select, update
+
+from agenda import alerts, audit, clock
+from agenda.accounts.models import Role, User
+from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
+                                   Reorientation, RequestStatus)
+from agenda.booking.services import notify
+from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
+                                            charter_for, doctor_of, new_reference,
+                                            require_booker, require_doctor)
+from agenda.booking.services.patients import (PatientData, check_reason, create_patient,
+                                              validate_patient)
+from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
+from agenda.extensions import db
+from agenda.slots.models import Slot, SlotKind, SlotStatus
+from agenda.territory.models import Commune, Doctor
+
+ORIGINS = {"web", "api", "sas"}
+OUTCOMES = {BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value,
+            BookingStatus.CANCELLED.value}
+
+
+@dataclass
+class BookingInput:
+    """What a booker sends to book a slot (a fixed one, or a floating window)."""
+
+    slot_id: int
+    patient: PatientData
+    reason_id: int | None = None
+    note: str | None = None
+    origin: str = "web"
+
+
+def _bookable_slot(slot_id: int, cpts_id: int) -> Slot:
+    slot = db.session.get(Slot, slot_id)
+    if slot is None:
+        raise NotFound(_("Créneau introuvable."))
+    doctor_cpts = db.session.scalar(select(Doctor.cpts_id).where(Doctor.id == slot.doctor_id))
+    if doctor_cpts != cpts_id:
+        raise NotFound(_("Créneau introuvable."))
+    return slot
+
+
+def _hold_free(user_id: int, now):
+    return or_(Slot.held_until.is_(None), Slot.held_until <= now, Slot.held_by_user_id == user_id)
+
+
+# --- hold ---------------------------------------------------------------------------------
+
+def hold_slot(user: User, slot_id: int) -> Slot:
+    """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE)."""
+    require_booker(user)
+    slot = _bookable_slot(slot_id, user.cpts_id)
+    if slot.kind != SlotKind.FIXED.value:
+        raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
+                              field="slot_id")
+    now = clock.now()
+    until = now + timedelta(minutes=charter_for(user.cpts_id).hold_minutes)
+    result = db.session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
+               Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
+               Slot.booked_count < Slot.capacity, Slot.start > now, _hold_free(user.id, now))
+        .values(held_by_user_id=user.id, held_until=until)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("Ce créneau vient d'être pris ou bloqué par un autre utilisateur : "
+                         "choisissez-en un autre."))
+    db.session.commit()
+    db.session.refresh(slot)
+    return slot
+
+
+def release_hold(user: User, slot_id: int) -> None:
+    db.session.execute(update(Slot).where(Slot.id == slot_id, Slot.held_by_user_id == user.id)
+                       .values(held_by_user_id=None, held_until=None)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+# --- book ---------------------------------------------------------------------------------
+
+def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
+    """Book a fixed slot (a Booking) or send a floating request (a FloatingRequest)."""
+    require_booker(user)
+    if data.origin not in ORIGINS:
+        raise ValidationError(_("Origine inconnue."), field="origin")
+    slot = _bookable_slot(data.slot_id, user.cpts_id)
+    patient = validate_patient(data.patient, user.cpts_id)
+    reason_id = check_reason(data.reason_id, user.cpts_id)
+    note = (data.note or "").strip()[:1000] or None
+    if slot.kind == SlotKind.FLOATING.value:
+        from agenda.booking.services.requests import create_request
+
+        return create_request(user, slot, patient, reason_id=reason_id, note=note,
+                              origin=data.origin)
+    return _book_fixed(user, slot, patient, reason_id, note, data.origin)
+
+
+def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, note,
+                origin: str) -> Booking:
+    now = clock.now()
+    slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
+    # THE take: one conditional UPDATE, its row count decides. Nothing written before it.
+    result = db.session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
+               Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
+               Slot.booked_count < Slot.capacity, Slot.start == start, Slot.start > now,
+               _hold_free(user.id, now))
+        .values(booked_count=Slot.booked_count + 1,
+                status=case((Slot.booked_count + 1 >= Slot.capacity, SlotStatus.BOOKED.value),
+                            else_=SlotStatus.OPEN.value),
+                held_by_user_id=None, held_until=None, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("Ce créneau n'est plus disponible (réservé ou bloqué entre-temps) : "
+                         "choisissez-en un autre."))
+    patient = create_patient(patient_data)
+    booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor_id,
+                      patient_id=patient.id, booker_user_id=user.id,
+                      booker_org_id=user.organisation_id, channel=channel_of(user),
+                      origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
+                      reason_id=reason_id, note=note, created_at=now)
+    db.session.add(booking)
+    db.session.add(CallLog(booker_org_id=user.organisation_id, channel=booking.channel,
+                           outcome="booked", created_at=now))
+    db.session.flush()
+    audit.record("create", "booking", booking.id, patient_id=patient.id)
+    notify.booking_events(booking, "booked")
+    doctor_email = db.session.scalar(select(Doctor.email).where(Doctor.id == doctor_id))
+    notify.mail_doctor_booked(doctor_email, booking,
+                              absolute_url("booking.detail", booking_id=booking.id))
+    db.session.commit()
+    return booking
+
+
+# --- access and reads ---------------------------------------------------------------------
+
+def can_see_identity(user: User, booking: Booking) -> bool:
+    """Booker: own organisation; doctor: own patient or treating doctor; nobody else."""
+    if user.role in BOOKER_ROLE_VALUES:
+        return booking.booker_org_id == user.organisation_id
+    if user.role == Role.DOCTOR.value:
+        doctor = doctor_of(user)
+        if doctor is None:
+            return False
+        if booking.doctor_id == doctor.id:
+            return True
+        return (booking.patient is not None and booking.patient.treating_doctor_id == doctor.id
+                and booking.status == BookingStatus.SEEN.value)
+    return False
+
+
+def get_booking(user: User, booking_id: int, *, audit_view: bool = True
+                ) -> tuple[Booking, bool]:
+    """The booking and whether ``user`` may see the patient's identity (audited)."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound(_("Réservation introuvable."))
+    identity = can_see_identity(user, booking)
+    if not identity:
+        same_cpts = db.session.scalar(select(Doctor.cpts_id).where(
+            Doctor.id == booking.doctor_id)) == user.cpts_id
+        if not (user.role in (Role.COORDINATOR.value, Role.ADMIN.value) and same_cpts):
+            raise NotFound(_("Réservation introuvable."))
+    if identity and audit_view:
+        audit.record("view", "booking", booking.id, patient_id=booking.patient_id)
+        db.session.commit()
+    return booking, identity
+
+
+def bookings_for(user: User, *, limit: int = 100, upcoming_only: bool = False
+                 ) -> list[Booking]:
+    """Bookers: their organisation's; doctors: their own; coordinator: the CPTS's (the
+    caller must not show identity to a coordinator)."""
+    stmt = select(Booking)
+    if user.role in BOOKER_ROLE_VALUES:
+        stmt = stmt.where(Booking.booker_org_id == user.organisation_id)
+    elif user.role == Role.DOCTOR.value:
+        doctor = require_doctor(user)
+        stmt = stmt.where(Booking.doctor_id == doctor.id)
+    elif user.role in (Role.COORDINATOR.value, Role.ADMIN.value):
+        stmt = stmt.join(Doctor, Doctor.id == Booking.doctor_id).where(
+            Doctor.cpts_id == user.cpts_id)
+    else:
+        raise Forbidden(_("Accès refusé."))
+    if upcoming_only:
+        stmt = stmt.where(Booking.end > clock.now())
+    return list(db.session.scalars(stmt.order_by(Booking.start.desc()).limit(limit)))
+
+
+def audit_list(user: User, bookings: list[Booking]) -> None:
+    """One audit entry per booking whose patient identity a list shows."""
+    for b in bookings:
+        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="liste")
+    if bookings:
+        db.session.commit()
+
+
+def status_counts(user: User) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = db.session.execute(
+        select(Booking.status, func.count()).join(Doctor, Doctor.id == Booking.doctor_id)
+        .where(Doctor.cpts_id == user.cpts_id).group_by(Booking.status))
+    counts = {s.value: 0 for s in BookingStatus}
+    counts.update({status: n for status, n in rows})
+    counts["reoriented"] = reorientation_count(user)
+    return counts
+
+
+# --- cancel -------------------------------------------------------------------------------
+
+def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound(_("Réservation introuvable."))
+    doctor = doctor_of(user)
+    by_doctor = doctor is not None and booking.doctor_id == doctor.id
+    by_booker = user.role in BOOKER_ROLE_VALUES and booking.booker_org_id == user.organisation_id
+    if not (by_doctor or by_booker):
+        raise NotFound(_("Réservation introuvable."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Indiquez le motif de l'annulation."), field="reason")
+    now = clock.now()
+    result = db.session.execute(
+        update(Booking).where(Booking.id == booking.id,
+                              Booking.status == BookingStatus.BOOKED.value)
+        .values(status=BookingStatus.CANCELLED.value, cancelled_at=now,
+                cancelled_by_user_id=user.id, cancel_reason=reason[:300])
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("Cette réservation n'est plus active (déjà annulée ou close)."))
+    if booking.start > now:
+        # A future slot reopens (its capacity comes back).
+        db.session.execute(
+            update(Slot).where(Slot.id == booking.slot_id, Slot.booked_count > 0,
+                               Slot.status.in_([SlotStatus.OPEN.value, SlotStatus.BOOKED.value]))
+            .values(booked_count=Slot.booked_count - 1, status=SlotStatus.OPEN.value,
+                    updated_at=now)
+            .execution_options(synchronize_session=False))
+    if booking.request_id:
+        db.session.execute(update(FloatingRequest).where(FloatingRequest.id == booking.request_id)
+                           .values(status=RequestStatus.CANCELLED.value, cancelled_at=now)
+                           .execution_options(synchronize_session=False))
+    db.session.refresh(booking)
+    audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
+                 detail=reason[:300])
+    notify.booking_events(booking, "cancelled")
+    link = absolute_url("booking.detail", booking_id=booking.id)
+    doc = db.session.get(Doctor, booking.doctor_id)
+    if by_doctor:
+        alerts.raise_alert("booking_cancelled",
+                           _("Le médecin a annulé la réservation %(ref)s du %(when)s : "
+                             "trouvez une autre solution pour le patient.",
+                             ref=booking.reference, when=notify.when(booking)),
+                           cpts_id=doc.cpts_id, organisation_id=booking.booker_org_id,
+                           user_id=booking.booker_user_id, object_type="booking",
+                           object_id=booking.id)
+        booker = db.session.get(User, booking.booker_user_id) if booking.booker_user_id else None
+        notify.mail_cancelled(booker.email if booker else None, booking, link, True)
+    else:
+        alerts.raise_alert("booking_cancelled",
+                           _("La réservation %(ref)s du %(when)s a été annulée.",
+                             ref=booking.reference, when=notify.when(booking)),
+                           cpts_id=doc.cpts_id, doctor_id=doc.id, object_type="booking",
+                           object_id=booking.id)
+        notify.mail_cancelled(doc.email, booking, link, False)
+    db.session.commit()
+    return booking
+
+
+# --- outcome and synthesis ----------------------------------------------------------------
+
+_SLOT_STATUS_BY_OUTCOME = {BookingStatus.SEEN.value: SlotStatus.SEEN.value,
+                           BookingStatus.NO_SHOW.value: SlotStatus.NO_SHOW.value,
+                           BookingStatus.CANCELLED.value: SlotStatus.CANCELLED.value}
+
+
+def record_outcome(user: User, booking_id: int, outcome: str,
+                   synthesis: str | None = None) -> Booking:
+    """The doctor records vu / non venu / annulé once the time has come."""
+    doctor = require_doctor(user)
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.doctor_id != doctor.id:
+        raise NotFound(_("Réservation introuvable."))
+    if outcome not in OUTCOMES:
+        raise ValidationError(_("Issue inconnue (vu, non venu ou annulé)."), field="outcome")
+    now = clock.now()
+    if booking.start > now:
+        raise RuleViolation(_("L'issue se saisit après l'heure du rendez-vous."),
+                            rule="outcome_after_start")
+    synthesis = (synthesis or "").strip() or None
+    if synthesis and outcome != BookingStatus.SEEN.value:
+        raise ValidationError(_("Une synthèse ne s'écrit que pour un patient vu."),
+                              field="synthesis")
+    result = db.session.execute(
+        update(Booking).where(Booking.id == booking.id,
+                              Booking.status == BookingStatus.BOOKED.value)
+        .values(status=outcome, outcome_at=now, synthesis=synthesis)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("L'issue de cette réservation est déjà enregistrée."))
+    slot = db.session.get(Slot, booking.slot_id)
+    if slot is not None and slot.kind == SlotKind.FIXED.value:
+        db.session.execute(update(Slot).where(Slot.id == slot.id,
+                                              Slot.status == SlotStatus.BOOKED.value)
+                           .values(status=_SLOT_STATUS_BY_OUTCOME[outcome], updated_at=now)
+                           .execution_options(synchronize_session=False))
+    db.session.refresh(booking)
+    audit.record("outcome", "booking", booking.id, patient_id=booking.patient_id,
+                 detail=outcome)
+    notify.booking_events(booking, "outcome")
+    db.session.commit()
+    return booking
+
+
+def write_synthesis(user: User, booking_id: int, text: str) -> Booking:
+    doctor = require_doctor(user)
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.doctor_id != doctor.id:
+        raise NotFound(_("Réservation introuvable."))
+    if booking.status != BookingStatus.SEEN.value:
+        raise RuleViolation(_("La synthèse suit une consultation marquée « vu »."),
+                            rule="synthesis_after_seen")
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(_("La synthèse est vide."), field="synthesis")
+    booking.synthesis = text[:4000]
+    booking.treating_seen = False
+    audit.record("update", "booking", booking.id, patient_id=booking.patient_id,
+                 detail="synthèse")
+    db.session.commit()
+    return booking
+
+
+def treated_patients(user: User) -> list[Booking]:
+    """"Mes patients vus par la CPTS": syntheses written for my patients by colleagues."""
+    doctor = require_doctor(user)
+    from agenda.booking.models import Patient
+
+    rows = list(db.session.scalars(
+        select(Booking).join(Patient, Patient.id == Booking.patient_id)
+        .where(Patient.treating_doctor_id == doctor.id,
+               Booking.status == BookingStatus.SEEN.value, Booking.doctor_id != doctor.id,
+               Patient.anonymised_at.is_(None))
+        .order_by(Booking.start.desc()).limit(200)))
+    for b in rows:
+        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="médecin traitant")
+        if b.synthesis:
+            b.treating_seen = True
+    db.session.commit()
+    return rows
+
+
+def letter_booking(user: User, booking_id: int) -> Booking:
+    """The printable letter to a treating doctor who is not a user (the consulting doctor)."""
+    doctor = require_doctor(user)
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.doctor_id != doctor.id:
+        raise NotFound(_("Réservation introuvable."))
+    if booking.status != BookingStatus.SEEN.value or not booking.synthesis:
+        raise RuleViolation(_("Écrivez d'abord la synthèse de la consultation."),
+                            rule="synthesis_missing")
+    audit.record("view", "booking", booking.id, patient_id=booking.patient_id,
+                 detail="courrier")
+    db.session.commit()
+    return booking
+
+
+# --- reorientation --------------------------------------------------------------------------
+
+def record_reorientation(user: User, commune_insee: str | None = None,
+                         reason_id: int | None = None) -> Reorientation:
+    """A call judged a vital emergency: "réorienté vers le 15", no booking, counted."""
+    require_booker(user)
+    if commune_insee and db.session.get(Commune, commune_insee) is None:
+        commune_insee = None
+    now = clock.now()
+    item = Reorientation(booker_user_id=user.id, booker_org_id=user.organisation_id,
+                         channel=channel_of(user), commune_insee=commune_insee,
+                         reason_id=check_reason(reason_id, user.cpts_id), created_at=now)
+    db.session.add(item)
+    db.session.add(CallLog(booker_org_id=user.organisation_id, channel=item.channel,
+                           outcome="reoriented", created_at=now))
+    db.session.commit()
+    return item
+
+
+def reorientation_count(user: User) -> int:
+    from sqlalchemy import func
+
+    from agenda.accounts.models import Organisation
+
+    return db.session.scalar(
+        select(func.count()).select_from(Reorientation)
+        .join(Organisation, Organisation.id == Reorientation.booker_org_id)
+        .where(or_(Organisation.cpts_id == user.cpts_id, Organisation.id == user.cpts_id))) or 0
+
+
+__all__ = ["BookingInput", "book", "hold_slot", "release_hold", "cancel_booking",
+           "record_outcome", "write_synthesis", "get_booking", "bookings_for",
+           "record_reorientation", "treated_patients", "letter_booking"]

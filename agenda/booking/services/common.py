@@ -1,0 +1,90 @@
+"""Helpers shared by the booking operations: charter, actors, references, links."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app, has_app_context, has_request_context, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from agenda.accounts.models import BOOKER_ROLES, CHANNEL_BY_ORG_KIND, OrgKind, Role, User
+from agenda.errors import Forbidden
+from agenda.extensions import db
+from agenda.slots.models import CharterSettings
+from agenda.territory.models import Doctor
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+BOOKER_ROLE_VALUES = {r.value for r in BOOKER_ROLES}
+
+# Mobility of the patient -> consultation mode of the slot (SAS codes).
+MODE_BY_MOBILITY = {"mobile": "AMB", "tele": "VR", "home": "HH"}
+
+
+@dataclass(frozen=True)
+class Charter:
+    """The charter values booking needs (defaults when the CPTS has no row yet)."""
+
+    hold_minutes: int = 5
+    request_t1_min: int = 60
+    request_deadline_min: int = 120
+    radius_km: int = 15
+    horizon_hours: int = 48
+    default_length_min: int = 20
+    retention_days: int = 365
+
+
+def charter_for(cpts_id: int) -> Charter:
+    row = db.session.get(CharterSettings, cpts_id)
+    if row is None:
+        return Charter()
+    return Charter(hold_minutes=row.hold_minutes or 5,
+                   request_t1_min=row.request_t1_min or 60,
+                   request_deadline_min=row.request_deadline_min or 120,
+                   radius_km=row.radius_km or 15, horizon_hours=row.horizon_hours or 48,
+                   default_length_min=row.default_length_min or 20,
+                   retention_days=row.retention_days or 365)
+
+
+def new_reference(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+
+
+def require_booker(user: User) -> None:
+    if user.role not in BOOKER_ROLE_VALUES:
+        raise Forbidden(_("Seuls le télésecrétariat, la régulation et les urgences "
+                          "peuvent réserver."))
+
+
+def channel_of(user: User) -> str:
+    kind = user.organisation.kind
+    try:
+        return CHANNEL_BY_ORG_KIND[OrgKind(kind)]
+    except ValueError:
+        return "secretariat"
+
+
+def doctor_of(user: User) -> Doctor | None:
+    """The doctor record of a user with the doctor role (None otherwise)."""
+    if user.role != Role.DOCTOR.value:
+        return None
+    return db.session.scalar(select(Doctor).where(Doctor.user_id == user.id))
+
+
+def require_doctor(user: User) -> Doctor:
+    doctor = doctor_of(user)
+    if doctor is None:
+        raise Forbidden(_("Ce compte n'est rattaché à aucun médecin."))
+    return doctor
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """A link for an email: BASE_URL + the route (works in the worker too)."""
+    base = ""
+    if has_app_context():
+        base = (current_app.config.get("BASE_URL") or "").rstrip("/")
+    if has_request_context():
+        return base + url_for(endpoint, **values)
+    with current_app.test_request_context("/"):
+        return base + url_for(endpoint, **values)

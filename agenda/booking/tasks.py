@@ -1,0 +1,46 @@
+"""Booking timers, run by the worker at every pass (never in a request handler)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+
+from agenda import clock
+from agenda.booking.services import requests as cascade
+from agenda.booking.services.purge import purge_expired
+from agenda.extensions import db
+from agenda.outbox import periodic
+from agenda.slots.models import Slot
+
+log = logging.getLogger(__name__)
+
+
+@periodic
+def expire_holds() -> int:
+    """Clear holds past their time (a hold already stops counting when it expires; this
+    only tidies the columns)."""
+    result = db.session.execute(
+        update(Slot).where(Slot.held_until.is_not(None), Slot.held_until <= clock.now())
+        .values(held_by_user_id=None, held_until=None)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount
+
+
+@periodic
+def request_cascade() -> tuple[int, int]:
+    """T1 passed -> the community; deadline passed -> expired and the booker alerted."""
+    moved = cascade.escalate_due()
+    expired = cascade.expire_due()
+    if moved or expired:
+        log.info("requests: %d to the community, %d expired", moved, expired)
+    return moved, expired
+
+
+@periodic
+def retention_purge() -> int:
+    count = purge_expired()
+    if count:
+        log.info("retention: %d patients anonymised", count)
+    return count
