@@ -628,3 +628,39 @@ def local_slot_input(kind: str, day: date, start: time, end: time, mode: str = "
     """A SlotInput from wall-clock Europe/Paris values (what the pages ask for)."""
     return SlotInput(kind=kind, start=local_to_utc(day, start), end=local_to_utc(day, end),
                      mode=mode, capacity=capacity)
+
+
+def bookings_for_doctor(doctor: Doctor, slots: list[Slot]) -> dict[int, list]:
+    """slot_id -> the live bookings of those slots (the doctor's own page only; audited)."""
+    from agenda import audit
+    from agenda.booking.models import Booking
+
+    ids = [s.id for s in slots if s.booked_count or s.status in (
+        lifecycle.BOOKED, lifecycle.SEEN, lifecycle.NO_SHOW)]
+    if not ids:
+        return {}
+    bookings = db.session.scalars(
+        select(Booking).where(Booking.doctor_id == doctor.id, Booking.slot_id.in_(ids),
+                              Booking.status != "cancelled")
+        .order_by(Booking.start)).all()
+    out: dict[int, list] = {}
+    for booking in bookings:
+        out.setdefault(booking.slot_id, []).append(booking)
+        audit.record("view", "booking", booking.id, patient_id=booking.patient_id,
+                     detail="ma semaine SNP")
+    return out
+
+
+def pool_summary(doctor: Doctor, week: str) -> dict:
+    """What the doctor's week counts against the charter (for pages and panels)."""
+    charter = charter_for(doctor.cpts_id)
+    count = counted_in_week(doctor.id, week)
+    if count < charter.min_per_week:
+        state = "under"
+    elif count > charter.max_per_week:
+        state = "over"
+    else:
+        state = "ok"
+    return {"week": week, "monday": parse_week(week), "count": count,
+            "min": charter.min_per_week, "max": charter.max_per_week, "state": state,
+            "room": max(0, charter.max_per_week - count)}

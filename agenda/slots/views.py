@@ -1,7 +1,265 @@
-"""Pages of agenda.slots."""
+"""Pages of agenda.slots: the doctor's "Ma semaine SNP" (phone first), the coordinator's
+charter overview and settings. Thin: parse, call a service, render."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date, datetime, time, timedelta
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from agenda import clock
+from agenda.accounts.access import roles_required
+from agenda.errors import DomainError, ValidationError
+from agenda.extensions import db
+from agenda.slots import lifecycle, services
+from agenda.slots.forms import MODE_LABELS, CharterForm, CopyForm, SlotForm, WithdrawForm
+from agenda.slots.models import Slot
+from agenda.timeutil import parse_week, shift_week, to_local
 
 bp = Blueprint("slots", __name__)
+
+
+@bp.app_context_processor
+def _slot_helpers() -> dict:
+    return {"slot_status_label": lifecycle.status_label, "slot_mode_label": _mode_label,
+            "booking_cancel_url": _booking_cancel_url}
+
+
+def _mode_label(mode: str) -> str:
+    return str(MODE_LABELS.get(mode, mode))
+
+
+def _booking_cancel_url(booking_id: int) -> str | None:
+    try:
+        return url_for("booking.cancel", booking_id=booking_id)
+    except BuildError:
+        return None
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def _slot_input(form: SlotForm, charter) -> services.SlotInput:
+    day: date = form.day.data
+    start: time = form.start.data
+    end: time | None = form.end.data
+    kind = form.kind.data
+    if end is None:
+        if kind == "floating":
+            raise ValidationError(_("Indiquez la fin de la plage flottante."), field="end")
+        end_dt = datetime.combine(day, start) + timedelta(minutes=charter.default_length_min)
+        if end_dt.date() != day:
+            raise ValidationError(_("Un créneau tient dans une seule journée."), field="end")
+        end = end_dt.time()
+    capacity = (form.capacity.data or 1) if kind == "floating" else 1
+    return services.local_slot_input(kind, day, start, end, form.mode.data, capacity)
+
+
+def _default_day() -> date:
+    today = to_local(clock.now()).date()
+    return today + timedelta(days=1)
+
+
+def _render_week(form: SlotForm | None = None, status: int = 200):
+    doctor = services.doctor_for_user(current_user)
+    this_week = services.current_week()
+    weeks = []
+    for label, week in ((_("Cette semaine"), this_week),
+                        (_("Semaine prochaine"), shift_week(this_week, 1))):
+        pool = services.week_pool(doctor, week)
+        weeks.append({"label": label, "summary": services.pool_summary(doctor, week),
+                      "slots": pool, "bookings": services.bookings_for_doctor(doctor, pool),
+                      "previous": shift_week(week, -1),
+                      "sunday": parse_week(week) + timedelta(days=6)})
+    if form is None:
+        form = SlotForm()
+        form.day.data = _default_day()
+    charter = services.charter_for(doctor.cpts_id)
+    db.session.commit()  # audit entries of the bookings shown
+    return render_template("slots/my_week.html", doctor=doctor, weeks=weeks, form=form,
+                           charter=charter, copy_form=CopyForm(),
+                           withdraw_form=WithdrawForm()), status
+
+
+@bp.get("/ma-semaine")
+@roles_required("doctor")
+def my_week():
+    return _render_week()
+
+
+@bp.post("/ma-semaine/creneaux")
+@roles_required("doctor")
+def slot_new():
+    doctor = services.doctor_for_user(current_user)
+    form = SlotForm()
+    if not form.validate_on_submit():
+        flash(_("Le formulaire est incomplet : vérifiez les champs signalés."), "error")
+        return _render_week(form, 400)
+    try:
+        slot = services.create_slot(doctor, _slot_input(form, services.charter_for(
+            doctor.cpts_id)), source="web")
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _render_week(form, exc.status)
+    _flash_saved(slot, _("Créneau publié : %(when)s.", when=_when(slot)))
+    return redirect(url_for("slots.my_week"))
+
+
+def _when(slot: Slot) -> str:
+    start, end = to_local(slot.start), to_local(slot.end)
+    return f"{start.strftime('%d/%m')} {start.strftime('%H:%M')}–{end.strftime('%H:%M')}"
+
+
+def _flash_saved(slot: Slot, message: str) -> None:
+    flash(message, "info")
+    for warning in getattr(slot, "warnings", []) or []:
+        flash(warning, "warning")
+
+
+@bp.route("/ma-semaine/creneaux/<int:slot_id>", methods=["GET", "POST"])
+@roles_required("doctor")
+def slot_edit(slot_id: int):
+    doctor = services.doctor_for_user(current_user)
+    slot = services.get_own_slot(doctor, slot_id)
+    form = SlotForm()
+    status = 200
+    if request.method == "GET":
+        start, end = to_local(slot.start), to_local(slot.end)
+        form.kind.data, form.day.data = slot.kind, start.date()
+        form.start.data, form.end.data = start.time(), end.time()
+        form.mode.data, form.capacity.data = slot.mode, slot.capacity
+    elif form.validate_on_submit():
+        try:
+            services.update_slot(slot, _slot_input(form, services.charter_for(doctor.cpts_id)))
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            _flash_saved(slot, _("Créneau modifié : %(when)s.", when=_when(slot)))
+            return redirect(url_for("slots.my_week"))
+    else:
+        status = 400
+    return render_template("slots/slot_edit.html", slot=slot, form=form,
+                           withdraw_form=WithdrawForm()), status
+
+
+@bp.post("/ma-semaine/creneaux/<int:slot_id>/retirer")
+@roles_required("doctor")
+def slot_withdraw(slot_id: int):
+    doctor = services.doctor_for_user(current_user)
+    slot = services.get_own_slot(doctor, slot_id)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        flash(_("Le formulaire a expiré : réessayez."), "error")
+        return redirect(url_for("slots.my_week"))
+    try:
+        services.withdraw_slot(slot, form.reason.data)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Créneau retiré : %(when)s.", when=_when(slot)), "info")
+    return redirect(url_for("slots.my_week"))
+
+
+@bp.post("/ma-semaine/copier")
+@roles_required("doctor")
+def copy_week():
+    doctor = services.doctor_for_user(current_user)
+    form = CopyForm()
+    if not form.validate_on_submit():
+        flash(_("Le formulaire a expiré : réessayez."), "error")
+        return redirect(url_for("slots.my_week"))
+    target = form.target.data
+    allowed = {services.current_week(), services.next_week()}
+    if target not in allowed:
+        flash(_("Seules cette semaine et la suivante peuvent être remplies ici."), "error")
+        return redirect(url_for("slots.my_week"))
+    try:
+        report = services.copy_week(doctor, shift_week(target, -1), target)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("slots.my_week"))
+    n = len(report.created)
+    if n:
+        flash(ngettext("%(num)d créneau copié depuis la semaine précédente.",
+                       "%(num)d créneaux copiés depuis la semaine précédente.", n), "info")
+    elif not report.skipped:
+        flash(_("La semaine précédente ne contient aucun créneau à copier."), "warning")
+    for source, why in report.skipped:
+        flash(_("Non copié (%(when)s) : %(why)s", when=_when(source), why=why), "warning")
+    return redirect(url_for("slots.my_week"))
+
+
+# --------------------------------------------------------------------------- coordinator
+
+
+@bp.get("/charte")
+@roles_required("coordinator")
+def charter_overview():
+    this_week = services.current_week()
+    reports = [(_("Cette semaine"), services.charter_report(current_user.cpts_id, this_week)),
+               (_("Semaine prochaine"),
+                services.charter_report(current_user.cpts_id, shift_week(this_week, 1)))]
+    db.session.commit()  # the default charter row, if it was just created
+    return render_template("slots/charter_overview.html", reports=reports,
+                           charter=services.charter_for(current_user.cpts_id),
+                           charter_name=services.charter_name(current_user.cpts_id))
+
+
+@bp.route("/charte/parametres", methods=["GET", "POST"])
+@roles_required("coordinator")
+def charter_settings():
+    charter = services.charter_for(current_user.cpts_id)
+    db.session.commit()
+    form = CharterForm()
+    hours = services.publication_hours(charter)
+    status = 200
+    if request.method == "GET":
+        form.min_per_week.data = charter.min_per_week
+        form.max_per_week.data = charter.max_per_week
+        form.default_length_min.data = charter.default_length_min
+        form.horizon_hours.data = charter.horizon_hours
+        form.weekday_start.data, form.weekday_end.data = hours["1"] or ("08:00", "20:00")
+        form.saturday_morning.data = bool(charter.saturday_morning)
+        form.saturday_end.data = (hours["6"] or ("08:00", "12:00"))[1]
+        form.hours_policy.data = charter.hours_policy or "refuse"
+        form.holidays_policy.data = charter.holidays_policy or "warn"
+    elif form.validate_on_submit():
+        data = services.CharterInput(
+            min_per_week=form.min_per_week.data, max_per_week=form.max_per_week.data,
+            default_length_min=form.default_length_min.data,
+            horizon_hours=form.horizon_hours.data, weekday_start=form.weekday_start.data,
+            weekday_end=form.weekday_end.data, saturday_morning=form.saturday_morning.data,
+            saturday_end=form.saturday_end.data, holidays_policy=form.holidays_policy.data,
+            hours_policy=form.hours_policy.data)
+        try:
+            services.update_charter(current_user.cpts_id, data)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            flash(_("Charte enregistrée."), "info")
+            return redirect(url_for("slots.charter_overview"))
+    else:
+        status = 400
+    return render_template("slots/charter_settings.html", form=form,
+                           charter_name=services.charter_name(current_user.cpts_id)), status
+
+
+# Register the dashboard panels, the demo step and the CLI commands.
+from agenda.slots import cli as _cli  # noqa: E402,F401
+from agenda.slots import panels as _panels  # noqa: E402,F401

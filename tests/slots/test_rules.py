@@ -225,7 +225,7 @@ def test_lifecycle_table():
     assert lifecycle.can_transition("booked", "seen")
     assert not lifecycle.can_transition("withdrawn", "open")
     assert not lifecycle.can_transition("booked", "withdrawn")
-    assert lifecycle.TERMINAL == {"seen", "no_show", "cancelled", "withdrawn", "past"}
+    assert {"seen", "no_show", "cancelled", "withdrawn", "past"} == lifecycle.TERMINAL
 
 
 def test_mark_past(doctor, frozen):

@@ -1,0 +1,73 @@
+"""Demo step: a realistic weekly pool for most demo doctors, this week and next.
+
+Two doctors stay under the minimum (one slot), one publishes nothing, and the demo login
+doctor (the first) has this week's pool but leaves next week empty to try the phone page.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, time, timedelta
+
+from agenda import clock
+from agenda.demo import Demo, step
+from agenda.errors import DomainError
+from agenda.extensions import db
+from agenda.slots import services
+from agenda.timeutil import parse_week, to_local
+
+FIXED_TIMES = [time(8, 40), time(9, 0), time(11, 20), time(12, 0), time(12, 20), time(13, 40),
+               time(14, 0), time(17, 20), time(17, 40), time(18, 0), time(18, 40), time(19, 0)]
+WINDOWS = [(time(14, 0), time(18, 0)), (time(9, 0), time(12, 0)), (time(16, 0), time(19, 0))]
+
+
+def _pool(rng: random.Random, doctor, days: list[date], wanted: int, floating_ok: bool) -> int:
+    """Publish about ``wanted`` consultations on ``days``; what was published."""
+    published = 0
+    attempts = 0
+    charter = services.charter_for(doctor.cpts_id)
+    while published < wanted and attempts < 40:
+        attempts += 1
+        day = rng.choice(days)
+        mode = rng.choices(["AMB", "VR", "HH"], weights=[8, 2, 1])[0]
+        if floating_ok and published == 0 and rng.random() < 0.4:
+            start, end = rng.choice(WINDOWS)
+            capacity = min(rng.choice([1, 1, 2]), wanted - published)
+            data = services.local_slot_input("floating", day, start, end, "AMB", capacity)
+        else:
+            start = rng.choice(FIXED_TIMES)
+            end_minutes = start.hour * 60 + start.minute + charter.default_length_min
+            data = services.local_slot_input("fixed", day, start,
+                                             time(end_minutes // 60, end_minutes % 60), mode)
+        try:
+            with db.session.begin_nested():
+                slot = services.create_slot(doctor, data, source="web")
+        except DomainError:  # in the past, overlapping… just try another time
+            continue
+        published += services.slot_weight(slot.kind, slot.capacity)
+    return published
+
+
+@step
+def publish_pools(demo: Demo) -> None:
+    rng = random.Random(4903)
+    this_week = services.current_week()
+    next_week = services.next_week()
+    today = to_local(clock.now()).date()
+    doctors = demo.doctors
+    nothing = {doctors[-1].id}
+    under = {doctors[-2].id, doctors[-3].id}
+    for i, doctor in enumerate(doctors):
+        if doctor.id in nothing:
+            continue
+        for week in (this_week, next_week):
+            if i == 0 and week == next_week:
+                continue  # left empty for the demo login doctor to fill from the phone page
+            monday = parse_week(week)
+            days = [monday + timedelta(days=n) for n in range(5)
+                    if monday + timedelta(days=n) >= today]
+            if not days:
+                continue  # the weekend: nothing left to publish this week
+            wanted = 1 if doctor.id in under else rng.randint(2, 6)
+            _pool(rng, doctor, days, wanted, doctor.accepts_floating)
+    db.session.flush()
