@@ -11,3 +11,5 @@ from flask import Blueprint
 bp = Blueprint("api", __name__)
 
 from agenda.api import core  # noqa: E402,F401  (routes register on import)
+from agenda.api import slots  # noqa: E402,F401
+from agenda.api import coverage  # noqa: E402,F401
