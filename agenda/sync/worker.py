@@ -1,0 +1,376 @@
+"""The worker: drains the outbox (every kind, through ``agenda.outbox.HANDLERS``), runs the
+periodic tasks and the inbound CalDAV sync of every connected doctor.
+
+One pass (:func:`run_pass`):
+
+1. the periodic tasks (timers of the other packages), each in its own transaction;
+2. the doctors: each is **claimed with a lease** (a conditional UPDATE checked by its row
+   count; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never handle the same
+   doctor at once; for a claimed doctor, its due outbox rows are delivered, then its
+   calendar is read; several doctors run in parallel on a bounded thread pool;
+3. outbox rows of nobody's calendar (mail, national platform…), each claimed by lease.
+
+A failed delivery is retried with exponential backoff (30 s, 1 min, 2 min… up to one
+hour); after :data:`MAX_ATTEMPTS` it is marked failed and an alert is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+
+from agenda import clock
+from agenda import outbox
+from agenda.extensions import db
+from agenda.outbox import OutboxItem, RetryLater
+from agenda.sync.models import CalendarAccount
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+MAX_ATTEMPTS = 20
+BATCH = 200
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before attempt ``attempts + 1`` (attempts >= 1)."""
+    seconds = BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1))
+    return timedelta(seconds=min(seconds, BACKOFF_MAX_SECONDS))
+
+
+@dataclass
+class PassReport:
+    doctors: int = 0
+    events_read: int = 0
+    events_written: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: PassReport) -> None:
+        self.doctors += other.doctors
+        self.events_read += other.events_read
+        self.events_written += other.events_written
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.failed += other.failed
+        self.errors.extend(other.errors)
+
+
+# --- claims ----------------------------------------------------------------------------------
+
+
+def _is_pg() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def claim_accounts(owner: str, *, limit: int | None = None,
+                   doctor_ids: list[int] | None = None) -> list[int]:
+    """Claim the connected doctors no other worker holds; returns account ids."""
+    now = clock.now()
+    free = or_(CalendarAccount.lease_until.is_(None), CalendarAccount.lease_until < now)
+    query = select(CalendarAccount.id).where(CalendarAccount.calendar_url.is_not(None), free)
+    if doctor_ids is not None:
+        query = query.where(CalendarAccount.doctor_id.in_(doctor_ids))
+    query = query.order_by(CalendarAccount.last_sync_at.is_not(None),
+                           CalendarAccount.last_sync_at, CalendarAccount.id)
+    if limit:
+        query = query.limit(limit)
+    if _is_pg():
+        query = query.with_for_update(skip_locked=True)
+    candidates = list(db.session.scalars(query))
+    claimed = []
+    for account_id in candidates:
+        result = db.session.execute(
+            update(CalendarAccount).where(CalendarAccount.id == account_id, free)
+            .values(lease_owner=owner, lease_until=now + LEASE))
+        if result.rowcount == 1:
+            claimed.append(account_id)
+    db.session.commit()
+    return claimed
+
+
+def release_account(account_id: int, owner: str) -> None:
+    db.session.execute(update(CalendarAccount).where(
+        CalendarAccount.id == account_id, CalendarAccount.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None))
+    db.session.commit()
+
+
+def _due(query):
+    now = clock.now()
+    return query.where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now,
+                       or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now))
+
+
+def claim_items(owner: str, *, doctor_id: int | None = None, orphans: bool = False,
+                limit: int = BATCH) -> list[int]:
+    """Claim due outbox rows: those of one doctor, or those no calendar worker takes
+    (no doctor, or a doctor without a connected calendar)."""
+    now = clock.now()
+    query = _due(select(OutboxItem.id))
+    if doctor_id is not None:
+        query = query.where(OutboxItem.doctor_id == doctor_id)
+    elif orphans:
+        connected = select(CalendarAccount.doctor_id).where(
+            CalendarAccount.calendar_url.is_not(None))
+        query = query.where(or_(OutboxItem.doctor_id.is_(None),
+                                OutboxItem.doctor_id.notin_(connected)))
+    query = query.order_by(OutboxItem.id).limit(limit)
+    if _is_pg():
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for item_id in list(db.session.scalars(query)):
+        result = db.session.execute(
+            _due(update(OutboxItem).where(OutboxItem.id == item_id))
+            .values(lease_owner=owner, lease_until=now + LEASE))
+        if result.rowcount == 1:
+            claimed.append(item_id)
+    db.session.commit()
+    return claimed
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+def deliver(item_id: int, owner: str) -> str:
+    """Deliver one claimed outbox row: "done", "retry" or "failed"."""
+    item = db.session.get(OutboxItem, item_id)
+    if item is None or item.status != "pending" or item.lease_owner != owner:
+        return "skipped"
+    func = outbox.HANDLERS.get(item.kind)
+    error: str | None = None
+    try:
+        if func is None:
+            raise RetryLater(f"Aucun traitement pour « {item.kind} ».")
+        func(item)
+        item = db.session.get(OutboxItem, item_id)
+        item.status = "done"
+        item.done_at = clock.now()
+        item.last_error = None
+        item.lease_owner = item.lease_until = None
+        db.session.commit()
+        return "done"
+    except RetryLater as exc:
+        error = str(exc) or "Nouvel essai plus tard."
+    except Exception as exc:  # a handler bug must not stop the worker: retried, logged
+        log.exception("outbox %s (%s) failed", item_id, getattr(item, "kind", "?"))
+        error = f"Erreur inattendue ({type(exc).__name__}) : l'équipe technique est prévenue."
+    db.session.rollback()
+    item = db.session.get(OutboxItem, item_id)
+    item.attempts = (item.attempts or 0) + 1
+    item.last_error = error[:1000]
+    item.lease_owner = item.lease_until = None
+    if item.attempts >= MAX_ATTEMPTS:
+        item.status = "failed"
+        _alert_failed(item)
+        outcome = "failed"
+    else:
+        item.next_attempt_at = clock.now() + backoff(item.attempts)
+        outcome = "retry"
+    db.session.commit()
+    return outcome
+
+
+def _alert_failed(item: OutboxItem) -> None:
+    from agenda.alerts import raise_alert
+    from agenda.territory.models import Doctor
+
+    doctor = db.session.get(Doctor, item.doctor_id) if item.doctor_id else None
+    raise_alert("sync_error", f"Envoi abandonné après {item.attempts} essais "
+                              f"({item.kind}) : {item.last_error or ''}"[:500],
+                cpts_id=doctor.cpts_id if doctor else None,
+                user_id=doctor.user_id if doctor else None,
+                doctor_id=doctor.id if doctor else None, object_type="outbox",
+                object_id=item.id)
+
+
+def drain_items(item_ids: list[int], owner: str, report: PassReport) -> None:
+    for item_id in item_ids:
+        outcome = deliver(item_id, owner)
+        if outcome == "done":
+            report.delivered += 1
+            report.events_written += 1
+        elif outcome == "retry":
+            report.retried += 1
+        elif outcome == "failed":
+            report.failed += 1
+
+
+def drain_outbox(owner: str | None = None, *, doctor_id: int | None = None) -> PassReport:
+    """Deliver every due row (of one doctor, or all): used by ``sync run`` and tests."""
+    _load_handlers()
+    owner = owner or worker_id()
+    report = PassReport()
+    while True:
+        ids = claim_items(owner, doctor_id=doctor_id)
+        if not ids:
+            return report
+        drain_items(ids, owner, report)
+
+
+# --- one doctor ------------------------------------------------------------------------------
+
+
+def process_account(account_id: int, owner: str, *, inbound: bool = True) -> PassReport:
+    """Outbox then inbound sync of one claimed doctor; releases the claim."""
+    from agenda.sync.inbound import mark_error, pending_outbox, sync_account
+
+    report = PassReport(doctors=1)
+    try:
+        account = db.session.get(CalendarAccount, account_id)
+        if account is None:
+            return report
+        doctor_id = account.doctor_id
+        while True:
+            ids = claim_items(owner, doctor_id=doctor_id)
+            if not ids:
+                break
+            drain_items(ids, owner, report)
+            if report.retried:
+                break  # the server is unwell: the rest waits for the next pass
+        account = db.session.get(CalendarAccount, account_id)
+        if report.retried:
+            from agenda.outbox import OutboxItem as Item
+
+            last = db.session.scalar(select(Item.last_error).where(
+                Item.doctor_id == doctor_id, Item.status == "pending",
+                Item.last_error.is_not(None)).order_by(Item.id.desc()).limit(1))
+            mark_error(account, last or "Écriture dans le calendrier en attente.")
+        elif inbound:
+            result = sync_account(account)
+            report.events_read += result.read
+            if result.error:
+                report.errors.append(result.error)
+        account = db.session.get(CalendarAccount, account_id)
+        if account.state != "error":
+            account.state = "pending" if pending_outbox(doctor_id) else "ok"
+            db.session.commit()
+    except Exception:  # one doctor's bug must not stop the others
+        db.session.rollback()
+        log.exception("sync of account %s failed", account_id)
+        report.errors.append("Erreur inattendue")
+    finally:
+        release_account(account_id, owner)
+    return report
+
+
+# --- periodic tasks --------------------------------------------------------------------------
+
+
+def _load_handlers() -> None:
+    import importlib
+
+    for name in outbox.HANDLER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # A package not written yet (or not installed): its kinds wait in the outbox.
+            if exc.name and name.startswith(exc.name):
+                log.debug("handler module %s missing", name)
+            else:
+                raise
+
+
+def run_periodic() -> list[str]:
+    errors = []
+    for task in list(outbox.PERIODIC):
+        try:
+            task()
+            db.session.commit()
+        except Exception as exc:  # a timer's bug must not stop the worker
+            db.session.rollback()
+            log.exception("periodic task %s failed", getattr(task, "__name__", task))
+            errors.append(f"{getattr(task, '__name__', task)}: {type(exc).__name__}")
+    return errors
+
+
+# --- a pass ----------------------------------------------------------------------------------
+
+
+def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None,
+             inbound: bool = True, periodic: bool = True,
+             progress: Callable[[PassReport], None] | None = None,
+             on_start: Callable[[int], None] | None = None) -> PassReport:
+    """One pass of the worker over every doctor and the outbox (see the module doc)."""
+    _load_handlers()
+    owner = owner or worker_id()
+    threads = max(1, int(threads or app.config.get("SYNC_THREADS", 4)))
+    total = PassReport()
+    if periodic:
+        total.errors.extend(run_periodic())
+    account_ids = claim_accounts(owner)
+    if on_start:
+        on_start(len(account_ids))
+    lock = threading.Lock()
+
+    def job(account_id: int) -> PassReport:
+        with app.app_context():
+            try:
+                return process_account(account_id, owner, inbound=inbound)
+            finally:
+                db.session.remove()
+
+    if threads == 1 or len(account_ids) <= 1:
+        for account_id in account_ids:
+            result = process_account(account_id, owner, inbound=inbound)
+            total.add(result)
+            if progress:
+                progress(result)
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync") as pool:
+            futures = [pool.submit(job, a) for a in account_ids]
+            for future in as_completed(futures):
+                result = future.result()
+                with lock:
+                    total.add(result)
+                if progress:
+                    progress(result)
+    # Rows nobody's calendar worker takes: mail, national platform, unconnected doctors.
+    while True:
+        ids = claim_items(owner, orphans=True)
+        if not ids:
+            break
+        before = total.retried
+        drain_items(ids, owner, total)
+        if total.retried > before and len(ids) < BATCH:
+            break
+    return total
+
+
+def run_forever(app: Flask, *, interval: int | None = None, threads: int | None = None,
+                stop: threading.Event | None = None,
+                echo: Callable[[str], None] | None = None) -> None:
+    interval = int(interval or app.config.get("SYNC_INTERVAL_SECONDS", 60))
+    stop = stop or threading.Event()
+    owner = worker_id()
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            report = run_pass(app, threads=threads, owner=owner)
+            if echo and (report.doctors or report.delivered or report.retried):
+                echo(f"{datetime.now():%H:%M:%S} {report.doctors} médecins, "
+                     f"{report.events_read} événements lus, {report.events_written} écrits, "
+                     f"{report.retried} en attente")
+        except Exception:  # the loop survives a database hiccup
+            db.session.rollback()
+            log.exception("worker pass failed")
+        stop.wait(max(0.5, interval - (time.monotonic() - started)))
