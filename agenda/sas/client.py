@@ -126,7 +126,9 @@ def deliver(item) -> None:
             row.remote_location = (resp.headers.get("Location") or "")[:500] or None
             row.last_status, row.last_digest = "booked", _digest(created)
             row.last_sent_at = clock.now()
-            db.session.flush()
+            # Keep what the platform now holds even if the update below fails and the
+            # worker rolls back (a repeated POST would be harmless anyway: If-None-Exist).
+            db.session.commit()
         if _digest(current) != row.last_digest:
             _send("PUT", f"{endpoint}/Appointment", current, params={"identifier": token})
             row.last_status, row.last_digest = current["status"], _digest(current)
