@@ -1,7 +1,219 @@
-"""Pages of agenda.coverage."""
+"""Pages of agenda.coverage (coordinator only): hourly and geographic coverage, charter
+compliance, alerts, what-if, statistics and indemnities."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
 
-bp = Blueprint("coverage", __name__)
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from agenda import clock
+from agenda.accounts.access import roles_required
+from agenda.coverage import geo, hourly, indemnities, stats, supervision, svg
+from agenda.coverage.common import charter, doctors, territory
+from agenda.coverage.csvexport import csv_response
+from agenda.coverage.services import save_indemnity_formula
+from agenda.errors import ValidationError
+from agenda.timeutil import iso_week, parse_week, shift_week, to_local
+
+bp = Blueprint("coverage", __name__, url_prefix="/coverage")
+COORD = ("coordinator", "admin")
+
+
+def weekday_names() -> list[str]:
+    return [_("lundi"), _("mardi"), _("mercredi"), _("jeudi"), _("vendredi"), _("samedi"),
+            _("dimanche")]
+
+
+def week_arg(name: str = "week") -> str:
+    week = (request.args.get(name) or "").strip() or iso_week(clock.now())
+    try:
+        parse_week(week)
+    except ValueError:
+        raise ValidationError(_("Semaine invalide : %(w)s (attendu AAAA-Wss, ex. 2026-W49).",
+                                w=week), field=name) from None
+    return week
+
+
+def horizon_arg() -> str:
+    horizon = request.args.get("horizon") or "48h"
+    if horizon not in geo.HORIZONS:
+        raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h ou week).", h=horizon),
+                              field="horizon")
+    return horizon
+
+
+def _date_arg(name: str) -> date | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(_("Date invalide : %(d)s (attendu AAAA-MM-JJ).", d=value),
+                              field=name) from None
+
+
+def period_from_args() -> tuple[str, stats.Period]:
+    kind = request.args.get("period") or ("custom" if request.args.get("from") else "month")
+    if kind not in stats.PERIODS:
+        raise ValidationError(_("Période invalide : %(p)s.", p=kind), field="period")
+    today = _date_arg("day") or to_local(clock.now()).date()
+    start, end = _date_arg("from"), _date_arg("to")
+    if kind == "custom":
+        if start is None or end is None or end < start:
+            raise ValidationError(_("Indiquez une période valide (du … au …)."), field="from")
+        if (end - start).days > 3 * 366:
+            raise ValidationError(_("Période trop longue (3 ans au plus)."), field="to")
+    return kind, stats.period_for(kind, today, start, end)
+
+
+@bp.get("/")
+@roles_required(*COORD)
+def index():
+    return redirect(url_for("coverage.hourly"))
+
+
+@bp.get("/hourly", endpoint="hourly")
+@roles_required(*COORD)
+def hourly_page():
+    week = week_arg()
+    grid = hourly.hourly_grid(current_user.cpts_id, week)
+    return render_template("coverage/hourly.html", grid=grid, week=week,
+                           prev_week=shift_week(week, -1), next_week=shift_week(week, 1),
+                           weekdays=weekday_names())
+
+
+@bp.get("/map", endpoint="geo")
+@roles_required(*COORD)
+def geo_page():
+    horizon = horizon_arg()
+    cov = geo.geo_coverage(current_user.cpts_id, horizon)
+    svg_map = svg.coverage_map(
+        cov.communes, geo.contours(), cov.doctors, cov.bands,
+        title=_("Distance au médecin disponible le plus proche"),
+        legend_title=_("Distance au médecin le plus proche"),
+        doctor_label=_("médecin avec un créneau disponible"))
+    return render_template("coverage/geo.html", cov=cov, svg_map=svg_map, horizon=horizon,
+                           horizons=geo.HORIZONS, attribution=geo.ATTRIBUTION)
+
+
+@bp.get("/charter", endpoint="charter")
+@roles_required(*COORD)
+def charter_page():
+    week = week_arg()
+    comp = supervision.compliance(current_user.cpts_id, week)
+    return render_template("coverage/charter.html", comp=comp, week=week)
+
+
+@bp.get("/alerts", endpoint="alerts")
+@roles_required(*COORD)
+def alerts_page():
+    rows = supervision.alerts(current_user.cpts_id)
+    return render_template("coverage/alerts.html", rows=rows)
+
+
+@bp.get("/what-if", endpoint="whatif")
+@roles_required(*COORD)
+def whatif_page():
+    cpts_id = current_user.cpts_id
+    week = week_arg()
+    result = None
+    args = request.args
+    if args.get("weekday"):
+        try:
+            weekday = int(args.get("weekday", ""))
+            hour_from = int(args.get("hour_from", ""))
+            hour_to = int(args.get("hour_to", ""))
+            doctor_id = int(args["doctor"]) if args.get("doctor") else None
+        except ValueError:
+            raise ValidationError(_("Choisissez un jour et une plage horaire valides.")) from None
+        result = supervision.what_if(cpts_id, week, weekday, hour_from, hour_to,
+                                     doctor_id=doctor_id, commune_insee=args.get("commune"))
+    terr = territory(cpts_id)
+    communes = sorted(zip(terr.insee, terr.name, strict=True), key=lambda c: c[1])
+    return render_template("coverage/whatif.html", week=week, result=result,
+                           doctors=doctors(cpts_id), communes=communes,
+                           weekdays=weekday_names(), args=args)
+
+
+@bp.get("/stats", endpoint="stats")
+@roles_required(*COORD)
+def stats_page():
+    kind, period = period_from_args()
+    result = stats.compute(current_user.cpts_id, period)
+    table = request.args.get("table")
+    if request.args.get("format") == "csv":
+        name = table or "summary"
+        if name not in stats.Stats.TABLES:
+            raise ValidationError(_("Tableau inconnu : %(t)s.", t=name), field="table")
+        rows = result.table(name)
+        columns = list(rows[0].keys()) if rows else STATS_COLUMNS[name]
+        return csv_response(rows, columns, f"statistiques-{name}-{period.start_date}-"
+                                           f"{period.end_date}.csv")
+    s = result.summary
+    charts = {
+        "timeline": svg.column_chart([(r["period"], r["consultations"]) for r in result.timeline],
+                                     title=_("Consultations réalisées par période")),
+        "channels": svg.bar_chart([(r["label"], r["bookings"]) for r in result.channels],
+                                  title=_("Rendez-vous par canal")),
+        "funnel": svg.bar_chart([(_("Appels"), s["calls"]),
+                                 (_("Créneaux mis à disposition"), s["slots_made_available"]),
+                                 (_("Consultations réalisées"), s["consultations"])],
+                                title=_("Appels → créneaux → consultations")),
+        "reasons": svg.bar_chart([(r["reason"], r["bookings"] + r["requests"])
+                                  for r in result.reasons[:12]], title=_("Motifs")),
+    }
+    return render_template("coverage/stats.html", st=result, kind=kind, period=period,
+                           charts=charts, labels=stats.summary_label, args=request.args)
+
+
+STATS_COLUMNS = {
+    "summary": ["indicator", "value"],
+    "channels": ["channel", "label", "calls", "requests", "bookings"],
+    "reasons": ["reason", "bookings", "requests", "reorientations"],
+    "doctors": ["doctor_id", "doctor", "bookings"],
+    "communes": ["insee", "commune", "bookings"],
+    "timeline": ["period", "slots", "bookings", "consultations", "no_shows"],
+}
+
+INDEMNITY_COLUMNS = ["doctor_id", "doctor", "month", "fixed_slots", "floating_windows",
+                     "floating_hours", "sessions", "consultations", "no_shows", "amount",
+                     "detail"]
+
+
+@bp.get("/indemnities", endpoint="indemnities")
+@roles_required(*COORD)
+def indemnities_page():
+    cpts_id = current_user.cpts_id
+    month = request.args.get("month") or to_local(clock.now()).strftime("%Y-%m")
+    formula = charter(cpts_id).indemnity_formula
+    rows = indemnities.monthly(cpts_id, month, formula)
+    if request.args.get("format") == "csv":
+        return csv_response(({**r.__dict__, "month": month} for r in rows), INDEMNITY_COLUMNS,
+                            f"indemnites-{month}.csv")
+    total = sum((r.amount for r in rows), indemnities.Decimal("0.00"))
+    tiers = ", ".join(f"{n}:{a}" for n, a in formula.get("session_tiers", []))
+    return render_template("coverage/indemnities.html", rows=rows, month=month,
+                           formula=formula, tiers=tiers, total=total,
+                           presets=indemnities.PRESETS)
+
+
+@bp.post("/indemnities/formula")
+@roles_required(*COORD)
+def save_formula():
+    form = request.form
+    preset = form.get("preset")
+    if preset in indemnities.PRESETS:
+        data = dict(indemnities.PRESETS[preset])
+    else:
+        data = {k: form.get(k, "") for k in (*indemnities.MONEY_KEYS, "monthly_cap")}
+        data["session_tiers"] = form.get("session_tiers", "")
+    save_indemnity_formula(current_user.cpts_id, data)
+    flash(_("Formule d'indemnisation enregistrée."), "info")
+    return redirect(url_for("coverage.indemnities", month=form.get("month") or None))
+
+
+from agenda.coverage import cli, demo, panel  # noqa: E402,F401  (CLI, demo step, panel)

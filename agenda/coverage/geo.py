@@ -1,0 +1,231 @@
+"""Geographic coverage: distance from each commune to the nearest doctor with bookable
+capacity, for a horizon (24 h, 48 h, this week).
+
+The nearest-doctor search runs on arrays: doctors' practices and communes' points are
+mapped to unit vectors on the sphere and a KD-tree (scipy ``cKDTree``) answers every
+commune's nearest neighbour at once; the chord length converts exactly to the
+great-circle distance. No loop over pairs, no ORM object per commune.
+
+Commune outlines for the map: ``agenda/data/contours-44.geojson.gz`` holds the communes of
+Loire-Atlantique (44), taken from ``communes-fr-contours.geojson.gz`` (simplified ~100 m).
+Données : INSEE, COG 2026 ; IGN — Licence Ouverte 2.0.
+Other departments are read from ``AGENDA_CONTOURS_FILE`` (e.g. the full national file)
+when set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+from scipy.spatial import cKDTree
+from sqlalchemy import select
+
+from agenda import clock
+from agenda.coverage.common import GONE_STATUSES, Territory, charter, territory
+from agenda.extensions import db
+from agenda.slots.models import Slot, SlotStatus
+from agenda.territory.geo import EARTH_RADIUS_KM
+from agenda.territory.models import Doctor
+from agenda.timeutil import iso_week, week_bounds
+
+HORIZONS = ("24h", "48h", "week")
+ATTRIBUTION = "Données : INSEE, COG 2026 ; IGN — Licence Ouverte 2.0"
+SHIPPED_CONTOURS = ("contours-44.geojson.gz",)
+
+
+# --- arrays -----------------------------------------------------------------------------
+
+def unit_vectors(lat, lon) -> np.ndarray:
+    la = np.radians(np.asarray(lat, dtype=float))
+    lo = np.radians(np.asarray(lon, dtype=float))
+    cl = np.cos(la)
+    return np.column_stack((cl * np.cos(lo), cl * np.sin(lo), np.sin(la)))
+
+
+def nearest_km(points_lat, points_lon, sites_lat, sites_lon) -> tuple[np.ndarray, np.ndarray]:
+    """For each point, (great-circle km to the nearest site, index of that site).
+
+    No site: distances are ``inf`` and indexes ``-1``.
+    """
+    n = len(points_lat)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=int)
+    if len(sites_lat) == 0:
+        return np.full(n, np.inf), np.full(n, -1, dtype=int)
+    tree = cKDTree(unit_vectors(sites_lat, sites_lon))
+    chord, idx = tree.query(unit_vectors(points_lat, points_lon), k=1)
+    angle = 2 * np.arcsin(np.clip(chord / 2, 0.0, 1.0))
+    return angle * EARTH_RADIUS_KM, np.asarray(idx, dtype=int)
+
+
+def within_km(points_lat, points_lon, site_lat: float, site_lon: float,
+              radius_km: float) -> np.ndarray:
+    """Boolean mask of the points within ``radius_km`` of one site."""
+    d, _ = nearest_km(points_lat, points_lon, [site_lat], [site_lon])
+    return d <= radius_km
+
+
+# --- supply -----------------------------------------------------------------------------
+
+def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or clock.now()
+    if horizon == "24h":
+        return now, now + timedelta(hours=24)
+    if horizon == "48h":
+        return now, now + timedelta(hours=48)
+    if horizon == "week":
+        return now, week_bounds(iso_week(now))[1]
+    raise ValueError(horizon)
+
+
+def bookable_doctors(cpts_id: int, start: datetime, end: datetime) -> list[tuple[int, float, float]]:
+    """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
+    stmt = (select(Doctor.id, Doctor.lat, Doctor.lon).distinct()
+            .join(Slot, Slot.doctor_id == Doctor.id)
+            .where(Doctor.cpts_id == cpts_id, Doctor.active.is_(True),
+                   Doctor.lat.is_not(None), Doctor.lon.is_not(None),
+                   Slot.start < end, Slot.end > start,
+                   Slot.status.in_((SlotStatus.OPEN.value, SlotStatus.HELD.value)),
+                   Slot.status.not_in(GONE_STATUSES),
+                   Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity))
+    return [(r[0], r[1], r[2]) for r in db.session.execute(stmt)]
+
+
+# --- coverage ---------------------------------------------------------------------------
+
+def bands(radius_km: float) -> list[tuple[float, str, str]]:
+    """Distance bands (upper bound km, css class, label): thirds of the charter radius,
+    then up to twice the radius, then beyond (or no doctor at all)."""
+    r = float(radius_km)
+    edges = [(round(r / 3, 1), "b1"), (round(2 * r / 3, 1), "b2"), (r, "b3"), (2 * r, "b4")]
+    out, low = [], 0.0
+    for upper, css in edges:
+        out.append((upper, css, f"{low:g}–{upper:g} km"))
+        low = upper
+    out.append((float("inf"), "b5", f"> {low:g} km"))
+    return out
+
+
+def band_of(distance: float, band_list) -> str:
+    for upper, css, _label in band_list:
+        if distance <= upper:
+            return css
+    return "b5"
+
+
+@dataclass
+class CommuneCoverage:
+    insee: str
+    name: str
+    population: int
+    lat: float
+    lon: float
+    distance_km: float | None  # None: no doctor with capacity at all
+    doctor_id: int | None
+    band: str
+    covered: bool
+
+
+@dataclass
+class GeoCoverage:
+    horizon: str
+    start: datetime
+    end: datetime
+    radius_km: int
+    communes: list[CommuneCoverage]
+    doctors: list[tuple[int, float, float]]
+    bands: list[tuple[float, str, str]]
+
+    @property
+    def population(self) -> int:
+        return sum(c.population for c in self.communes)
+
+    @property
+    def covered_population(self) -> int:
+        return sum(c.population for c in self.communes if c.covered)
+
+    @property
+    def covered_share(self) -> float:
+        total = self.population
+        return self.covered_population / total if total else 0.0
+
+    @property
+    def uncovered(self) -> list[CommuneCoverage]:
+        return sorted((c for c in self.communes if not c.covered),
+                      key=lambda c: (-c.population, c.name))
+
+    def to_dict(self) -> dict:
+        return {
+            "horizon": self.horizon, "from": self.start.isoformat(), "to": self.end.isoformat(),
+            "radius_km": self.radius_km, "population": self.population,
+            "covered_population": self.covered_population,
+            "covered_share": round(self.covered_share, 4),
+            "doctors_with_capacity": len(self.doctors),
+            "communes": [{"insee": c.insee, "name": c.name, "population": c.population,
+                          "distance_km": None if c.distance_km is None
+                          else round(c.distance_km, 2),
+                          "nearest_doctor_id": c.doctor_id, "band": c.band,
+                          "covered": c.covered} for c in self.communes],
+            "uncovered": [c.insee for c in self.uncovered],
+        }
+
+
+def coverage_from_arrays(terr: Territory, sites: list[tuple[int, float, float]],
+                         radius_km: float) -> list[CommuneCoverage]:
+    dist, idx = nearest_km(terr.lat, terr.lon, [s[1] for s in sites], [s[2] for s in sites])
+    band_list = bands(radius_km)
+    out = []
+    for i in range(len(terr)):
+        d = float(dist[i])
+        finite = np.isfinite(d)
+        out.append(CommuneCoverage(
+            insee=terr.insee[i], name=terr.name[i], population=terr.population[i],
+            lat=terr.lat[i], lon=terr.lon[i], distance_km=d if finite else None,
+            doctor_id=sites[idx[i]][0] if finite else None,
+            band=band_of(d, band_list) if finite else "b5",
+            covered=bool(finite and d <= radius_km)))
+    return out
+
+
+def geo_coverage(cpts_id: int, horizon: str = "48h", now: datetime | None = None) -> GeoCoverage:
+    if horizon not in HORIZONS:
+        raise ValueError(horizon)
+    start, end = horizon_bounds(horizon, now)
+    ch = charter(cpts_id)
+    terr = territory(cpts_id)
+    sites = bookable_doctors(cpts_id, start, end)
+    return GeoCoverage(horizon=horizon, start=start, end=end, radius_km=ch.radius_km,
+                       communes=coverage_from_arrays(terr, sites, ch.radius_km),
+                       doctors=sites, bands=bands(ch.radius_km))
+
+
+# --- contours ---------------------------------------------------------------------------
+
+def _read_features(raw: bytes) -> dict[str, dict]:
+    data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return {f["properties"]["insee"]: f["geometry"] for f in data.get("features", [])
+            if f.get("geometry")}
+
+
+@lru_cache(maxsize=4)
+def _contours_cached(extra: str | None) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for name in SHIPPED_CONTOURS:
+        out.update(_read_features(resources.files("agenda.data").joinpath(name).read_bytes()))
+    if extra and os.path.exists(extra):
+        with open(extra, "rb") as fh:
+            for insee, geom in _read_features(fh.read()).items():
+                out.setdefault(insee, geom)
+    return out
+
+
+def contours() -> dict[str, dict]:
+    """INSEE code -> GeoJSON geometry (Polygon / MultiPolygon), lon/lat."""
+    return _contours_cached(os.environ.get("AGENDA_CONTOURS_FILE"))

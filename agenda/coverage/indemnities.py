@@ -1,0 +1,206 @@
+"""Indemnities per doctor per month, from the formula the coordinator configures.
+
+The formula (``CharterSettings.indemnity_formula``, JSON) adds up:
+
+* ``per_slot``           € per fixed slot made available;
+* ``per_floating_hour``  € per hour of floating window made available;
+* ``per_session``        € per session (a doctor's local day with slots made available);
+* ``session_tiers``      instead of ``per_session``: [[min patients seen, €], …] — the
+  session earns the amount of the highest tier reached by the patients seen that day
+  (e.g. [[0, 200], [3, 150], [6, 100], [10, 60]]: decreasing with patients seen);
+* ``per_consultation``   € per consultation done;
+* ``monthly_cap``        optional ceiling per doctor and month.
+
+Amounts are decimals (cents); absent keys count 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from agenda.booking.models import Booking, BookingStatus
+from agenda.coverage.common import GONE_STATUSES, doctors
+from agenda.errors import ValidationError
+from agenda.extensions import db
+from agenda.slots.models import Slot, SlotKind
+from agenda.territory.models import Doctor
+from agenda.timeutil import local_to_utc, to_local
+
+CENT = Decimal("0.01")
+MONEY_KEYS = ("per_slot", "per_floating_hour", "per_session", "per_consultation")
+PRESETS = {
+    "per_slot": {"per_slot": "25"},
+    "per_session": {"per_session": "100"},
+    "decreasing": {"session_tiers": [[0, "200"], [3, "150"], [6, "100"], [10, "60"]]},
+}
+
+
+def _money(value, name: str) -> Decimal:
+    try:
+        amount = Decimal(str(value).replace(",", ".").strip() or "0")
+    except (InvalidOperation, ValueError):
+        raise ValidationError(_("Montant invalide pour %(name)s : %(value)s", name=name,
+                                value=value), field=name) from None
+    if not amount.is_finite() or amount < 0 or amount > 100000:
+        raise ValidationError(_("Montant hors limites pour %(name)s : %(value)s", name=name,
+                                value=value), field=name)
+    return amount.quantize(CENT)
+
+
+def parse_tiers(text: str) -> list[list]:
+    """``"0:200, 3:150, 6:100"`` -> [[0, "200.00"], [3, "150.00"], [6, "100.00"]]."""
+    tiers = []
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if ":" not in part:
+            raise ValidationError(_("Palier invalide « %(part)s » : écrivez patients:montant, "
+                                    "par exemple 0:200, 3:150.", part=part), field="session_tiers")
+        n, amount = part.split(":", 1)
+        tiers.append([n.strip(), amount.strip()])
+    return tiers
+
+
+def validate_formula(data: dict) -> dict:
+    """A clean formula (strings for money) or ValidationError."""
+    if not isinstance(data, dict):
+        raise ValidationError(_("La formule doit être un objet JSON."))
+    out: dict = {}
+    for key in MONEY_KEYS:
+        if data.get(key) not in (None, ""):
+            out[key] = str(_money(data[key], key))
+    tiers = data.get("session_tiers") or []
+    if isinstance(tiers, str):
+        tiers = parse_tiers(tiers)
+    clean = []
+    for tier in tiers:
+        if not isinstance(tier, (list, tuple)) or len(tier) != 2:
+            raise ValidationError(_("Palier invalide : %(tier)s", tier=tier),
+                                  field="session_tiers")
+        try:
+            n = int(str(tier[0]))
+        except ValueError:
+            raise ValidationError(_("Nombre de patients invalide dans un palier : %(n)s",
+                                    n=tier[0]), field="session_tiers") from None
+        if n < 0:
+            raise ValidationError(_("Nombre de patients négatif dans un palier."),
+                                  field="session_tiers")
+        clean.append([n, str(_money(tier[1], "session_tiers"))])
+    clean.sort(key=lambda t: t[0])
+    if len({t[0] for t in clean}) != len(clean):
+        raise ValidationError(_("Deux paliers ont le même nombre de patients."),
+                              field="session_tiers")
+    if clean:
+        if clean[0][0] != 0:
+            raise ValidationError(_("Le premier palier doit commencer à 0 patient."),
+                                  field="session_tiers")
+        out["session_tiers"] = clean
+    if data.get("monthly_cap") not in (None, ""):
+        out["monthly_cap"] = str(_money(data["monthly_cap"], "monthly_cap"))
+    return out
+
+
+def tier_amount(tiers: list[list], seen: int) -> Decimal:
+    amount = Decimal(0)
+    for n, value in sorted(tiers, key=lambda t: int(t[0])):
+        if seen >= int(n):
+            amount = Decimal(str(value))
+    return amount
+
+
+@dataclass
+class DoctorMonth:
+    doctor_id: int
+    doctor: str
+    fixed_slots: int = 0
+    floating_windows: int = 0
+    floating_hours: float = 0.0
+    sessions: int = 0
+    consultations: int = 0
+    no_shows: int = 0
+    seen_by_day: dict = field(default_factory=lambda: defaultdict(int))
+    days: set = field(default_factory=set)
+    amount: Decimal = Decimal("0.00")
+    detail: str = ""
+
+
+def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
+    f = {k: Decimal(str(formula.get(k, "0"))) for k in MONEY_KEYS}
+    parts: list[tuple[str, Decimal]] = []
+    if f["per_slot"]:
+        parts.append((f"{row.fixed_slots} × {f['per_slot']} €", f["per_slot"] * row.fixed_slots))
+    if f["per_floating_hour"]:
+        hours = Decimal(str(round(row.floating_hours, 2)))
+        parts.append((f"{hours} h × {f['per_floating_hour']} €", f["per_floating_hour"] * hours))
+    tiers = formula.get("session_tiers") or []
+    if tiers:
+        total = sum((tier_amount(tiers, row.seen_by_day.get(day, 0)) for day in row.days),
+                    Decimal(0))
+        parts.append((_("%(n)s astreinte(s) (paliers)", n=len(row.days)), total))
+    elif f["per_session"]:
+        parts.append((f"{len(row.days)} × {f['per_session']} €", f["per_session"] * len(row.days)))
+    if f["per_consultation"]:
+        parts.append((f"{row.consultations} × {f['per_consultation']} €",
+                      f["per_consultation"] * row.consultations))
+    amount = sum((p[1] for p in parts), Decimal(0))
+    cap = formula.get("monthly_cap")
+    if cap not in (None, "") and amount > Decimal(str(cap)):
+        amount = Decimal(str(cap))
+        parts.append((_("plafond %(cap)s €", cap=cap), Decimal(0)))
+    return amount.quantize(CENT), " + ".join(p[0] for p in parts)
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """``"2026-11"`` -> (first day, first day of the next month)."""
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        first = date(year, mon, 1)
+    except (ValueError, AttributeError):
+        raise ValidationError(_("Mois invalide : %(m)s (attendu AAAA-MM).", m=month),
+                              field="month") from None
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt
+
+
+def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
+    first, nxt = month_bounds(month)
+    start, end = local_to_utc(first, time(0)), local_to_utc(nxt, time(0))
+    rows = {d.id: DoctorMonth(d.id, d.name) for d in doctors(cpts_id, active_only=False)}
+    for doctor_id, kind, s, e in db.session.execute(
+            select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end)
+            .join(Doctor, Doctor.id == Slot.doctor_id)
+            .where(Doctor.cpts_id == cpts_id, Slot.start >= start, Slot.start < end,
+                   Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True))):
+        row = rows[doctor_id]
+        if kind == SlotKind.FLOATING.value:
+            row.floating_windows += 1
+            row.floating_hours += (e - s).total_seconds() / 3600
+        else:
+            row.fixed_slots += 1
+        row.days.add(to_local(s).date())
+    for doctor_id, s, status in db.session.execute(
+            select(Booking.doctor_id, Booking.start, Booking.status)
+            .join(Doctor, Doctor.id == Booking.doctor_id)
+            .where(Doctor.cpts_id == cpts_id, Booking.start >= start, Booking.start < end,
+                   Booking.status.in_((BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value)))):
+        row = rows[doctor_id]
+        if status == BookingStatus.SEEN.value:
+            row.consultations += 1
+            row.seen_by_day[to_local(s).date()] += 1
+        else:
+            row.no_shows += 1
+    out = []
+    for row in rows.values():
+        row.sessions = len(row.days)
+        row.floating_hours = round(row.floating_hours, 2)
+        row.amount, row.detail = amount_for(row, formula)
+        if row.sessions or row.consultations or row.no_shows:
+            out.append(row)
+    return out

@@ -1,0 +1,235 @@
+"""Supervision lists: charter compliance, alerts to act on, and the what-if simulation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import case, func, select
+
+from agenda import clock
+from agenda.accounts.models import Organisation
+from agenda.alerts import Alert
+from agenda.booking.models import Booking, BookingStatus, FloatingRequest, RequestStatus
+from agenda.coverage import geo, hourly
+from agenda.coverage.common import (GONE_STATUSES, charter, doctors, partner_org_ids_clause,
+                                    territory)
+from agenda.errors import NotFound, ValidationError
+from agenda.extensions import db
+from agenda.slots.models import Slot, SlotKind
+from agenda.sync.models import CalendarAccount
+from agenda.territory.models import Commune, Doctor
+from agenda.timeutil import iso_week, shift_week, week_bounds
+
+# --- charter compliance -----------------------------------------------------------------
+
+
+def _weight():
+    return case((Slot.kind == SlotKind.FLOATING.value, Slot.capacity), else_=1)
+
+
+def week_counts(cpts_id: int, weeks: list[str]) -> dict[tuple[int, str], tuple[int, int]]:
+    """(doctor, week) -> (in-charter count, slots kept "hors charte"), one query."""
+    rows = db.session.execute(
+        select(Slot.doctor_id, Slot.week,
+               func.sum(case((Slot.in_charter.is_(True), _weight()), else_=0)),
+               func.sum(case((Slot.in_charter.is_(False), 1), else_=0)))
+        .join(Doctor, Doctor.id == Slot.doctor_id)
+        .where(Doctor.cpts_id == cpts_id, Slot.week.in_(weeks),
+               Slot.status.not_in(GONE_STATUSES))
+        .group_by(Slot.doctor_id, Slot.week))
+    return {(d, w): (int(n or 0), int(h or 0)) for d, w, n, h in rows}
+
+
+@dataclass
+class Compliance:
+    weeks: list[str]
+    min_per_week: int
+    max_per_week: int
+    under: dict[str, list[dict]]
+    over: dict[str, list[dict]]
+    silent: list[dict]
+
+    def to_dict(self) -> dict:
+        def strip(rows):
+            return [{k: v for k, v in r.items()} for r in rows]
+
+        return {"weeks": self.weeks, "min": self.min_per_week, "max": self.max_per_week,
+                "under": {w: strip(r) for w, r in self.under.items()},
+                "over": {w: strip(r) for w, r in self.over.items()},
+                "silent": strip(self.silent)}
+
+
+def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> Compliance:
+    """Under the minimum / over the maximum for ``week`` and the next one; volunteers with
+    nothing published in the last ``silent_weeks`` weeks (``week`` included)."""
+    week = week or iso_week(clock.now())
+    nxt = shift_week(week, 1)
+    past = [shift_week(week, -i) for i in range(silent_weeks)]
+    ch = charter(cpts_id)
+    docs = doctors(cpts_id)
+    counts = week_counts(cpts_id, sorted({week, nxt, *past}))
+    last_start = dict(db.session.execute(
+        select(Slot.doctor_id, func.max(Slot.start)).join(Doctor, Doctor.id == Slot.doctor_id)
+        .where(Doctor.cpts_id == cpts_id, Slot.status.not_in(GONE_STATUSES),
+               Slot.start < week_bounds(week)[1])
+        .group_by(Slot.doctor_id)).all())
+    under: dict[str, list[dict]] = {week: [], nxt: []}
+    over: dict[str, list[dict]] = {week: [], nxt: []}
+    silent = []
+    for d in docs:
+        for w in (week, nxt):
+            n, outside = counts.get((d.id, w), (0, 0))
+            row = {"doctor_id": d.id, "doctor": d.name, "week": w, "count": n,
+                   "hors_charte": outside}
+            if n < ch.min_per_week:
+                under[w].append(row)
+            if n > ch.max_per_week or outside:
+                over[w].append(row)
+        if all(counts.get((d.id, w), (0, 0)) == (0, 0) for w in past):
+            last = last_start.get(d.id)
+            silent.append({"doctor_id": d.id, "doctor": d.name,
+                           "last_slot": last.isoformat() if last else None})
+    return Compliance(weeks=[week, nxt], min_per_week=ch.min_per_week,
+                      max_per_week=ch.max_per_week, under=under, over=over, silent=silent)
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+@dataclass
+class AlertRow:
+    kind: str
+    when: datetime | None
+    what: str
+    who: str
+    object_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "at": self.when.isoformat() if self.when else None,
+                "what": self.what, "who_must_act": self.who, "object_id": self.object_id}
+
+
+def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
+    """What someone must act on: expired requests (last ``days``), calendar sync errors,
+    booked slots whose calendar event disappeared, and the open alerts of the CPTS."""
+    now = clock.now()
+    out: list[AlertRow] = []
+    orgs = {o.id: o.name for o in db.session.scalars(
+        select(Organisation).where(partner_org_ids_clause(Organisation.id, cpts_id)))}
+    for rid, ref, org_id, channel, expired_at, deadline in db.session.execute(
+            select(FloatingRequest.id, FloatingRequest.reference, FloatingRequest.booker_org_id,
+                   FloatingRequest.channel, FloatingRequest.expired_at,
+                   FloatingRequest.deadline_at)
+            .where(FloatingRequest.status == RequestStatus.EXPIRED.value,
+                   partner_org_ids_clause(FloatingRequest.booker_org_id, cpts_id),
+                   FloatingRequest.deadline_at >= now - timedelta(days=days))
+            .order_by(FloatingRequest.deadline_at.desc())):
+        out.append(AlertRow("request_expired", expired_at or deadline,
+                            _("Demande %(ref)s expirée sans médecin : rappeler le patient et "
+                              "l'orienter.", ref=ref),
+                            orgs.get(org_id, _("l'organisation demandeuse")), rid))
+    for acc_id, first, last, err, at in db.session.execute(
+            select(CalendarAccount.id, Doctor.first_name, Doctor.last_name,
+                   CalendarAccount.last_error, CalendarAccount.last_sync_at)
+            .join(Doctor, Doctor.id == CalendarAccount.doctor_id)
+            .where(Doctor.cpts_id == cpts_id, CalendarAccount.state == "error")):
+        out.append(AlertRow("sync_error", at,
+                            _("Synchronisation du calendrier en erreur : %(err)s",
+                              err=(err or _("erreur inconnue"))[:200]),
+                            _("Dr %(first)s %(last)s (reconnecter son calendrier), "
+                              "sinon la coordination", first=first, last=last), acc_id))
+    conflicts = db.session.execute(
+        select(Slot.id, Slot.start, Slot.conflict, Doctor.first_name, Doctor.last_name)
+        .join(Doctor, Doctor.id == Slot.doctor_id)
+        .where(Doctor.cpts_id == cpts_id, Slot.conflict.is_not(None),
+               Slot.booked_count > 0, Slot.end > now)
+        .order_by(Slot.start)).all()
+    bookers: dict[int, set[str]] = {}
+    if conflicts:
+        for slot_id, org_id in db.session.execute(
+                select(Booking.slot_id, Booking.booker_org_id)
+                .where(Booking.slot_id.in_([c[0] for c in conflicts]),
+                       Booking.status == BookingStatus.BOOKED.value)):
+            bookers.setdefault(slot_id, set()).add(orgs.get(org_id, "?"))
+    for slot_id, start, conflict, first, last in conflicts:
+        who = ", ".join(sorted(bookers.get(slot_id, ()))) or _("la coordination")
+        out.append(AlertRow("event_conflict", start,
+                            _("Créneau réservé dont l'événement a disparu du calendrier "
+                              "(%(why)s)", why=conflict),
+                            _("Dr %(first)s %(last)s (confirmer) et %(who)s (prévenir le "
+                              "patient)", first=first, last=last, who=who), slot_id))
+    known = {("request_expired", r.object_id) for r in out} | {
+        ("event_conflict", r.object_id) for r in out}
+    for a in db.session.scalars(
+            select(Alert).where(Alert.cpts_id == cpts_id, Alert.resolved_at.is_(None))
+            .order_by(Alert.created_at.desc()).limit(200)):
+        if (a.kind, a.object_id) in known:
+            continue
+        who = orgs.get(a.organisation_id) if a.organisation_id else None
+        out.append(AlertRow(a.kind, a.created_at, a.message, who or _("la coordination"),
+                            a.object_id))
+    return out
+
+
+# --- what-if ----------------------------------------------------------------------------
+
+@dataclass
+class WhatIf:
+    label: str
+    weekday: int
+    hour_from: int
+    hour_to: int
+    hours_filled: int  # hours of the window with no supply today that it would cover
+    population_added: int  # people newly within the radius at some hour of the window
+    population_hours: int  # sum over the window's hours of people newly within the radius
+    communes_added: list[str]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def what_if(cpts_id: int, week: str, weekday: int, hour_from: int, hour_to: int, *,
+            doctor_id: int | None = None, commune_insee: str | None = None) -> WhatIf:
+    """What a doctor (or a practice in a commune) offering capacity on ``weekday`` from
+    ``hour_from`` to ``hour_to`` would add to the coverage of ``week``."""
+    if not 1 <= weekday <= 7 or not 0 <= hour_from < hour_to <= 24:
+        raise ValidationError(_("Choisissez un jour et une plage horaire valides."))
+    if doctor_id:
+        doc = db.session.get(Doctor, doctor_id)
+        if doc is None or doc.cpts_id != cpts_id or doc.lat is None:
+            raise NotFound(_("Médecin introuvable."))
+        lat, lon, label = doc.lat, doc.lon, doc.display_name
+    elif commune_insee:
+        com = db.session.get(Commune, commune_insee.strip().upper())
+        if com is None or com.lat is None:
+            raise NotFound(_("Commune inconnue du territoire."))
+        lat, lon, label = com.lat, com.lon, com.name
+    else:
+        raise ValidationError(_("Choisissez un médecin ou une commune."))
+    ch = charter(cpts_id)
+    terr = territory(cpts_id)
+    grid = hourly.hourly_grid(cpts_id, week, demand_weeks=0)
+    positions = {d.id: (d.lat, d.lon) for d in doctors(cpts_id) if d.lat is not None}
+    mine = geo.within_km(terr.lat, terr.lon, lat, lon, ch.radius_km)
+    filled = 0
+    added_any = [False] * len(terr)
+    pop_hours = 0
+    for h in range(hour_from, hour_to):
+        if grid.cells[(weekday, h)].supply == 0:
+            filled += 1
+        present = [positions[d] for d, cells in grid.doctor_cells.items()
+                   if (weekday, h) in cells and d in positions and d != doctor_id]
+        dist, _idx = geo.nearest_km(terr.lat, terr.lon, [p[0] for p in present],
+                                    [p[1] for p in present])
+        for i in range(len(terr)):
+            if mine[i] and not dist[i] <= ch.radius_km:
+                added_any[i] = True
+                pop_hours += terr.population[i]
+    communes = sorted((i for i in range(len(terr)) if added_any[i]),
+                      key=lambda i: -terr.population[i])
+    return WhatIf(label=label, weekday=weekday, hour_from=hour_from, hour_to=hour_to,
+                  hours_filled=filled,
+                  population_added=sum(terr.population[i] for i in communes),
+                  population_hours=pop_hours,
+                  communes_added=[terr.name[i] for i in communes])
