@@ -77,12 +77,9 @@ def app(database_url, _schema, tmp_path, monkeypatch):
 def _empty_tables() -> None:
     tables = list(reversed(db.metadata.sorted_tables))
     with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+        # DELETE is faster than TRUNCATE on tables this small, on both engines.
+        for table in tables:
+            conn.execute(table.delete())
 
 
 @pytest.fixture()

@@ -18,7 +18,13 @@ from agenda.accounts.models import ApiToken, LoginAttempt, Organisation, OrgKind
 from agenda.errors import Conflict, DomainError, NotFound, ValidationError
 from agenda.extensions import db
 
-_hasher = PasswordHasher()
+_HASHER = PasswordHasher()
+# Tests create hundreds of accounts: a cheap (still argon2id) cost when TESTING is set.
+_TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _hasher() -> PasswordHasher:
+    return _TEST_HASHER if current_app and current_app.config.get("TESTING") else _HASHER
 
 
 class TooManyAttempts(DomainError):
@@ -27,14 +33,14 @@ class TooManyAttempts(DomainError):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
     if not user.password_hash:
         return False
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher().verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
