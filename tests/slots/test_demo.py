@@ -1,0 +1,27 @@
+"""The demo step publishes realistic pools (and leaves the coordinator something to see)."""
+
+from __future__ import annotations
+
+from agenda import demo
+from agenda.slots import services as slots
+
+
+def test_demo_pools(app, frozen):
+    built = demo.build()
+    cpts_id = built.cpts.id
+    this_week, next_week = slots.charter_report(cpts_id, "2026-W49"), \
+        slots.charter_report(cpts_id, "2026-W50")
+    doctors = built.doctors
+    counts = {r["doctor"].id: r["count"] for r in next_week["rows"]}
+    # The login doctor's next week is left empty to try the phone page.
+    assert counts[doctors[0].id] == 0
+    assert counts[doctors[-1].id] == 0  # publishes nothing
+    assert counts[doctors[-2].id] == 1 and counts[doctors[-3].id] == 1
+    within = [d for d in doctors[1:-3] if 2 <= counts[d.id] <= 6]
+    assert len(within) >= len(doctors) - 6
+    assert {r["doctor"].id for r in next_week["under_minimum"]} >= {
+        doctors[-1].id, doctors[-2].id, doctors[-3].id}
+    assert this_week["within"] >= len(doctors) // 2
+    assert not next_week["hors_charte"]
+    pool = slots.week_pool(doctors[1], "2026-W50")
+    assert all(s.source == "web" and s.in_charter for s in pool)
