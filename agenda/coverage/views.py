@@ -166,8 +166,14 @@ def stats_page():
         "reasons": svg.bar_chart([(r["reason"], r["bookings"] + r["requests"])
                                   for r in result.reasons[:12]], title=_("Motifs")),
     }
+    def csv_url(name: str) -> str:
+        return url_for("coverage.stats", period="custom", format="csv", table=name,
+                       **{"from": period.start_date.isoformat(),
+                          "to": period.end_date.isoformat()})
+
     return render_template("coverage/stats.html", st=result, kind=kind, period=period,
-                           charts=charts, labels=stats.summary_label, args=request.args)
+                           charts=charts, labels=stats.summary_label, args=request.args,
+                           csv_url=csv_url)
 
 
 STATS_COLUMNS = {
