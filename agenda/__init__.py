@@ -95,6 +95,22 @@ def _register_blueprints(app: Flask) -> None:
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
 
+    @app.after_request
+    def _security_headers(response):
+        # Everything is served by the app itself (hospital networks are often closed).
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; "
+            "base-uri 'self'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # Booking links must not leak to other sites through the Referer header.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     @app.get("/health")
     def health():
         return jsonify(status="ok", version=__version__)

@@ -61,3 +61,11 @@ def test_assets_served_by_the_app_itself(client):
     assert "http://" not in html.replace("http://localhost", "")
     assert "https://" not in html
     assert client.get("/static/agenda.css").status_code == 200
+
+
+def test_security_headers(client):
+    resp = client.get("/login")
+    assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
+    assert resp.headers["Cache-Control"] == "no-store"  # pages may show patient data
