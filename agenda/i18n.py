@@ -60,6 +60,7 @@ NAV = [
     ("coverage.hourly", _l("Couverture"), {"coordinator"}),
     ("coverage.stats", _l("Statistiques"), {"coordinator"}),
     ("territory.doctors", _l("Médecins"), {"coordinator", "admin"}),
+    ("territory.sectors", _l("Secteurs"), {"coordinator", "admin"}),
     ("sync.settings", _l("Mon calendrier"), {"doctor"}),
     ("accounts.admin_users", _l("Utilisateurs"), {"admin"}),
     ("accounts.admin_organisations", _l("Organisations"), {"admin"}),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, EmailField, StringField, TelField
+from wtforms import BooleanField, EmailField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -20,3 +20,9 @@ class DoctorForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField(_l("Fichier CSV"), validators=[FileRequired()])
+
+
+class SectorForm(FlaskForm):
+    name = StringField(_l("Nom du secteur"), validators=[DataRequired(), Length(max=100)])
+    communes = TextAreaField(_l("Codes INSEE des communes (séparés par des virgules ou des "
+                                "retours à la ligne)"), validators=[DataRequired()])

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
-from agenda.territory.models import Commune, Doctor
+from agenda.territory.models import Commune, Doctor, Sector
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 DEPARTMENT_RE = re.compile(r"^(\d{2}|2[AB]|97\d|98\d)$")
@@ -286,3 +286,46 @@ def doctors_of(cpts_id: int, *, active_only: bool = False) -> list[Doctor]:
     if active_only:
         stmt = stmt.where(Doctor.active.is_(True))
     return list(db.session.scalars(stmt.order_by(func.lower(Doctor.last_name))))
+
+
+# --- sectors ----------------------------------------------------------------------------
+
+def save_sector(cpts_id: int, name: str, insee_codes: Iterable[str],
+                sector: Sector | None = None) -> Sector:
+    """Create or update a named group of communes of the territory."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError(_("Le nom du secteur est obligatoire."), field="name")
+    codes = sorted({c.strip().upper() for c in insee_codes if c and c.strip()})
+    if not codes:
+        raise ValidationError(_("Un secteur compte au moins une commune."), field="communes")
+    communes = list(db.session.scalars(select(Commune).where(Commune.insee.in_(codes))))
+    unknown = set(codes) - {c.insee for c in communes}
+    if unknown:
+        raise NotFound(_("Commune inconnue du territoire (code INSEE %(code)s).",
+                         code=", ".join(sorted(unknown))), field="communes")
+    clash = db.session.scalar(select(Sector.id).where(Sector.cpts_id == cpts_id,
+                                                      func.lower(Sector.name) == name.lower()))
+    if clash is not None and (sector is None or clash != sector.id):
+        raise Conflict(_("Un secteur porte déjà le nom « %(name)s ».", name=name), field="name")
+    if sector is None:
+        sector = Sector(cpts_id=cpts_id, name=name)
+        db.session.add(sector)
+    elif sector.cpts_id != cpts_id:
+        raise NotFound(_("Secteur introuvable."))
+    sector.name = name
+    sector.communes = communes
+    db.session.flush()
+    return sector
+
+
+def sectors_of(cpts_id: int) -> list[Sector]:
+    return list(db.session.scalars(select(Sector).where(Sector.cpts_id == cpts_id)
+                                   .order_by(Sector.name)))
+
+
+def delete_sector(cpts_id: int, sector_id: int) -> None:
+    sector = db.session.get(Sector, sector_id)
+    if sector is None or sector.cpts_id != cpts_id:
+        raise NotFound(_("Secteur introuvable."))
+    db.session.delete(sector)

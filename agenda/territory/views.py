@@ -10,7 +10,7 @@ from agenda.accounts.access import roles_required
 from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.territory import services
-from agenda.territory.forms import DoctorForm, ImportForm
+from agenda.territory.forms import DoctorForm, ImportForm, SectorForm
 
 bp = Blueprint("territory", __name__)
 
@@ -122,3 +122,37 @@ def commune_search():
     found = services.search_communes(request.args.get("q", ""))
     return jsonify([{"insee": c.insee, "name": c.name, "postcodes": c.postcodes}
                     for c in found])
+
+
+@bp.route("/secteurs", methods=["GET", "POST"])
+@roles_required("coordinator", "admin")
+def sectors():
+    import re
+
+    form = SectorForm()
+    status = 200
+    if form.validate_on_submit():
+        codes = re.split(r"[\s,;]+", form.communes.data or "")
+        try:
+            sector = services.save_sector(current_user.cpts_id, form.name.data, codes)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            flash(_("Secteur enregistré : %(name)s", name=sector.name), "info")
+            return redirect(url_for("territory.sectors"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("territory/sectors.html", form=form,
+                           sectors=services.sectors_of(current_user.cpts_id)), status
+
+
+@bp.post("/secteurs/<int:sector_id>/supprimer")
+@roles_required("coordinator", "admin")
+def sector_delete(sector_id: int):
+    services.delete_sector(current_user.cpts_id, sector_id)
+    db.session.commit()
+    flash(_("Secteur supprimé."), "info")
+    return redirect(url_for("territory.sectors"))

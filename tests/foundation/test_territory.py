@@ -154,3 +154,46 @@ def test_cli_create_user_and_token(app, cpts):
     assert result.exit_code != 0 and "Adresse e-mail invalide" in result.output
     result = runner.invoke(args=["create-token", "--email", "coord@test.fr"])
     assert result.exit_code == 0 and result.output.startswith("snp_")
+
+
+def test_sectors_page(app, communes, login_as):
+    from agenda.territory.models import Sector
+
+    c = login_as("coordinator")
+    token = csrf_token(c, "/secteurs")
+    resp = c.post("/secteurs", data={"csrf_token": token, "name": "Nord",
+                                     "communes": "44036, 44180\n44999"})
+    assert resp.status_code == 404 and "44999" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Sector)) == 0
+    resp = c.post("/secteurs", data={"csrf_token": token, "name": "Nord",
+                                     "communes": "44036, 44180"})
+    assert resp.status_code == 302
+    sector = db.session.scalar(select(Sector))
+    assert {x.insee for x in sector.communes} == {"44036", "44180"}
+    resp = c.post("/secteurs", data={"csrf_token": token, "name": "nord", "communes": "44069"})
+    assert resp.status_code == 409
+    assert "Soudan" in c.get("/secteurs").get_data(as_text=True)
+
+
+def test_admin_creates_organisation_and_user(app, login_as):
+    from agenda.accounts.models import Organisation, User
+
+    c = login_as("admin")
+    token = csrf_token(c, "/admin/organisations")
+    cpts_id = c.user.organisation_id
+    resp = c.post("/admin/organisations", data={"csrf_token": token, "name": "SAMU 35",
+                                                "kind": "samu", "cpts_id": cpts_id})
+    assert resp.status_code == 302
+    samu = db.session.scalar(select(Organisation).where(Organisation.name == "SAMU 35"))
+    assert samu.cpts_id == cpts_id
+    resp = c.post("/admin/utilisateurs", data={"csrf_token": token, "email": "reg@samu35.fr",
+                                               "name": "Régulateur", "role": "regulator",
+                                               "organisation_id": samu.id})
+    assert resp.status_code == 200 and "Mot de passe initial" in resp.get_data(as_text=True)
+    resp = c.post("/admin/utilisateurs", data={"csrf_token": token, "email": "REG@samu35.fr",
+                                               "name": "Doublon", "role": "regulator",
+                                               "organisation_id": samu.id})
+    assert resp.status_code == 409
+    assert "existe déjà" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(User).where(
+        User.email == "reg@samu35.fr")) == 1
