@@ -76,7 +76,7 @@ class HourlyGrid:
     def totals(self) -> dict[str, float]:
         cells = self.cells.values()
         return {"supply": sum(c.supply for c in cells), "booked": sum(c.booked for c in cells),
-                "demand": round(sum(c.demand for c in cells), 2),
+                "demand": round(sum(c.demand for c in cells), 3),
                 "flagged": sum(1 for c in cells if c.flagged)}
 
     def to_dict(self) -> dict:
@@ -86,7 +86,7 @@ class HourlyGrid:
             "totals": self.totals(),
             "cells": [{"weekday": c.weekday, "date": self.days[c.weekday - 1][1].isoformat(),
                        "hour": c.hour, "supply": c.supply, "booked": c.booked, "open": c.open,
-                       "demand": round(c.demand, 2), "ratio": c.ratio,
+                       "demand": round(c.demand, 3), "ratio": c.ratio,
                        "in_publication_hours": c.in_hours, "flagged": c.flagged}
                       for c in sorted(self.cells.values(), key=lambda c: (c.weekday, c.hour))],
         }

@@ -1,0 +1,150 @@
+"""Geographic coverage on a small territory whose distances are computed by hand.
+
+Communes on one meridian (lon -1.5): 0.1 degree of latitude is 11.1195 km on the sphere of
+radius 6371.0088 km (2 * pi * R / 360 * 0.1).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sqlalchemy import select
+
+from agenda.coverage import geo
+from agenda.extensions import db
+from agenda.territory.models import Commune, Sector
+from agenda.coverage.common import Territory
+from agenda.territory.geo import distance_km
+from tests.coverage.helpers import add_commune, add_slot
+
+KM_PER_TENTH = 2 * math.pi * 6371.0088 / 360 * 0.1  # 11.1195 km
+
+
+@pytest.fixture()
+def line(app, cpts, make_doctor):
+    """Four communes on a meridian; doctor A in the first one, doctor B in the last."""
+    a = add_commune("99001", "Aval", 47.0, -1.5, 1000)
+    add_commune("99002", "Bourg", 47.1, -1.5, 2000)
+    add_commune("99003", "Colline", 47.2, -1.5, 3000)
+    d = add_commune("99004", "Dune", 47.4, -1.5, 4000)
+    doc_a = make_doctor(insee=a.insee, lat=47.0, lon=-1.5)
+    doc_b = make_doctor(insee=d.insee, lat=47.4, lon=-1.5)
+    # The CPTS's territory is its sector (the other communes loaded are not part of it).
+    db.session.add(Sector(cpts_id=cpts.id, name="Ligne", communes=list(
+        db.session.scalars(select(Commune).where(Commune.department == "99")))))
+    db.session.commit()
+    return doc_a, doc_b
+
+
+def test_hand_computed_distances_and_population_share(line, frozen):
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # Monday 09:00 Paris
+    doc_a, doc_b = line
+    add_slot(doc_a, now + timedelta(hours=3))  # within 24 h
+    add_slot(doc_b, now + timedelta(hours=30))  # within 48 h, not 24 h
+    cov24 = geo.geo_coverage(doc_a.cpts_id, "24h")
+    dist = {c.insee: c.distance_km for c in cov24.communes}
+    assert dist["99001"] == pytest.approx(0, abs=1e-6)
+    assert dist["99002"] == pytest.approx(KM_PER_TENTH, rel=1e-6)
+    assert dist["99003"] == pytest.approx(2 * KM_PER_TENTH, rel=1e-6)
+    assert dist["99004"] == pytest.approx(4 * KM_PER_TENTH, rel=1e-6)
+    # Radius 15 km (default charter): Aval and Bourg covered = 3000 of 10000 people.
+    assert cov24.covered_population == 3000
+    assert cov24.covered_share == pytest.approx(0.3)
+    assert [c.name for c in cov24.uncovered] == ["Dune", "Colline"]  # by population
+    assert {c.insee: c.band for c in cov24.communes} == {
+        "99001": "b1", "99002": "b3", "99003": "b4", "99004": "b5"}
+
+    cov48 = geo.geo_coverage(doc_a.cpts_id, "48h")
+    dist = {c.insee: c.distance_km for c in cov48.communes}
+    assert dist["99003"] == pytest.approx(2 * KM_PER_TENTH, rel=1e-6)  # 22.2 km either way
+    assert dist["99004"] == pytest.approx(0, abs=1e-6)
+    assert cov48.covered_population == 1000 + 2000 + 4000
+    assert [c.name for c in cov48.uncovered] == ["Colline"]
+
+
+def test_full_or_withdrawn_or_hors_charte_slots_are_not_capacity(line, frozen):
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, doc_b = line
+    add_slot(doc_a, now + timedelta(hours=2), booked=1)  # full
+    add_slot(doc_a, now + timedelta(hours=3), status="withdrawn")
+    add_slot(doc_b, now + timedelta(hours=3), in_charter=False)
+    add_slot(doc_b, now - timedelta(hours=3))  # past
+    cov = geo.geo_coverage(doc_a.cpts_id, "week")
+    assert cov.doctors == []
+    assert all(c.distance_km is None and not c.covered for c in cov.communes)
+    assert cov.covered_share == 0
+    # A floating window already open counts until its end.
+    add_slot(doc_b, now - timedelta(hours=1), minutes=180, kind="floating", capacity=3,
+             booked=2)
+    cov = geo.geo_coverage(doc_a.cpts_id, "24h")
+    assert [d[0] for d in cov.doctors] == [doc_b.id]
+
+
+def test_week_horizon_ends_with_the_local_week(line, frozen):
+    now = frozen.set(datetime(2026, 12, 4, 8, 0, tzinfo=UTC))  # Friday
+    doc_a, _ = line
+    add_slot(doc_a, datetime(2026, 12, 6, 22, 30, tzinfo=UTC))  # Sunday 23:30 Paris
+    add_slot(doc_a, datetime(2026, 12, 6, 23, 10, tzinfo=UTC))  # Monday 00:10 Paris
+    start, end = geo.horizon_bounds("week", now)
+    assert end == datetime(2026, 12, 6, 23, 0, tzinfo=UTC)
+    assert len(geo.geo_coverage(doc_a.cpts_id, "week").doctors) == 1
+
+
+def test_api_communes(line, frozen, api_client):
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, _ = line
+    add_slot(doc_a, now + timedelta(hours=3))
+    client, headers, _ = api_client("coordinator")
+    data = client.get("/api/v1/coverage/communes?horizon=24h", headers=headers).get_json()
+    assert data["covered_population"] == 3000
+    assert data["uncovered"] == ["99004", "99003"]
+    assert {c["insee"]: c["nearest_doctor_id"] for c in data["communes"]}["99003"] == doc_a.id
+    resp = client.get("/api/v1/coverage/communes?horizon=3d", headers=headers)
+    assert resp.status_code == 400
+    client, headers, _ = api_client("regulator")
+    assert client.get("/api/v1/coverage/communes", headers=headers).status_code == 403
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/coverage/hourly", "/coverage/communes", "/stats"):
+        assert "get" in spec["paths"][path]
+
+
+coords = st.tuples(st.floats(41.0, 51.5), st.floats(-5.5, 10.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(points=st.lists(coords, min_size=1, max_size=30),
+       sites=st.lists(coords, min_size=1, max_size=30))
+def test_kdtree_nearest_equals_brute_force_haversine(points, sites):
+    dist, idx = geo.nearest_km([p[0] for p in points], [p[1] for p in points],
+                               [s[0] for s in sites], [s[1] for s in sites])
+    for i, (lat, lon) in enumerate(points):
+        brute = min(distance_km(lat, lon, s[0], s[1]) for s in sites)
+        assert dist[i] == pytest.approx(brute, abs=1e-6)
+        assert distance_km(lat, lon, *sites[idx[i]]) == pytest.approx(brute, abs=1e-6)
+
+
+def test_no_site_means_infinite_distance():
+    terr = Territory(["1"], ["x"], [10], [47.0], [-1.0])
+    out = geo.coverage_from_arrays(terr, [], 15)
+    assert out[0].distance_km is None and out[0].band == "b5" and not out[0].covered
+    d, idx = geo.nearest_km([47.0], [-1.0], [], [])
+    assert np.isinf(d[0]) and idx[0] == -1
+
+
+def test_bands_follow_the_charter_radius():
+    labels = [b[2] for b in geo.bands(15)]
+    assert labels == ["0–5 km", "5–10 km", "10–15 km", "15–30 km", "> 30 km"]
+    assert geo.band_of(15.0, geo.bands(15)) == "b3"
+    assert geo.band_of(15.01, geo.bands(15)) == "b4"
+
+
+def test_shipped_contours_cover_the_department():
+    shapes = geo.contours()
+    assert len([k for k in shapes if k.startswith("44")]) == 207
+    assert shapes["44036"]["type"] in ("Polygon", "MultiPolygon")
