@@ -13,3 +13,4 @@ bp = Blueprint("api", __name__)
 from agenda.api import core  # noqa: E402,F401  (routes register on import)
 from agenda.api import slots  # noqa: E402,F401
 from agenda.api import coverage  # noqa: E402,F401
+from agenda.api import booking  # noqa: E402,F401

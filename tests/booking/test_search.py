@@ -1,0 +1,103 @@
+"""Search ranking: the treating doctor first, then distance, then time — in one query."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from agenda.booking import services
+from agenda.extensions import db
+from agenda.territory.models import Commune
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __enter__(self):
+        event.listen(db.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(db.engine, "before_cursor_execute", self._on)
+
+    def _on(self, *args, **kwargs):
+        self.count += 1
+
+
+def _setup(frozen, make_doctor, make_slot):
+    now = frozen.set(frozen.advance(minutes=0))
+    # Châteaubriant (patient), Soudan ~7 km, Rougé ~8 km, Issé ~11 km, Nantes ~55 km.
+    near = make_doctor("44036")       # same commune
+    soudan = make_doctor("44180")
+    treating = make_doctor("44069")   # Issé: farther, but the treating doctor
+    nantes = make_doctor("44109")     # outside the search radius
+    slots = {
+        "near_late": make_slot(near, now + timedelta(hours=5)),
+        "near_early": make_slot(near, now + timedelta(hours=2)),
+        "soudan": make_slot(soudan, now + timedelta(hours=1)),
+        "treating": make_slot(treating, now + timedelta(hours=6)),
+        "nantes": make_slot(nantes, now + timedelta(hours=1)),
+    }
+    return slots, treating
+
+
+def test_treating_first_then_distance_then_time(frozen, make_doctor, make_slot, make_user):
+    slots, treating = _setup(frozen, make_doctor, make_slot)
+    user, _ = make_user("secretary")
+    commune = db.session.get(Commune, "44036")
+    results = services.search_slots(user, commune, treating_doctor_id=treating.id)
+    order = [r.slot_id for r in results]
+    assert order == [slots["treating"].id, slots["near_early"].id, slots["near_late"].id,
+                     slots["soudan"].id]
+    assert results[0].is_treating and not results[1].is_treating
+    assert results[1].distance_km < results[3].distance_km
+    assert results[3].distance_km > 3  # real kilometres shown
+    # Without a treating doctor: distance then time.
+    results = services.search_slots(user, commune)
+    assert [r.slot_id for r in results][:3] == [slots["near_early"].id, slots["near_late"].id,
+                                                slots["soudan"].id]
+
+
+def test_search_is_one_query_whatever_the_number_of_slots(frozen, make_doctor, make_slot,
+                                                          make_user):
+    slots, treating = _setup(frozen, make_doctor, make_slot)
+    user, _ = make_user("secretary")
+    commune = db.session.get(Commune, "44036")
+    q = services.prepare_search(user, commune, treating_doctor_id=treating.id)
+    with QueryCounter() as few:
+        first = services.run_search(q)
+    doctor = make_doctor("44150")
+    now = frozen.advance(minutes=0)
+    for i in range(30):
+        make_slot(doctor, now + timedelta(minutes=30 + 25 * i))
+    db.session.expire_all()
+    with QueryCounter() as many:
+        second = services.run_search(q)
+    assert few.count == 1 and many.count == 1
+    assert len(second) == len(first) + 30
+
+
+def test_filters_and_unbookable_slots(frozen, make_doctor, make_slot, make_user):
+    now = frozen.advance(minutes=0)
+    doctor = make_doctor("44036")
+    amb = make_slot(doctor, now + timedelta(hours=1))
+    tele = make_slot(doctor, now + timedelta(hours=2), mode="VR")
+    tomorrow = make_slot(doctor, now + timedelta(hours=25))
+    make_slot(doctor, now + timedelta(hours=3), in_charter=False)       # hors charte
+    make_slot(doctor, now + timedelta(hours=4), status="withdrawn")
+    make_slot(doctor, now - timedelta(hours=1))                          # past
+    make_slot(doctor, now + timedelta(hours=100))                        # beyond horizon
+    held = make_slot(doctor, now + timedelta(hours=5))
+    other, _ = make_user("secretary")
+    services.hold_slot(other, held.id)
+    user, _ = make_user("secretary")
+    commune = db.session.get(Commune, "44036")
+    ids = [r.slot_id for r in services.search_slots(user, commune)]
+    assert ids == [amb.id, tele.id, tomorrow.id]
+    assert [r.slot_id for r in services.search_slots(user, commune, mode="VR")] == [tele.id]
+    day = (now + timedelta(hours=25)).date()
+    assert [r.slot_id for r in services.search_slots(user, commune, day=day)] == [tomorrow.id]
+    # The holder still sees the slot they hold.
+    assert held.id in [r.slot_id for r in services.search_slots(other, commune)]
