@@ -115,7 +115,7 @@ def parse(args: MultiDict, *, strict: bool = False) -> SlotQuery:
     """Read the query string; raises :class:`SearchError` (400) when it is malformed."""
     q = SlotQuery()
     if strict:
-        unknown = sorted(k for k in args.keys() if k not in KNOWN_PARAMS)
+        unknown = sorted(k for k in args if k not in KNOWN_PARAMS)
         if unknown:
             raise SearchError(_("Paramètre de recherche non pris en charge : %(p)s",
                                 p=", ".join(unknown)))

@@ -38,7 +38,8 @@ def check_slot(slot: dict, base: str) -> None:
     assert slot["start"] < slot["end"] or slot["start"][:10] <= slot["end"][:10]
     types = slot["serviceType"]
     consult = [t for t in types if codes(t.get("coding", []), R.ACT_CODE_SYSTEM)]
-    assert len(consult) == 1 and codes(consult[0]["coding"], R.ACT_CODE_SYSTEM) <= {"AMB", "VR", "HH"}
+    assert len(consult) == 1
+    assert codes(consult[0]["coding"], R.ACT_CODE_SYSTEM) <= {"AMB", "VR", "HH"}
     assert "extension" not in consult[0]
     cpts = [t for t in types if codes(t.get("coding", []), R.CATEGORY_SYSTEM)]
     assert len(cpts) == 1 and codes(cpts[0]["coding"], R.CATEGORY_SYSTEM) == {"604"}
@@ -118,7 +119,8 @@ def check_appointment(resource: dict) -> list[str]:
         if len(coding) != 1 or coding[0].get("system") != R.V2_0203 \
                 or coding[0].get("code") not in ("IDNPS", "INTRN"):
             problems.append("operator identifier type")
-        expected = R.NATIONAL_ID_SYSTEM if coding and coding[0].get("code") == "IDNPS" else R.SAS_SYSTEM
+        national = coding and coding[0].get("code") == "IDNPS"
+        expected = R.NATIONAL_ID_SYSTEM if national else R.SAS_SYSTEM
         if ident.get("system") != expected or not ident.get("value"):
             problems.append("operator identifier system/value")
     if resource.get("status") not in ("booked", "fulfilled", "noshow", "cancelled"):

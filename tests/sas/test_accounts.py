@@ -78,7 +78,8 @@ def test_habilitation_removed_and_restored(fhir):
     db.session.expire_all()
     user = _user("sebastien.loridon@test.fr")
     assert not user.active
-    assert not db.session.scalar(select(SasAccount).where(SasAccount.user_id == user.id)).habilitated
+    account = db.session.scalar(select(SasAccount).where(SasAccount.user_id == user.id))
+    assert not account.habilitated
     fhir.put(f"/fhir/r4/Practitioner?identifier={NAT}|3456780581/11242343", regulator())
     db.session.expire_all()
     assert _user("sebastien.loridon@test.fr").active

@@ -106,7 +106,8 @@ def test_platform_down_then_back(sas_on, sas_regulator, make_doctor, make_slot, 
     (post,) = sas_on.calls
     assert post.status == 201, post.problems
     op = post.body["extension"][0]["valueReference"]["identifier"]
-    assert op["type"]["coding"][0]["code"] == "INTRN" and op["system"] == "urn:oid:1.2.250.1.213.3.6"
+    assert op["type"]["coding"][0]["code"] == "INTRN"
+    assert op["system"] == "urn:oid:1.2.250.1.213.3.6"
     booking_services.cancel_booking(user, booking.id, "Plus nécessaire")
     drain_outbox()
     assert [(c.method, c.body["status"]) for c in sas_on.valid_calls] == [

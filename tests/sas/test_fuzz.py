@@ -16,7 +16,8 @@ PREFIXES = ["", "ge", "le", "gt", "lt", "eq", "ne", "sa", "xx"]
 DATES = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()),
     st.dates().map(str),
-    st.from_regex(r"\A\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([+\- ]\d{2}:\d{2}|Z)?)?)?)?\Z"),
+    st.from_regex(r"\A\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+                  r"([+\- ]\d{2}:\d{2}|Z)?)?)?)?\Z"),
     st.text(max_size=30),
 )
 IDENTS = st.one_of(
