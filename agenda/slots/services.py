@@ -359,9 +359,15 @@ def _week_label(week: str) -> str:
 
 
 def _lock_doctor(doctor: Doctor) -> None:
-    """Serialise the charter count of one doctor (PostgreSQL row lock; SQLite has one writer)."""
+    """Serialise the charter count of one doctor: a row lock on PostgreSQL; on SQLite a
+    no-op write takes the database write lock (waiting on the busy timeout) before the
+    count is read, so two writers cannot both see room for the last slot."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(Doctor.id).where(Doctor.id == doctor.id).with_for_update())
+    else:
+        db.session.execute(update(Doctor).where(Doctor.id == doctor.id)
+                           .values(active=Doctor.active)
+                           .execution_options(synchronize_session=False))
 
 
 def _hors_charte_note(verdict: _Verdict) -> str | None:

@@ -234,3 +234,38 @@ def test_mark_past(doctor, frozen):
     assert slots.mark_past() == 1
     db.session.refresh(slot)
     assert slot.status == "past"
+
+
+def test_concurrent_publications_never_pass_the_maximum(app, make_doctor, frozen, cpts):
+    """Eight writers race for the last places of one doctor's week: exactly six win."""
+    import threading
+
+    from agenda.territory.models import Doctor
+
+    doctor_id = make_doctor().id
+    db.session.commit()
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def publish(hour: int, minute: int) -> None:
+        with app.app_context():
+            doctor = db.session.get(Doctor, doctor_id)
+            barrier.wait()
+            try:
+                slots.create_slot(doctor, fixed(NEXT_MONDAY, hour, minute))
+                db.session.commit()
+                results.append("ok")
+            except RuleViolation as exc:
+                db.session.rollback()
+                results.append(exc.rule)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=publish, args=(9 + i // 2, 30 * (i % 2)))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["charter_max"] * 2 + ["ok"] * 6
+    assert slots.weekly_counts(cpts.id, "2026-W50") == {doctor_id: 6}
