@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TZ = "Europe/Paris"
 MAX_SLOT_HOURS = 24
+MAX_INSTANCES = 400  # occurrences of one recurring event over the horizon
 # Marks an event this service created (an accepted floating request): never read back
 # as a slot.
 CREATED_MARK = "X-AGENDA-SNP-CREATED"
@@ -155,10 +156,12 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
     tz = _tz(cal.get("X-WR-TIMEZONE")) or ZoneInfo(default_tz)
 
     events = [c for c in cal.walk("VEVENT")]
+    if not events:
+        out.notes.append(Note(None, "info", "Objet sans événement (tâche, note…) : ignoré."))
     masters: dict[str, object] = {}
     valid_components = []
     for ev in events:
-        uid = str(ev.get("UID") or "").strip()
+        uid = _uid(ev)
         if not uid:
             out.notes.append(Note(None, "error", f"Événement {_label(None, _raw_start(ev))} sans "
                                                  "UID : ignoré."))
@@ -182,7 +185,7 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
         valid_components.append(ev)
 
     for uid in list(out.uids):
-        comps = [c for c in valid_components if str(c.get("UID")).strip() == uid]
+        comps = [c for c in valid_components if _uid(c) == uid]
         if not comps:
             continue
         sub = icalendar.Calendar()
@@ -200,9 +203,14 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
         out.recurring = out.recurring or recurring
         try:
             _notes_for_timezones(comps, uid, out)
-            instances = recurring_ical_events.of(sub, skip_bad_series=True).between(
-                horizon_start, horizon_end)
-            instances = list(instances)
+            instances = _instances(recurring_ical_events.of(sub, skip_bad_series=True),
+                                   horizon_start, horizon_end, tz)
+            if len(instances) > MAX_INSTANCES:
+                instances = instances[:MAX_INSTANCES]
+                out.notes.append(Note(uid, "warning", f"Événement {_label(uid)} : plus de "
+                                                      f"{MAX_INSTANCES} occurrences sur "
+                                                      "l'horizon, seules les premières sont "
+                                                      "lues."))
         except Exception as exc:  # bad RRULE, bad dates…
             out.notes.append(Note(uid, "error", f"Événement {_label(uid)} : récurrence ou dates "
                                                 f"illisibles ({_short(exc)}) : ignoré."))
@@ -224,6 +232,30 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
                 if out.latest_end is None or end > out.latest_end:
                     out.latest_end = end
     return out
+
+
+def _instances(query, start: datetime, end: datetime, tz: ZoneInfo) -> list:
+    """Occurrences starting before ``end`` (at most MAX_INSTANCES + 1: a minutely RRULE
+    cannot exhaust the worker)."""
+    out = []
+    for inst in query.after(start):
+        try:
+            value = inst.decoded("DTSTART")
+        except Exception:
+            continue
+        when = _aware(value, tz) if isinstance(value, datetime) else \
+            datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(UTC)
+        if when >= end:
+            break
+        out.append(inst)
+        if len(out) > MAX_INSTANCES:
+            break
+    return out
+
+
+def _uid(component) -> str:
+    """The UID, as stored (255 characters at most)."""
+    return str(component.get("UID") or "").strip()[:255]
 
 
 def _short(exc: Exception) -> str:
@@ -271,6 +303,11 @@ def _check_component(ev, uid: str) -> Note | None:
     if isinstance(start, date) and not isinstance(start, datetime):
         return Note(uid, "info", f"Événement {_label(uid, start)} sur la journée entière : "
                                  "ignoré (un créneau SNP a une heure de début et de fin).")
+    if ev.get("RRULE") is not None:
+        problem = _check_rrule(ev, start)
+        if problem:
+            return Note(uid, "error", f"Événement {_label(uid, start)} : règle de récurrence "
+                                      f"illisible ({problem}) : ignoré.")
     if ev.get("DTEND") is None and ev.get("DURATION") is None:
         return Note(uid, "error", f"Événement {_label(uid, start)} sans fin (ni DTEND ni "
                                   "DURATION) : ignoré.")
@@ -295,6 +332,19 @@ def _check_component(ev, uid: str) -> Note | None:
     if delta > timedelta(hours=MAX_SLOT_HOURS):
         return Note(uid, "error", f"Événement {_label(uid, start)} de plus de "
                                   f"{MAX_SLOT_HOURS} h : ignoré.")
+    return None
+
+
+def _check_rrule(ev, start: datetime) -> str | None:
+    from dateutil.rrule import rrulestr
+
+    try:
+        rules = ev.get("RRULE")
+        for rule in rules if isinstance(rules, list) else [rules]:
+            text = rule.to_ical().decode() if hasattr(rule, "to_ical") else str(rule)
+            rrulestr(text, dtstart=start.replace(tzinfo=None), ignoretz=True)
+    except Exception as exc:  # dateutil raises ValueError, TypeError…
+        return _short(exc)
     return None
 
 

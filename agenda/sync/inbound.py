@@ -202,8 +202,8 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
             other = owners.get(uid)
             if other is not None and other != obj.href:
                 log_line(doctor_id, "warning",
-                         f"Événement « {uid[:80]} » : UID déjà utilisé par un autre événement "
-                         "du calendrier : ignoré.", uid)
+                         f"Événement « {uid[:80]} » (ressource « {_resource(obj.href)} ») : UID "
+                         "déjà utilisé par un autre événement du calendrier : ignoré.", uid)
                 report.skipped += 1
                 continue
             owners[uid] = obj.href
@@ -216,7 +216,10 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         row.expanded_until = end
         row.updated_at = now
         for note in parsed.notes:
-            log_line(doctor_id, note.level, note.message, note.uid)
+            message = note.message
+            if note.uid is None:  # name it by its resource in the calendar
+                message = f"{message} (ressource « {_resource(obj.href)} »)"
+            log_line(doctor_id, note.level, message, note.uid)
             if note.level == "error":
                 report.skipped += 1
         touched.update(kept)
@@ -242,6 +245,10 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     if touched:
         _reconcile(account, touched, desired, where, now, report)
     db.session.flush()
+
+
+def _resource(href: str) -> str:
+    return href.rstrip("/").rsplit("/", 1)[-1][:100]
 
 
 def _slot_input(spec: ical.SlotSpec):
