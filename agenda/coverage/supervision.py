@@ -219,7 +219,7 @@ def what_if(cpts_id: int, week: str, weekday: int, hour_from: int, hour_to: int,
         if grid.cells[(weekday, h)].supply == 0:
             filled += 1
         present = [positions[d] for d, cells in grid.doctor_cells.items()
-                   if (weekday, h) in cells and d in positions and d != doctor_id]
+                   if (weekday, h) in cells and d in positions]
         dist, _idx = geo.nearest_km(terr.lat, terr.lon, [p[0] for p in present],
                                     [p[1] for p in present])
         for i in range(len(terr)):
