@@ -81,7 +81,7 @@ class Slot(db.Model):
         Index("ix_slots_doctor_start", "doctor_id", "start"),
         Index("ix_slots_doctor_week", "doctor_id", "week"),
         Index("ix_slots_caldav_uid", "doctor_id", "caldav_uid", "recurrence_id"),
-        CheckConstraint("end > start", name="end_after_start"),
+        CheckConstraint("\"end\" > \"start\"", name="end_after_start"),
         CheckConstraint("capacity >= 1", name="capacity_positive"),
         CheckConstraint("booked_count >= 0 AND booked_count <= capacity",
                         name="booked_le_capacity"),

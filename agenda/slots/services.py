@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import selectinload
 
 from agenda import clock
 from agenda.accounts.models import Organisation
@@ -574,6 +575,7 @@ def charter_report(cpts_id: int, week: str) -> dict:
     outside = hors_charte_counts(cpts_id, week)
     doctors = db.session.scalars(
         select(Doctor).where(Doctor.cpts_id == cpts_id, Doctor.active.is_(True))
+        .options(selectinload(Doctor.commune))
         .order_by(Doctor.last_name, Doctor.first_name)).all()
     rows = []
     for doctor in doctors:
@@ -648,6 +650,7 @@ def bookings_for_doctor(doctor: Doctor, slots: list[Slot]) -> dict[int, list]:
     bookings = db.session.scalars(
         select(Booking).where(Booking.doctor_id == doctor.id, Booking.slot_id.in_(ids),
                               Booking.status != "cancelled")
+        .options(selectinload(Booking.patient), selectinload(Booking.reason))
         .order_by(Booking.start)).all()
     out: dict[int, list] = {}
     for booking in bookings:

@@ -182,3 +182,30 @@ def test_doctor_dashboard_panel(doctor_client):
     add(doctor_client)
     html = doctor_client.get("/").get_data(as_text=True)
     assert "Ma semaine SNP" in html and "sous le minimum" in html
+
+
+def test_booked_slot_shows_booking_to_its_doctor_only_and_audits(doctor_client, make_org,
+                                                                 make_doctor):
+    from agenda.audit import AuditEntry
+    from agenda.booking.models import Booking, Patient
+
+    add(doctor_client)
+    slot = Slot.query.one()
+    patient = Patient(last_name="Durand", first_name="Paul", commune_insee="44036")
+    db.session.add(patient)
+    db.session.flush()
+    booking = Booking(reference="RTEST1234", slot_id=slot.id, doctor_id=slot.doctor_id,
+                      patient_id=patient.id, booker_org_id=make_org("secretariat").id,
+                      channel="secretariat", start=slot.start, end=slot.end)
+    slot.status, slot.booked_count = "booked", 1
+    db.session.add(booking)
+    db.session.commit()
+    html = doctor_client.get("/ma-semaine").get_data(as_text=True)
+    assert "Paul Durand" in html and "RTEST1234" in html
+    assert "Annuler cette réservation (avec un motif)" in html  # booking.cancel exists
+    entries = AuditEntry.query.filter_by(object_type="booking", object_id=booking.id).all()
+    assert entries and entries[0].patient_id == patient.id
+    other = make_doctor(with_user=True)
+    other_client = doctor_client.application.test_client()
+    login(other_client, other.user.email, PASSWORD)
+    assert "Durand" not in other_client.get("/ma-semaine").get_data(as_text=True)
