@@ -207,6 +207,9 @@ def accept_request(user: User, request_id: int, start: datetime) -> Booking:
     now = clock.now()
     if offer.refused_at is not None:
         raise Conflict(_("Vous avez refusé cette demande."))
+    if req.status != RequestStatus.PENDING.value or req.deadline_at <= now:
+        # Early answer for the obvious case; the conditional UPDATE below decides races.
+        raise Conflict(_("Cette demande a déjà été acceptée par un confrère ou a expiré."))
     if start is None or start.tzinfo is None:
         raise ValidationError(_("Choisissez l'heure de la consultation."), field="start")
     cpts_id = doctor.cpts_id
