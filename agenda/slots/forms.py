@@ -42,8 +42,11 @@ class CharterForm(FlaskForm):
     default_length_min = IntegerField(_l("Durée d'un créneau fixe (minutes)"),
                                       validators=[InputRequired(), NumberRange(min=5, max=180)])
     horizon_hours = SelectField(_l("Horizon de réservation"), coerce=int, choices=[
-        (12, _l("12 heures")), (24, _l("24 heures")), (48, _l("48 heures")),
+        (0, _l("Le jour même, jusqu'à l'heure ci-dessous")), (12, _l("12 heures")),
+        (24, _l("24 heures")), (48, _l("48 heures")),
         (72, _l("72 heures")), (168, _l("7 jours"))])
+    same_day_until = StringField(_l("Le jour même : jusqu'à (HH:MM)"),
+                                 validators=[Optional(), Length(max=5)])
     weekday_start = StringField(_l("Publication en semaine : début (HH:MM)"),
                                 validators=[DataRequired(), Length(max=5)])
     weekday_end = StringField(_l("Publication en semaine : fin (HH:MM)"),

@@ -58,6 +58,9 @@ class CharterSettings(db.Model):
     default_length_min: Mapped[int] = mapped_column(Integer, default=20)
     # Booking horizon in hours from now (e.g. 24 or 48).
     horizon_hours: Mapped[int] = mapped_column(Integer, default=48)
+    # "Same day until HH:MM" horizon (e.g. "19:30"); None: ``horizon_hours`` applies.
+    # See agenda.slots.services.booking_horizon_end.
+    same_day_until: Mapped[str | None] = mapped_column(String(5))
     # Publication hours per ISO weekday (1=Monday): {"1": ["08:00", "20:00"], …}.
     publication_hours: Mapped[dict] = mapped_column(JSON, default=dict)
     saturday_morning: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -101,6 +101,7 @@ class CharterInput:
     saturday_end: str  # "12:00"
     holidays_policy: str  # warn / refuse
     hours_policy: str  # warn / refuse
+    same_day_until: str | None = None  # "19:30": same-day horizon instead of horizon_hours
 
 
 def _parse_hhmm(value: str, label: str) -> time:
@@ -124,7 +125,10 @@ def update_charter(cpts_id: int, data: CharterInput) -> CharterSettings:
         raise ValidationError(_("La durée d'un créneau doit être entre %(a)d et %(b)d minutes.",
                                 a=MIN_FIXED_MINUTES, b=MAX_FIXED_MINUTES),
                               field="default_length_min")
-    if not 1 <= data.horizon_hours <= 24 * 14:
+    same_day = None
+    if data.same_day_until:
+        same_day = _parse_hhmm(data.same_day_until, "same_day_until").strftime("%H:%M")
+    elif not 1 <= data.horizon_hours <= 24 * 14:
         raise ValidationError(_("L'horizon de réservation doit être entre 1 heure et 14 jours."),
                               field="horizon_hours")
     start = _parse_hhmm(data.weekday_start, "weekday_start")
@@ -149,13 +153,29 @@ def update_charter(cpts_id: int, data: CharterInput) -> CharterSettings:
     charter.min_per_week = data.min_per_week
     charter.max_per_week = data.max_per_week
     charter.default_length_min = data.default_length_min
-    charter.horizon_hours = data.horizon_hours
+    # Same-day mode keeps a 24 h value for readers that only know ``horizon_hours``.
+    charter.horizon_hours = 24 if same_day else data.horizon_hours
+    charter.same_day_until = same_day
     charter.publication_hours = hours
     charter.saturday_morning = data.saturday_morning
     charter.holidays_policy = data.holidays_policy
     charter.hours_policy = data.hours_policy
     db.session.flush()
     return charter
+
+
+def booking_horizon_end(charter: CharterSettings, now: datetime | None = None) -> datetime:
+    """Until when bookers see slots: ``now + horizon_hours``, or with a same-day charter
+    ("le jour même jusqu'à 19:30") today at that time — tomorrow's once it has passed."""
+    now = now or clock.now()
+    if charter.same_day_until:
+        until = _parse_hhmm(charter.same_day_until, "same_day_until")
+        today = to_local(now).date()
+        end = local_to_utc(today, until)
+        if end <= now:
+            end = local_to_utc(today + timedelta(days=1), until)
+        return end
+    return now + timedelta(hours=charter.horizon_hours or 48)
 
 
 # --------------------------------------------------------------------------- doctors

@@ -230,7 +230,8 @@ def charter_settings():
         form.min_per_week.data = charter.min_per_week
         form.max_per_week.data = charter.max_per_week
         form.default_length_min.data = charter.default_length_min
-        form.horizon_hours.data = charter.horizon_hours
+        form.horizon_hours.data = 0 if charter.same_day_until else charter.horizon_hours
+        form.same_day_until.data = charter.same_day_until or "19:30"
         form.weekday_start.data, form.weekday_end.data = hours["1"] or ("08:00", "20:00")
         form.saturday_morning.data = bool(charter.saturday_morning)
         form.saturday_end.data = (hours["6"] or ("08:00", "12:00"))[1]
@@ -243,7 +244,9 @@ def charter_settings():
             horizon_hours=form.horizon_hours.data, weekday_start=form.weekday_start.data,
             weekday_end=form.weekday_end.data, saturday_morning=form.saturday_morning.data,
             saturday_end=form.saturday_end.data, holidays_policy=form.holidays_policy.data,
-            hours_policy=form.hours_policy.data)
+            hours_policy=form.hours_policy.data,
+            same_day_until=(form.same_day_until.data or "19:30")
+            if form.horizon_hours.data == 0 else None)
         try:
             services.update_charter(current_user.cpts_id, data)
             db.session.commit()

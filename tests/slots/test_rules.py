@@ -269,3 +269,24 @@ def test_concurrent_publications_never_pass_the_maximum(app, make_doctor, frozen
         t.join(30)
     assert sorted(results) == ["charter_max"] * 2 + ["ok"] * 6
     assert slots.weekly_counts(cpts.id, "2026-W50") == {doctor_id: 6}
+
+
+def test_booking_horizon_hours_or_same_day(app, cpts, frozen):
+    charter = slots.charter_for(cpts.id)
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 Paris
+    assert slots.booking_horizon_end(charter, now) == now + timedelta(hours=48)
+    data = slots.CharterInput(min_per_week=2, max_per_week=6, default_length_min=20,
+                              horizon_hours=0, weekday_start="08:00", weekday_end="20:00",
+                              saturday_morning=True, saturday_end="12:00",
+                              holidays_policy="warn", hours_policy="refuse",
+                              same_day_until="19:30")
+    slots.update_charter(cpts.id, data)
+    assert charter.same_day_until == "19:30" and charter.horizon_hours == 24
+    assert to_local(slots.booking_horizon_end(charter, now)).isoformat() == \
+        "2026-12-01T19:30:00+01:00"
+    late = datetime(2026, 12, 1, 19, 0, tzinfo=UTC)  # 20:00 Paris: tomorrow's 19:30
+    assert to_local(slots.booking_horizon_end(charter, late)).isoformat() == \
+        "2026-12-02T19:30:00+01:00"
+    data.same_day_until = "25:00"
+    with pytest.raises(ValidationError):
+        slots.update_charter(cpts.id, data)
