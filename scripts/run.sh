@@ -10,7 +10,16 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
-# (CalDAV demo server and sync worker are added here by agenda.sync.)
+# CalDAV demo server (the calendars `flask --app agenda demo` wrote) and the sync worker.
+RADICALE_DIR="${AGENDA_INSTANCE_PATH:-instance}/radicale"
+if [ -f "$RADICALE_DIR/users" ]; then
+  RADICALE_PORT="${AGENDA_DEMO_RADICALE_PORT:-5232}"
+  echo "Radicale (calendriers SNP de démonstration) : http://127.0.0.1:$RADICALE_PORT"
+  $BIN/python -m agenda.sync.demo_server --folder "$RADICALE_DIR" --port "$RADICALE_PORT" &
+  pids+=($!)
+fi
+$BIN/flask --app agenda sync worker --interval "${AGENDA_SYNC_INTERVAL_SECONDS:-20}" &
+pids+=($!)
 
 if [ -f "${AGENDA_INSTANCE_PATH:-instance}/demo-logins.txt" ]; then
   echo "Comptes de démonstration :"

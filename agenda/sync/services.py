@@ -192,3 +192,29 @@ def states_for_cpts(cpts_id: int) -> list[tuple[Doctor, SyncState]]:
 def recent_log(doctor: Doctor, limit: int = 30) -> list[SyncLogEntry]:
     return list(db.session.scalars(select(SyncLogEntry).where(
         SyncLogEntry.doctor_id == doctor.id).order_by(SyncLogEntry.id.desc()).limit(limit)))
+
+
+def test_and_store(doctor: Doctor, url: str, username: str,
+                   password: str | None) -> list[RemoteCalendar]:
+    """"Tester la connexion": discover the calendars; when it works, keep the connection
+    (password encrypted) so that the calendar can be chosen next."""
+    calendars = discover(url, username, password, doctor)
+    account = account_of(doctor, create=True)
+    new_url = _check_url(url)
+    if account.url != new_url or account.username != username.strip():
+        if account.calendar_url:
+            from agenda.sync.inbound import forget_account
+
+            forget_account(account)
+            account.calendar_url = None
+    account.url = new_url
+    account.username = username.strip()
+    if password:
+        account.password_encrypted = crypto.encrypt(password)
+    account.last_error = None
+    if account.state == "error":
+        account.state = "pending"
+    if not account.ics_token:
+        account.ics_token = secrets.token_urlsafe(24)
+    db.session.commit()
+    return calendars
