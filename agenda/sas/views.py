@@ -14,6 +14,7 @@ from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.sas import auth
 from agenda.sas import models as _models  # noqa: F401  (tables known to create_all)
+from agenda.sas import panels as _panels  # noqa: F401  (coordinator dashboard panel)
 from agenda.sas.fhir_errors import operation_outcome
 from agenda.sas.resources import fhir_base
 

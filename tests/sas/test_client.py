@@ -199,3 +199,16 @@ def test_refused_call_is_retried(sas_on, sas_regulator, make_doctor, make_slot, 
     frozen.advance(minutes=5)
     drain_outbox()
     assert sas_on.valid_calls and not check_appointment(sas_on.valid_calls[0].body)
+
+
+def test_failing_delivery_visible_to_coordinator(sas_on, sas_regulator, make_doctor, make_slot,
+                                                 login_as):
+    doctor = make_doctor()
+    slot = make_slot(doctor, NOW + timedelta(hours=3))
+    sas_on.stop()
+    booking = _book(sas_regulator(), slot)
+    drain_outbox()
+    coordinator = login_as("coordinator")
+    html = coordinator.get("/").get_data(as_text=True)
+    assert "data-sas-failing" in html and booking.reference in html
+    assert "injoignable" in html
