@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case, or_, select, update
+from sqlalchemy.orm import contains_eager
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Role, User
@@ -41,11 +42,11 @@ class BookingInput:
 
 
 def _bookable_slot(slot_id: int, cpts_id: int) -> Slot:
-    slot = db.session.get(Slot, slot_id)
+    """The slot (of a doctor of the booker's CPTS), with its doctor loaded: one query."""
+    slot = db.session.scalar(select(Slot).join(Doctor, Doctor.id == Slot.doctor_id)
+                             .where(Slot.id == slot_id, Doctor.cpts_id == cpts_id)
+                             .options(contains_eager(Slot.doctor)))
     if slot is None:
-        raise NotFound(_("Créneau introuvable."))
-    doctor_cpts = db.session.scalar(select(Doctor.cpts_id).where(Doctor.id == slot.doctor_id))
-    if doctor_cpts != cpts_id:
         raise NotFound(_("Créneau introuvable."))
     return slot
 
@@ -111,6 +112,7 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
                 origin: str) -> Booking:
     now = clock.now()
     slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
+    doctor_email = slot.doctor.email
     # THE take: one conditional UPDATE, its row count decides. Nothing written before it.
     result = db.session.execute(
         update(Slot)
@@ -139,7 +141,6 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
     db.session.flush()
     audit.record("create", "booking", booking.id, patient_id=patient.id)
     notify.booking_events(booking, "booked")
-    doctor_email = db.session.scalar(select(Doctor.email).where(Doctor.id == doctor_id))
     notify.mail_doctor_booked(doctor_email, booking,
                               absolute_url("booking.detail", booking_id=booking.id))
     db.session.commit()

@@ -1,0 +1,355 @@
+"""Booking at department scale: prints latencies, ratios and throughput.
+
+    .venv/bin/python bench/booking.py [--bookings 300] [--searches 300] [--no-10x]
+
+On a generated department (1,000 doctors, 6,000 open slots, 700 communes — the 700 real
+communes nearest to Châteaubriant):
+
+1. booking p50/p95 through ``POST /api/v1/bookings`` against a bare Flask + SQLAlchemy
+   endpoint doing a one-row INSERT, both served the same way (werkzeug threaded server, one
+   keep-alive client), on the same database; prints the ratio (aim <= 2x);
+2. search p95 (``run_search``, aim <= 30 ms), then at 10x data;
+3. when ``AGENDA_BENCH_DATABASE_URL`` names a THROW-AWAY PostgreSQL database (its tables
+   are dropped and re-created): bookings per second under gunicorn (aim >= 200/s on 2 cores),
+   with the bare endpoint under the same gunicorn for reference.
+
+Without ``AGENDA_BENCH_DATABASE_URL`` everything runs on a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import http.client
+import io
+import json
+import math
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CENTRE = (47.72021, -1.39411)  # Châteaubriant
+
+
+# --- data --------------------------------------------------------------------------------
+
+def nearest_communes(n: int) -> list[dict]:
+    raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
+    rows = [r for r in csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
+            if r["lat"] and r["lon"]]
+
+    def d2(r):
+        dy = float(r["lat"]) - CENTRE[0]
+        dx = (float(r["lon"]) - CENTRE[1]) * math.cos(math.radians(CENTRE[0]))
+        return dx * dx + dy * dy
+
+    rows.sort(key=d2)
+    return rows[:n]
+
+
+def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> dict:
+    """Bulk-insert a department; returns ids the benchmark needs."""
+    from sqlalchemy import insert
+
+    from agenda.accounts.models import Organisation, User
+    from agenda.accounts.services import create_organisation, create_token, create_user
+    from agenda.extensions import db
+    from agenda.slots.models import Slot
+    from agenda.territory.models import Commune, Doctor
+    from agenda.timeutil import iso_week
+
+    rng = random.Random(seed)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        rows = nearest_communes(communes)
+        db.session.execute(insert(Commune), [
+            {"insee": r["insee"], "name": r["name"], "department": r["department"],
+             "postcodes": r["postcodes"], "population": int(r["population"] or 0),
+             "lat": float(r["lat"]), "lon": float(r["lon"])} for r in rows])
+        cpts = create_organisation("CPTS bench", "cpts")
+        secretariat = create_organisation("Secrétariat bench", "secretariat", cpts.id)
+        db.session.commit()
+        doc_rows = []
+        for i in range(doctors):
+            r = rng.choice(rows)
+            doc_rows.append({"id": i + 1, "rpps": f"{10000000000 + i}", "first_name": "Bench",
+                             "last_name": f"Médecin {i}", "address": f"{i} rue du Banc",
+                             "commune_insee": r["insee"],
+                             "lat": float(r["lat"]) + rng.uniform(-0.01, 0.01),
+                             "lon": float(r["lon"]) + rng.uniform(-0.01, 0.01),
+                             "accepts_floating": True, "active": True, "cpts_id": cpts.id,
+                             "created_at": datetime.now(UTC)})
+        db.session.execute(insert(Doctor), doc_rows)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        slot_rows = []
+        per_doctor = max(1, slots // doctors)
+        for d in range(doctors):
+            for k in range(per_doctor):
+                start = now + timedelta(hours=2 + (k * 7 + d) % 44, minutes=20 * (d % 3))
+                floating = k == 0 and d % 10 == 0
+                slot_rows.append({
+                    "doctor_id": d + 1, "kind": "floating" if floating else "fixed",
+                    "start": start, "end": start + timedelta(minutes=180 if floating else 20),
+                    "week": iso_week(start), "capacity": 2 if floating else 1,
+                    "booked_count": 0, "mode": "AMB", "status": "open", "in_charter": True,
+                    "source": "web", "created_at": now, "updated_at": now})
+        for i in range(0, len(slot_rows), 5000):
+            db.session.execute(insert(Slot), slot_rows[i:i + 5000])
+        user, _ = create_user("bench@secretariat.fr", "Bench", "secretary", secretariat,
+                              "motdepasse-bench")
+        token = create_token(user, "bench")
+        db.session.commit()
+        from sqlalchemy import select
+
+        fixed = list(db.session.scalars(select(Slot.id).where(Slot.kind == "fixed")))
+        return {"token": token, "user_id": user.id, "insee": [r["insee"] for r in rows],
+                "fixed_slots": fixed, "org": db.session.get(Organisation, secretariat.id).id,
+                "user": db.session.get(User, user.id).id}
+
+
+# --- the bare reference app --------------------------------------------------------------
+
+def bare_app(database_url: str | None = None):
+    """Flask + Flask-SQLAlchemy, one endpoint doing a one-row INSERT and a commit."""
+    from flask import Flask, jsonify, request
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy import Integer, String
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    bare_db = SQLAlchemy(model_class=Base)
+
+    class Row(bare_db.Model):
+        __tablename__ = "bench_bare_rows"
+        id = mapped_column(Integer, primary_key=True)
+        slot_id = mapped_column(Integer)
+        name = mapped_column(String(100))
+
+    app = Flask("bare")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url or os.environ["BENCH_BARE_URL"]
+    bare_db.init_app(app)
+    with app.app_context():
+        bare_db.create_all()
+
+    @app.post("/rows")
+    def add_row():
+        body = request.get_json()
+        row = Row(slot_id=int(body["slot_id"]), name=str(body["patient"]["last_name"]))
+        bare_db.session.add(row)
+        bare_db.session.commit()
+        return jsonify(id=row.id), 201
+
+    return app
+
+
+# --- HTTP helpers ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_in_thread(app) -> tuple[int, object]:
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_port, server
+
+
+def body_for(slot_id: int, insee: str) -> dict:
+    return {"slot_id": slot_id, "patient": {"last_name": "Bench", "first_name": "Patient",
+                                            "commune": insee, "phone": "06 00 00 00 00"}}
+
+
+def post_latencies(port: int, path: str, bodies: list[dict], token: str | None) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    out = []
+    for body in bodies:
+        data = json.dumps(body)
+        t0 = time.perf_counter()
+        conn.request("POST", path, data, headers)
+        resp = conn.getresponse()
+        resp.read()
+        out.append(time.perf_counter() - t0)
+        if resp.status not in (201, 202):
+            raise SystemExit(f"{path}: HTTP {resp.status}")
+    conn.close()
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+def report(label: str, values: list[float]) -> tuple[float, float]:
+    p50, p95 = pct(values, 50), pct(values, 95)
+    print(f"  {label:<38} p50 {p50:7.2f} ms   p95 {p95:7.2f} ms   (n={len(values)})")
+    return p50, p95
+
+
+# --- the measures ------------------------------------------------------------------------
+
+def bench_latency(database_url: str, instance: str, n_bookings: int) -> None:
+    from agenda import create_app
+
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+                      "LOG_LEVEL": "WARNING"})
+    data = populate(app, communes=700, doctors=1000, slots=6000)
+    rng = random.Random(11)
+    slots = rng.sample(data["fixed_slots"], n_bookings + 20)
+    bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
+    port, server = serve_in_thread(app)
+    bare = bare_app(database_url)
+    bare_port, bare_server = serve_in_thread(bare)
+    post_latencies(port, "/api/v1/bookings", bodies[:20], data["token"])  # warm-up
+    post_latencies(bare_port, "/rows", bodies[:20], None)
+    booking = post_latencies(port, "/api/v1/bookings", bodies[20:], data["token"])
+    reference = post_latencies(bare_port, "/rows", bodies[20:], None)
+    engine = database_url.split(":", 1)[0].split("+", 1)[0]
+    print(f"Booking latency ({engine}, "
+          "werkzeug threaded server, one keep-alive client):")
+    b50, b95 = report("POST /api/v1/bookings (agenda)", booking)
+    r50, r95 = report("POST /rows (bare one-row INSERT)", reference)
+    print(f"  ratio p50 {b50 / r50:5.2f}x   ratio p95 {b95 / r95:5.2f}x   (aim <= 2x)")
+    server.shutdown()
+    bare_server.shutdown()
+    with app.app_context():
+        bench_search(app, data, "Search (1,000 doctors, 6,000 slots, 700 communes)")
+
+
+def bench_search(app, data: dict, label: str, n: int = 300) -> None:
+    from agenda.accounts.models import User
+    from agenda.booking.services import prepare_search, run_search
+    from agenda.extensions import db
+    from agenda.territory.models import Commune
+
+    user = db.session.get(User, data["user_id"])
+    rng = random.Random(3)
+    communes = [db.session.get(Commune, i) for i in rng.sample(data["insee"], min(n, 200))]
+    times, sizes = [], []
+    for k in range(n):
+        q = prepare_search(user, communes[k % len(communes)])
+        t0 = time.perf_counter()
+        results = run_search(q)
+        times.append(time.perf_counter() - t0)
+        sizes.append(len(results))
+    print(f"{label}:")
+    report("run_search (one query, 50 best)", times)
+    print(f"  mean results {statistics.mean(sizes):.0f}   (aim p95 <= 30 ms)")
+
+
+def bench_search_10x(database_url: str) -> None:
+    from agenda import create_app
+
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+                      "LOG_LEVEL": "WARNING"})
+    t0 = time.perf_counter()
+    data = populate(app, communes=7000, doctors=10000, slots=60000)
+    print(f"(10x data generated in {time.perf_counter() - t0:.1f} s)")
+    with app.app_context():
+        bench_search(app, data, "Search at 10x (10,000 doctors, 60,000 slots, 7,000 communes)")
+
+
+def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> None:
+    from agenda import create_app
+
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
+                      "LOG_LEVEL": "WARNING"})
+    data = populate(app, communes=700, doctors=1000, slots=6000)
+    rng = random.Random(13)
+    slots = rng.sample(data["fixed_slots"], n)
+    bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    workers = str(os.cpu_count() * 2 + 1)
+    env = dict(os.environ, AGENDA_DATABASE_URL=database_url, AGENDA_INSTANCE_PATH=instance,
+               AGENDA_SECRET_KEY="bench", AGENDA_LOG_LEVEL="WARNING",
+               BENCH_BARE_URL=database_url, PYTHONPATH=str(ROOT))
+    print(f"Under gunicorn ({workers} workers, {clients} concurrent clients, "
+          f"{os.cpu_count()} cores, PostgreSQL):")
+    for label, target, path, token in [
+            ("bookings/s  (POST /api/v1/bookings)", "wsgi:app", "/api/v1/bookings",
+             data["token"]),
+            ("inserts/s   (bare one-row INSERT)", "bench.booking:bare_app()", "/rows", None)]:
+        port = free_port()
+        proc = subprocess.Popen([gunicorn, "-w", workers, "-b", f"127.0.0.1:{port}", "-q",
+                                 target], cwd=str(ROOT), env=env)
+        try:
+            _wait_port(port)
+            chunks = [bodies[i::clients] for i in range(clients)]
+            post_latencies(port, path, bodies[:0], token)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=clients) as pool:
+                lat = sum(pool.map(lambda c: post_latencies(port, path, c, token), chunks), [])
+            elapsed = time.perf_counter() - t0
+            print(f"  {label:<38} {len(lat) / elapsed:7.0f} /s   "
+                  f"p95 {pct(lat, 95):6.1f} ms")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        bodies = [body_for(s, "x") for s in slots]  # the bare endpoint ignores the commune
+
+
+def _wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bookings", type=int, default=300)
+    parser.add_argument("--no-10x", action="store_true")
+    parser.add_argument("--gunicorn-bookings", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="agenda-bench-")
+    os.environ.setdefault("AGENDA_INSTANCE_PATH", tmp)
+    pg = os.environ.get("AGENDA_BENCH_DATABASE_URL")
+    url = pg or f"sqlite:///{tmp}/bench.sqlite3"
+    try:
+        bench_latency(url, tmp, args.bookings)
+        if not args.no_10x:
+            bench_search_10x(url if pg else f"sqlite:///{tmp}/bench10.sqlite3")
+        if pg:
+            bench_gunicorn(pg, tmp, args.gunicorn_bookings, args.clients)
+        else:
+            print("Gunicorn throughput: set AGENDA_BENCH_DATABASE_URL to a throw-away "
+                  "PostgreSQL database to measure bookings per second.")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
