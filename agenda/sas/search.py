@@ -247,3 +247,52 @@ def search_bundle(args: MultiDict, self_url: str, *, strict: bool = False) -> di
         if q.include_organization:
             add(R.organization_resource(cpts))
     return R.searchset(matches, includes, self_url)
+
+
+# --- read: the fullUrl of every resource of the Bundle answers -------------------------------
+
+_READ_ID = re.compile(r"^(slot|schedule|doctor|role|cpts-service|cpts)-(\d{1,18})$")
+_READ_PREFIX = {"Slot": "slot", "Schedule": "schedule", "Practitioner": "doctor",
+                "PractitionerRole": "role", "HealthcareService": "cpts-service",
+                "Organization": "cpts"}
+
+
+def _exposed_cpts(cpts_id: int) -> Organisation | None:
+    org = db.session.get(Organisation, cpts_id)
+    if org is None or not org.active or not org.finess or org.cpts_id is not None:
+        return None
+    return org
+
+
+def read(resource_type: str, rid: str) -> dict | None:
+    """One resource of those the search exposes, or None (404)."""
+    m = _READ_ID.match(rid or "")
+    if resource_type not in _READ_PREFIX or not m or m.group(1) != _READ_PREFIX[resource_type]:
+        return None
+    key = int(m.group(2))
+    if resource_type in ("HealthcareService", "Organization"):
+        cpts = _exposed_cpts(key)
+        if cpts is None:
+            return None
+        return R.service_resource(cpts) if resource_type == "HealthcareService" \
+            else R.organization_resource(cpts)
+    if resource_type == "Slot":
+        slot = db.session.get(Slot, key)
+        if slot is None:
+            return None
+        q = SlotQuery(lower=slot.start, upper=slot.start,
+                      national_ids=[R.national_id(slot.doctor.rpps)])
+        if slot not in find_slots(q):
+            return None
+        return R.slot_resource(slot, db.session.get(Organisation, slot.doctor.cpts_id))
+    doctor = db.session.get(Doctor, key)
+    if doctor is None or not doctor.active:
+        return None
+    cpts = _exposed_cpts(doctor.cpts_id)
+    if cpts is None:
+        return None
+    if resource_type == "Schedule":
+        return R.schedule_resource(doctor)
+    if resource_type == "Practitioner":
+        return R.practitioner_resource(doctor)
+    return R.role_resource(doctor, cpts)

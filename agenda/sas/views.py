@@ -74,6 +74,19 @@ def slot_search():
     return _fhir(bundle)
 
 
+@bp.get("/r4/<any(Slot, Schedule, Practitioner, PractitionerRole, HealthcareService, "
+        "Organization):resource_type>/<rid>")
+@auth.fhir_client_required
+def resource_read(resource_type: str, rid: str):
+    from agenda.sas.search import read
+
+    resource = read(resource_type, rid)
+    if resource is None:
+        return operation_outcome(404, _("Ressource introuvable : %(t)s/%(id)s",
+                                        t=resource_type, id=rid[:64]))
+    return _fhir(resource)
+
+
 @bp.get("/r4/metadata")
 @auth.fhir_client_required
 def capability_statement():

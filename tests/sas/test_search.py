@@ -205,3 +205,23 @@ def test_metadata(fhir):
     from tests.sas.fhir_check import parse
 
     parse(resp.get_json())
+
+
+def test_every_full_url_can_be_read(fhir, make_doctor, make_slot):
+    a = make_doctor()
+    slot = make_slot(a, NOW + timedelta(hours=3))
+    bundle = _bundle(fhir.get(search_url([a], "2026-12-01", "2026-12-02")))
+    for entry in bundle["entry"]:
+        path = entry["fullUrl"].removeprefix(BASE)
+        resp = fhir.get(path)
+        assert resp.status_code == 200, path
+        assert resp.get_json() == entry["resource"]
+    for path in ["/fhir/r4/Slot/slot-999999", "/fhir/r4/Slot/doctor-1", "/fhir/r4/Slot/x",
+                 "/fhir/r4/Practitioner/doctor-999", "/fhir/r4/Organization/cpts-999",
+                 "/fhir/r4/Patient/1"]:
+        resp = fhir.get(path)
+        assert resp.status_code == 404, path
+        assert resp.get_json()["resourceType"] == "OperationOutcome"
+    slot.status = "booked"
+    db.session.commit()
+    assert fhir.get(f"/fhir/r4/Slot/slot-{slot.id}").status_code == 404
