@@ -85,7 +85,8 @@ def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime,
     raise ValueError(horizon)
 
 
-def bookable_doctors(cpts_id: int, start: datetime, end: datetime) -> list[tuple[int, float, float]]:
+def bookable_doctors(cpts_id: int, start: datetime,
+                     end: datetime) -> list[tuple[int, float, float]]:
     """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
     stmt = (select(Doctor.id, Doctor.lat, Doctor.lon).distinct()
             .join(Slot, Slot.doctor_id == Doctor.id)

@@ -117,9 +117,9 @@ def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
     out: list[AlertRow] = []
     orgs = {o.id: o.name for o in db.session.scalars(
         select(Organisation).where(partner_org_ids_clause(Organisation.id, cpts_id)))}
-    for rid, ref, org_id, channel, expired_at, deadline in db.session.execute(
+    for rid, ref, org_id, expired_at, deadline in db.session.execute(
             select(FloatingRequest.id, FloatingRequest.reference, FloatingRequest.booker_org_id,
-                   FloatingRequest.channel, FloatingRequest.expired_at,
+                   FloatingRequest.expired_at,
                    FloatingRequest.deadline_at)
             .where(FloatingRequest.status == RequestStatus.EXPIRED.value,
                    partner_org_ids_clause(FloatingRequest.booker_org_id, cpts_id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from agenda.coverage.generator import generate_year
 from tests.conftest import browser_login
@@ -65,7 +66,7 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     assert page.locator("svg.chart").count() >= 4
     with page.expect_download() as info:
         page.locator('a.csv[data-table="summary"]').click()
-    body = open(info.value.path(), encoding="utf-8-sig").read()
+    body = Path(info.value.path()).read_text(encoding="utf-8-sig")
     values = {r["indicator"]: r["value"] for r in csv.DictReader(io.StringIO(body),
                                                                  delimiter=";")}
     assert int(values["consultations"]) == truth.summary["consultations"]
