@@ -303,7 +303,8 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> No
             post_latencies(port, path, bodies[:0], token)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(max_workers=clients) as pool:
-                lat = sum(pool.map(lambda c: post_latencies(port, path, c, token), chunks), [])
+                lat = sum(pool.map(post_latencies, [port] * clients, [path] * clients, chunks,
+                                   [token] * clients), [])
             elapsed = time.perf_counter() - t0
             print(f"  {label:<38} {len(lat) / elapsed:7.0f} /s   "
                   f"p95 {pct(lat, 95):6.1f} ms")

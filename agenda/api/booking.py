@@ -5,20 +5,20 @@ The same services as the pages, so the same rules; a lost race is a 409.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from agenda.api import bp
 from agenda.api.core import api_roles, json_body
+from agenda.api.slots import _parse_dt  # ISO 8601, wall-clock = Europe/Paris
 from agenda.api.spec import document, schema
 from agenda.booking import services
 from agenda.booking.models import Booking, FloatingRequest
 from agenda.booking.services import requests as cascade
 from agenda.errors import ValidationError
 from agenda.extensions import db
-from agenda.timeutil import local_to_utc
 
 BOOKERS = ("secretary", "regulator", "ed_nurse")
 
@@ -40,18 +40,6 @@ def _date(value, field: str) -> date | None:
     except ValueError:
         raise ValidationError(_("Date AAAA-MM-JJ attendue (%(f)s).", f=field),
                               field=field) from None
-
-
-def _datetime(value, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValidationError(_("Date et heure ISO 8601 attendues (%(f)s).", f=field),
-                              field=field)
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(_("Date et heure ISO 8601 attendues (%(f)s).", f=field),
-                              field=field) from None
-    return local_to_utc(dt.date(), dt.time()) if dt.tzinfo is None else dt
 
 
 def _patient(body: dict) -> services.PatientData:
@@ -185,7 +173,7 @@ def list_requests():
 def accept_request(request_id: int):
     body = json_body()
     booking = services.accept_request(g.api_user, request_id,
-                                      _datetime(body.get("start"), "start"))
+                                      _parse_dt(body.get("start"), "start"))
     return jsonify(booking_dict(booking, True)), 201
 
 
