@@ -81,7 +81,8 @@ def parse_practitioner(body: object) -> RegulatorData:
     if not isinstance(family, str) or not family.strip() or not given:
         raise ValidationError(_("Le nom et le prénom du régulateur sont obligatoires."))
     email = None
-    for telecom in body.get("telecom") or []:
+    telecoms = body.get("telecom")
+    for telecom in telecoms if isinstance(telecoms, list) else []:
         if isinstance(telecom, dict) and telecom.get("system", "email") == "email" \
                 and isinstance(telecom.get("value"), str):
             email = telecom["value"]

@@ -6,7 +6,7 @@ Mounted at ``/fhir``: the FHIR base is ``/fhir/r4``. Thin: parse, call, answer.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, json, redirect, request, url_for
+from flask import Blueprint, Response, abort, g, json, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -182,6 +182,9 @@ def _confine_sas_accounts():
     endpoint = request.endpoint or ""
     if endpoint in _SAS_ACCOUNT_FREE or endpoint.startswith("sas."):
         return None
+    # This hook may run before the app's own: never judge on the user of a previous
+    # request left in a long-lived ``g`` (tests), load it from this request's session.
+    g.pop("_login_user", None)
     if not getattr(current_user, "is_authenticated", False) \
             or not current_user.has_role("regulator") or not auth.is_sas_account(current_user):
         return None

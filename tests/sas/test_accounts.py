@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from agenda.accounts.models import User
@@ -129,3 +131,27 @@ def test_malformed_bodies_are_400(fhir):
     assert raw.status_code == 400
     assert fhir.put("/fhir/r4/Practitioner", good).status_code == 400  # no ?identifier
     assert db.session.scalar(select(db.func.count()).select_from(SasAccount)) == 0
+
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["resourceType", "meta", "source", "identifier", "system", "value",
+                         "active", "name", "family", "given", "telecom", "x"]),
+        children, max_size=6),
+    max_leaves=20)
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=JSON, mutate=st.sampled_from(["raw", "merge"]), put=st.booleans())
+def test_practitioner_bodies_never_5xx(fhir, body, mutate, put):
+    if mutate == "merge" and isinstance(body, dict):
+        body = {**regulator(), **body}
+    if put:
+        resp = fhir.put(f"/fhir/r4/Practitioner?identifier={NAT}|3456780581/11242343", body)
+    else:
+        resp = fhir.post("/fhir/r4/Practitioner", body)
+    assert resp.status_code in (200, 201, 400, 412, 422), resp.get_data(as_text=True)
+    assert resp.get_json()["resourceType"] in ("Practitioner", "OperationOutcome")
