@@ -36,6 +36,10 @@ class _Projection:
                 (self.max_lat - lat) * self.scale + self.pad)
 
 
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _rings(geometry: dict) -> list[list]:
     if geometry["type"] == "Polygon":
         return list(geometry["coordinates"])
@@ -120,7 +124,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str = "", width: flo
               bar_height: float = 18, unit: str = "", colour: str = "#2b6cb0") -> Markup:
     """Horizontal bars, one per (label, value), the value written at the end."""
     items = list(items)
-    label_w = 170.0
+    label_w = 230.0
     height = max(len(items), 1) * (bar_height + 6) + 30
     top = max((v for _, v in items), default=0) or 1
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
@@ -134,7 +138,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str = "", width: flo
         shown = f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
         out.append(
             f'<g class="bar"><text x="{_fmt(label_w - 6)}" y="{_fmt(y + bar_height - 5)}" '
-            f'font-size="12" text-anchor="end">{escape(str(label)[:28])}</text>'
+            f'font-size="12" text-anchor="end">{escape(_short(str(label), 32))}</text>'
             f'<rect x="{_fmt(label_w)}" y="{_fmt(y)}" width="{_fmt(max(w, 0))}" '
             f'height="{_fmt(bar_height)}" fill="{colour}"><title>{escape(label)} : '
             f'{escape(shown)}</title></rect>'
