@@ -121,7 +121,7 @@ def booking_link(slot) -> str:
     """The URL (Slot.comment) that opens the booking of ``slot`` for a SAS regulator."""
     from agenda.sas.auth import sign_slot_link
 
-    return f"{base_url()}/fhir/sas/creneau/{slot.id}?origin=sas&sig={sign_slot_link(slot.id)}"
+    return f"{base_url()}/sas/creneau/{slot.id}?origin=sas&sig={sign_slot_link(slot.id)}"
 
 
 def slot_resource(slot, cpts) -> dict:

@@ -1,7 +1,7 @@
 """FHIR R4 endpoints for the national SAS platform (ANS guide "Service d'Accès aux Soins").
 
 Mounted at ``/fhir``: the FHIR base is ``/fhir/r4``. Thin: parse, call, answer.
-``/fhir/sas/creneau/<id>`` is the landing page of the slot links (Slot.comment).
+``/sas/creneau/<id>`` is the landing page of the slot links (Slot.comment).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, g, json, redirect, request, url_fo
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from agenda.accounts.access import roles_required
 from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.sas import auth
@@ -74,8 +75,7 @@ def slot_search():
     return _fhir(bundle)
 
 
-@bp.get("/r4/<any(Slot, Schedule, Practitioner, PractitionerRole, HealthcareService, "
-        "Organization):resource_type>/<rid>")
+@bp.get("/r4/<resource_type>/<rid>")
 @auth.fhir_client_required
 def resource_read(resource_type: str, rid: str):
     from agenda.sas.search import read
@@ -149,16 +149,16 @@ def practitioner_conditional_update():
 
 # --- the slot link: the only path to the SAS regulator habilitation ---------------------
 
-@bp.get("/sas/creneau/<int:slot_id>")
+LANDING_ENDPOINT = "sas_slot_landing"
+
+
+@roles_required("regulator")
 def slot_landing(slot_id: int):
-    """Land from the SAS platform on a slot: check the link, authenticate, open the
+    """Land from the SAS platform on a slot (``/sas/creneau/<id>?sig=…``): authenticated
+    regulator (else the login page, then back here), valid signature, then open the
     habilitation window and go to the booking page of that slot."""
     if not auth.check_slot_link(slot_id, request.args.get("sig", "")):
         abort(404)
-    if not current_user.is_authenticated:
-        return redirect(url_for("accounts.login", next=request.full_path))
-    if not current_user.has_role("regulator"):
-        abort(403)
     auth.open_habilitation(slot_id)
     from agenda import audit
 
@@ -167,13 +167,17 @@ def slot_landing(slot_id: int):
     return redirect(url_for("booking.book_slot", slot_id=slot_id, origin="sas"))
 
 
-slot_landing.allowed_roles = {"regulator"}  # read by the access test
+# A page, not a FHIR call: registered on the application (outside /fhir) so that it follows
+# the rules of pages (login redirect, role check) rather than those of FHIR clients.
+bp.record_once(lambda state: state.app.add_url_rule(
+    "/sas/creneau/<int:slot_id>", endpoint=LANDING_ENDPOINT, view_func=slot_landing,
+    methods=["GET"]))
 
 
 # Endpoints an account managed by the SAS platform may reach outside the slot path.
 _SAS_ACCOUNT_FREE = {"static", "health", "accounts.login", "accounts.logout",
                      "accounts.forgot_password", "accounts.reset_password",
-                     "sas.slot_landing"}
+                     LANDING_ENDPOINT}
 
 
 @bp.before_app_request
