@@ -151,17 +151,25 @@ class CaldavAdapter(CalendarAdapter):
     def __init__(self, url: str, username: str | None, password: str | None, *,
                  timeout: int = TIMEOUT_SECONDS):
         super().__init__(url, username, password)
-        import caldav
         import niquests
 
         self.timeout = timeout
-        self.client = caldav.DAVClient(url=url, username=self.username or None,
-                                       password=self.password or None, timeout=timeout,
-                                       require_tls=False, enable_rfc6764=False,
-                                       rate_limit_handle=False)
+        self._client = None
         self._auth = (niquests.auth.HTTPBasicAuth(self.username, self.password)
                       if self.username else None)
         self._session = niquests.Session()
+
+    @property
+    def client(self):
+        """The ``caldav`` library client (discovery only), made on first use."""
+        if self._client is None:
+            import caldav
+
+            self._client = caldav.DAVClient(url=self.url, username=self.username or None,
+                                            password=self.password or None,
+                                            timeout=self.timeout, require_tls=False,
+                                            enable_rfc6764=False, rate_limit_handle=False)
+        return self._client
 
     # raw HTTP, with our own status handling
     def _http(self, method: str, url: str, body: bytes | str | None = None,
@@ -382,7 +390,8 @@ class CaldavAdapter(CalendarAdapter):
     def close(self) -> None:
         try:
             self._session.close()
-            self.client.close()
+            if self._client is not None:
+                self._client.close()
         except Exception:  # closing is best effort
             pass
 

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from agenda import clock
 from agenda.errors import DomainError
@@ -78,8 +78,11 @@ def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: Sy
                   ) -> tuple[list[RemoteObject], set[str], str | None, bool]:
     """(changed objects, deleted hrefs, new token, full listing?)"""
     cal = account.calendar_url
-    stored = dict(db.session.execute(select(RemoteEvent.href, RemoteEvent.etag)
-                                     .where(RemoteEvent.doctor_id == account.doctor_id)).all())
+
+    def stored() -> dict[str, str | None]:  # only a full listing needs it
+        return dict(db.session.execute(select(RemoteEvent.href, RemoteEvent.etag).where(
+            RemoteEvent.doctor_id == account.doctor_id)).all())
+
     try:
         try:
             changes = adapter.sync(cal, account.sync_token)
@@ -90,19 +93,21 @@ def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: Sy
             full = True
         deleted = set(changes.deleted)
         if full:
+            known = stored()
             seen = {o.href for o in changes.changed}
-            deleted |= set(stored) - seen
+            deleted |= set(known) - seen
             # Objects we already know unchanged: not parsed again.
             changed = [o for o in changes.changed
-                       if not (o.etag and stored.get(o.href) == o.etag)]
+                       if not (o.etag and known.get(o.href) == o.etag)]
         else:
             changed = changes.changed
         return changed, deleted, changes.token, full
     except SyncUnsupported:
+        known = stored()
         current = adapter.etags(cal)
-        todo = [h for h, e in current.items() if not e or stored.get(h) != e]
+        todo = [h for h, e in current.items() if not e or known.get(h) != e]
         changed = adapter.multiget(cal, todo) if todo else []
-        return changed, set(stored) - set(current), None, True
+        return changed, set(known) - set(current), None, True
 
 
 # --- the pass --------------------------------------------------------------------------------
@@ -171,8 +176,15 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     report = report or SyncReport(doctor_id=account.doctor_id)
     start, end = horizon(now)
     doctor_id = account.doctor_id
-    rows = {r.href: r for r in db.session.scalars(
-        select(RemoteEvent).where(RemoteEvent.doctor_id == doctor_id))}
+    query = select(RemoteEvent).where(RemoteEvent.doctor_id == doctor_id)
+    if not changed and not deleted:
+        # Nothing new: only the recurring events whose horizon moved on.
+        query = query.where(RemoteEvent.reexpand.is_(True), or_(
+            RemoteEvent.expanded_until.is_(None),
+            RemoteEvent.expanded_until <= end - REEXPAND_EVERY))
+    rows = {r.href: r for r in db.session.scalars(query)}
+    if not changed and not deleted and not rows:
+        return
     touched: set[str] = set()
     desired: dict[tuple[str, str | None], ical.SlotSpec] = {}
     where: dict[str, tuple[str, str | None]] = {}  # uid -> (href, etag)

@@ -260,10 +260,11 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
             report.events_read += result.read
             if result.error:
                 report.errors.append(result.error)
-        account = db.session.get(CalendarAccount, account_id)
-        if account.state != "error":
-            account.state = "pending" if pending_outbox(doctor_id) else "ok"
-            db.session.commit()
+        if report.delivered and not report.retried:
+            account = db.session.get(CalendarAccount, account_id)
+            if account.state != "error":
+                account.state = "pending" if pending_outbox(doctor_id) else "ok"
+                db.session.commit()
     except Exception:  # one doctor's bug must not stop the others
         db.session.rollback()
         log.exception("sync of account %s failed", account_id)
