@@ -230,3 +230,28 @@ def _contours_cached(extra: str | None) -> dict[str, dict]:
 def contours() -> dict[str, dict]:
     """INSEE code -> GeoJSON geometry (Polygon / MultiPolygon), lon/lat."""
     return _contours_cached(os.environ.get("AGENDA_CONTOURS_FILE"))
+
+
+def distances_by_horizon(cpts_id: int, now: datetime | None = None) -> list[dict]:
+    """Every commune of the territory with its distance (km, None: no doctor) to the
+    nearest doctor with bookable capacity for each horizon — one query per horizon."""
+    now = now or clock.now()
+    terr = territory(cpts_id)
+    radius = charter(cpts_id).radius_km
+    rows = [{"insee": terr.insee[i], "commune": terr.name[i],
+             "population": terr.population[i]} for i in range(len(terr))]
+    for horizon in HORIZONS:
+        start, end = horizon_bounds(horizon, now)
+        sites = bookable_doctors(cpts_id, start, end)
+        dist, _idx = nearest_km(terr.lat, terr.lon, [s[1] for s in sites],
+                                [s[2] for s in sites])
+        for i, row in enumerate(rows):
+            d = float(dist[i])
+            row[f"distance_{horizon}_km"] = round(d, 2) if np.isfinite(d) else None
+            row[f"covered_{horizon}"] = bool(np.isfinite(d) and d <= radius)
+    rows.sort(key=lambda r: (-r["population"], r["commune"]))
+    return rows
+
+
+DISTANCE_COLUMNS = ["insee", "commune", "population", "distance_24h_km", "covered_24h",
+                    "distance_48h_km", "covered_48h", "distance_week_km", "covered_week"]

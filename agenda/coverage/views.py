@@ -76,11 +76,18 @@ def index():
     return redirect(url_for("coverage.hourly"))
 
 
+HOURLY_COLUMNS = ["weekday", "date", "hour", "supply", "booked", "open", "demand", "ratio",
+                  "in_publication_hours", "flagged"]
+
+
 @bp.get("/hourly", endpoint="hourly")
 @roles_required(*COORD)
 def hourly_page():
     week = week_arg()
     grid = hourly.hourly_grid(current_user.cpts_id, week)
+    if request.args.get("format") == "csv":
+        return csv_response(grid.to_dict()["cells"], HOURLY_COLUMNS,
+                            f"couverture-horaire-{week}.csv")
     return render_template("coverage/hourly.html", grid=grid, week=week,
                            prev_week=shift_week(week, -1), next_week=shift_week(week, 1),
                            weekdays=weekday_names())
@@ -90,6 +97,9 @@ def hourly_page():
 @roles_required(*COORD)
 def geo_page():
     horizon = horizon_arg()
+    table = geo.distances_by_horizon(current_user.cpts_id)
+    if request.args.get("format") == "csv":
+        return csv_response(table, geo.DISTANCE_COLUMNS, "couverture-communes.csv")
     cov = geo.geo_coverage(current_user.cpts_id, horizon)
     svg_map = svg.coverage_map(
         cov.communes, geo.contours(), cov.doctors, cov.bands,
@@ -97,7 +107,7 @@ def geo_page():
         legend_title=_("Distance au médecin le plus proche"),
         doctor_label=_("médecin avec un créneau disponible"))
     return render_template("coverage/geo.html", cov=cov, svg_map=svg_map, horizon=horizon,
-                           horizons=geo.HORIZONS, attribution=geo.ATTRIBUTION)
+                           horizons=geo.HORIZONS, attribution=geo.ATTRIBUTION, table=table)
 
 
 @bp.get("/charter", endpoint="charter")

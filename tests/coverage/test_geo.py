@@ -128,3 +128,22 @@ def test_shipped_contours_cover_the_department():
     shapes = geo.contours()
     assert len([k for k in shapes if k.startswith("44")]) == 207
     assert shapes["44036"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_every_horizon_at_once_and_csv(line, frozen, login_as):
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, doc_b = line
+    add_slot(doc_a, now + timedelta(hours=3))
+    add_slot(doc_b, now + timedelta(hours=30))
+    rows = {r["insee"]: r for r in geo.distances_by_horizon(doc_a.cpts_id)}
+    assert rows["99004"]["distance_24h_km"] == pytest.approx(4 * KM_PER_TENTH, abs=0.01)
+    assert rows["99004"]["distance_48h_km"] == 0
+    assert (rows["99004"]["covered_24h"], rows["99004"]["covered_week"]) == (False, True)
+    assert rows["99003"]["covered_week"] is False
+    client = login_as("coordinator")
+    body = client.get("/coverage/map?format=csv").get_data(as_text=True).lstrip("\ufeff")
+    lines = body.strip().split("\r\n")
+    assert lines[0].startswith("insee;commune;population;distance_24h_km")
+    assert lines[1].startswith("99004;Dune;4000;44,48;0;0,0;1;0,0;1")
+    html = client.get("/coverage/map").get_data(as_text=True)
+    assert html.count('<tr data-insee="99') == 4

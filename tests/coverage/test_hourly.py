@@ -139,6 +139,11 @@ def test_page_api_and_cli(week, login_as, api_client, app):
     assert html.count('data-flagged="1"') == 59
     assert 'data-weekday="3" data-hour="15" data-supply="3" data-booked="1"' in html
     assert client.get("/coverage/hourly?week=2026-49").status_code == 400
+    body = client.get("/coverage/hourly?week=2026-W49&format=csv").get_data(as_text=True)
+    lines = body.lstrip("\ufeff").strip().split("\r\n")
+    assert len(lines) == 1 + 7 * 24
+    assert "3;2026-12-02;15;3;1;2;0,0;;1;0" in lines
+    assert sum(1 for line in lines[1:] if line.endswith(";1;1")) == 59
     assert login_as("secretary").get("/coverage/hourly").status_code == 403
 
     api, headers, _ = api_client("coordinator")
