@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agenda.booking.models import Booking, FloatingRequest, Patient
 from agenda.coverage.hourly import hourly_grid
@@ -162,3 +164,34 @@ def test_page_api_and_cli(week, login_as, api_client, app):
     assert "Sous le minimum" in result.output
     bad = app.test_cli_runner().invoke(args=["coverage", "report", "--week", "49"])
     assert bad.exit_code != 0
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slots=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 23), st.sampled_from(
+    [0, 20, 40]), st.integers(1, 240), st.integers(1, 4)), min_size=1, max_size=12))
+def test_grid_totals_match_an_independent_count(app, frozen, make_doctor, slots):
+    """Supply summed over the grid = capacity x clock hours touched, counted from local
+    wall-clock arithmetic (a week without a DST change); flagged + supplied = open cells."""
+    from sqlalchemy import delete
+
+    from agenda.slots.models import Slot
+
+    db.session.execute(delete(Slot))
+    doc = make_doctor()
+    expected = 0
+    monday = date(2026, 11, 30)
+    for day, hour, minute, length, cap in slots:
+        start = local(monday + timedelta(days=day), hour, minute)
+        end = start + timedelta(minutes=length)
+        add_slot(doc, start, minutes=length, kind="floating" if cap > 1 else "fixed",
+                 capacity=cap)
+        first = start.replace(minute=0)
+        expected += cap * -(-int((end - first).total_seconds()) // 3600)
+    grid = hourly_grid(doc.cpts_id, "2026-W49", demand_weeks=0)
+    in_next_week = hourly_grid(doc.cpts_id, "2026-W50", demand_weeks=0)
+    spill = sum(c.supply for (wd, h), c in in_next_week.cells.items())
+    assert sum(c.supply for c in grid.cells.values()) + spill == expected
+    open_cells = [c for c in grid.cells.values() if c.in_hours]
+    assert len(open_cells) == 64
+    assert len(grid.flagged) + sum(1 for c in open_cells if c.supply) == 64
