@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from agenda.accounts.models import Organisation
 
 from agenda import clock
 from agenda.alerts import Alert
@@ -46,3 +48,19 @@ def doctor_panel(user) -> dict | None:
     offers = cascade.offers_for(user) if cascade.doctor_of_user(user) else []
     return {"title": _("Demandes en attente"), "template": "booking/_panel_doctor.html",
             "offers": offers}
+
+
+@panel("coordinator")
+def coordinator_panel(user) -> dict:
+    """Counts and statuses, never a patient's identity."""
+    from flask_babel import gettext as _
+
+    from agenda.booking.services.bookings import status_counts
+
+    pending = db.session.scalar(
+        select(func.count()).select_from(FloatingRequest)
+        .join(Organisation, Organisation.id == FloatingRequest.booker_org_id)
+        .where(Organisation.cpts_id == user.cpts_id,
+               FloatingRequest.status == RequestStatus.PENDING.value)) or 0
+    return {"title": _("Réservations SNP"), "template": "booking/_panel_coordinator.html",
+            "counts": status_counts(user), "pending": pending}

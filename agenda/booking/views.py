@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -288,9 +288,11 @@ def detail(booking_id: int):
         can_synthesis=is_doctor and booking.status == "seen")
 
 
-@bp.post("/reservations/<int:booking_id>/annuler")
+@bp.route("/reservations/<int:booking_id>/annuler", methods=["GET", "POST"])
 @roles_required(*BOOKERS, "doctor")
 def cancel(booking_id: int):
+    if request.method == "GET":  # a link (e.g. from "Ma semaine SNP"): the form with a reason
+        return redirect(url_for("booking.detail", booking_id=booking_id) + "#annuler")
     reason = request.form.get("c-reason") or request.form.get("reason") or ""
     form = ActionForm()
     if not form.validate():
@@ -395,8 +397,8 @@ def _time_choices(req: FloatingRequest, slot: Slot | None, length_min: int) -> l
     out = []
     t = start
     while t + timedelta(minutes=length_min) <= end and len(out) < 60:
-        local = to_local(t)
-        out.append((local.strftime("%Y-%m-%dT%H:%M"), local.strftime("%H:%M")))
+        # The value is the UTC instant (unambiguous on the autumn DST night), the label local.
+        out.append((t.strftime("%Y-%m-%dT%H:%MZ"), to_local(t).strftime("%H:%M")))
         t += timedelta(minutes=10)
     return out
 
@@ -423,8 +425,12 @@ def my_requests():
                            refuse_form=ActionForm())
 
 
-def _parse_local(value: str) -> datetime:
+def _parse_choice(value: str) -> datetime:
+    """A time chosen on the "Demandes" page: a UTC instant ("…Z"), or a local wall-clock
+    time ("2026-12-01T16:00") from a hand-made form."""
     try:
+        if value.endswith("Z"):
+            return datetime.strptime(value, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
         local = datetime.strptime(value or "", "%Y-%m-%dT%H:%M")
     except ValueError as exc:
         raise ValidationError(_("Heure invalide."), field="time") from exc
@@ -439,7 +445,7 @@ def accept(request_id: int):
         abort(400)
     value = request.form.get(f"r{request_id}-time") or request.form.get("time") or ""
     try:
-        booking = services.accept_request(current_user, request_id, _parse_local(value))
+        booking = services.accept_request(current_user, request_id, _parse_choice(value))
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")

@@ -101,3 +101,29 @@ def test_filters_and_unbookable_slots(frozen, make_doctor, make_slot, make_user)
     assert [r.slot_id for r in services.search_slots(user, commune, day=day)] == [tomorrow.id]
     # The holder still sees the slot they hold.
     assert held.id in [r.slot_id for r in services.search_slots(other, commune)]
+
+
+def test_day_filter_on_the_dst_sundays(frozen, make_doctor, make_slot, make_user):
+    """Last Sunday of October (25 h) and of March (23 h): the local day's bounds hold."""
+    from datetime import UTC, date, datetime
+
+    user, _ = make_user("secretary")
+    doctor = make_doctor("44036")
+    commune = db.session.get(Commune, "44036")
+    for day, before, first, last, after in [
+        # 2026-10-25: UTC+2 until 01:00 UTC, then UTC+1. Local midnight = 22:00 UTC the eve.
+        (date(2026, 10, 25), datetime(2026, 10, 24, 21, 30, tzinfo=UTC),
+         datetime(2026, 10, 24, 22, 10, tzinfo=UTC), datetime(2026, 10, 25, 22, 40, tzinfo=UTC),
+         datetime(2026, 10, 25, 23, 10, tzinfo=UTC)),
+        # 2027-03-28: UTC+1 until 01:00 UTC, then UTC+2. Local midnight = 23:00 UTC the eve.
+        (date(2027, 3, 28), datetime(2027, 3, 27, 22, 30, tzinfo=UTC),
+         datetime(2027, 3, 27, 23, 10, tzinfo=UTC), datetime(2027, 3, 28, 21, 30, tzinfo=UTC),
+         datetime(2027, 3, 28, 22, 10, tzinfo=UTC)),
+    ]:
+        frozen.set(before - timedelta(hours=1))
+        ids = {name: make_slot(doctor, at, minutes=15).id
+               for name, at in [("before", before), ("first", first), ("last", last),
+                                ("after", after)]}
+        found = [r.slot_id for r in services.search_slots(user, commune, day=day,
+                                                          horizon_hours=24 * 3)]
+        assert found == [ids["first"], ids["last"]], day
