@@ -130,3 +130,47 @@ def test_phone_copy_last_week_and_withdraw(phone_page, make_doctor, frozen):
     assert "Créneau retiré" in page.content()
     assert page.locator('section[data-week="2026-W50"] li.slot').count() == 1
     assert no_horizontal_scroll(page)
+
+
+def test_acceptance_on_the_demo(phone_page, frozen):
+    """The issue's acceptance, on the demo data: the demo doctor publishes 3 fixed slots and
+    1 floating window for next week from the phone page; the coordinator's list shows 4; a
+    7th consultation is refused naming the charter; a doctor with 1 slot is under the minimum."""
+    from agenda import demo
+
+    built = demo.build()
+    logins = {role: (email, password) for role, email, password in built.logins}
+    doctor = built.doctors[0]
+    page = phone_page
+    browser_login(page, *logins["doctor"])
+    page.goto(page.base_url + "/ma-semaine")
+    publish(page, "2026-12-07", "09:00")
+    publish(page, "2026-12-08", "14:00", mode="VR")
+    publish(page, "2026-12-09", "18:00")
+    publish(page, "2026-12-10", "14:00", "18:00", floating=True)
+    assert page.locator('section[data-week="2026-W50"] .count').get_attribute(
+        "data-count") == "4"
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    browser_login(page, *logins["coordinator"])
+    page.goto(page.base_url + "/charte")
+    section = page.locator('section[data-week="2026-W50"]')
+    row = section.locator(f'tr[data-doctor="{doctor.id}"]')
+    assert row.locator(".count").inner_text() == "4"
+    assert "dans la charte" in row.inner_text()
+    under = section.locator(".under").inner_text()
+    assert doctor.display_name not in under
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    browser_login(page, *logins["doctor"])
+    page.goto(page.base_url + "/ma-semaine")
+    publish(page, "2026-12-11", "09:00")
+    publish(page, "2026-12-11", "10:00")
+    publish(page, "2026-12-11", "11:00")
+    assert "Refusé par la charte SNP de la CPTS du Pays de Châteaubriant" in page.locator(
+        ".flash-error").inner_text()
+    assert page.locator('section[data-week="2026-W50"] .count').get_attribute(
+        "data-count") == "6"
+    for one in built.doctors[-3:-1]:
+        assert f"{one.display_name} — 1 consultation" in under
+    assert f"{built.doctors[-1].display_name} — aucun créneau" in under
