@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from agenda import clock
@@ -444,18 +444,37 @@ def update_slot(slot: Slot, data: SlotInput, *, keep_out_of_charter: bool = Fals
               "capacity": data.capacity if data.kind == SlotKind.FLOATING.value else 1,
               "in_charter": verdict.in_charter, "charter_note": _hors_charte_note(verdict),
               "updated_at": clock.now()}
-    # Conditional: a booker may have taken it meanwhile.
-    result = db.session.execute(update(Slot).where(Slot.id == slot.id,
-                                                   Slot.status == lifecycle.OPEN,
-                                                   Slot.booked_count == 0).values(**values))
+    # Conditional: a booker may have taken or held it meanwhile.
+    result = db.session.execute(update(Slot).where(Slot.id == slot.id, *_free_now())
+                                .values(**values))
     if result.rowcount != 1:
-        raise Conflict(_("Ce créneau vient d'être réservé : il ne peut plus être modifié."),
-                       rule="slot_booked")
+        raise _busy_conflict(slot)
     db.session.refresh(slot)
     if old_week != week:
         _promote_hors_charte(doctor, old_week)
     slot.warnings = verdict.warnings
     return slot
+
+
+def _free_now() -> tuple:
+    """Conditions of a slot nobody has booked or is holding during a call."""
+    now = clock.now()
+    return (Slot.status == lifecycle.OPEN, Slot.booked_count == 0,
+            or_(Slot.held_until.is_(None), Slot.held_until <= now))
+
+
+def _busy_conflict(slot: Slot) -> Conflict:
+    """Why a conditional write on ``slot`` touched no row (read after the fact)."""
+    db.session.refresh(slot)
+    if slot.booked_count or slot.status == lifecycle.BOOKED:
+        return Conflict(_("Ce créneau a déjà des patients réservés : annulez leurs "
+                          "réservations avec un motif ; les réservants seront prévenus."),
+                        rule="slot_booked")
+    if slot.status == lifecycle.OPEN:
+        return Conflict(_("Ce créneau est en cours de réservation (appel en cours) : "
+                          "réessayez dans quelques minutes."), rule="slot_held")
+    return Conflict(_("Ce créneau est « %(s)s » : il ne peut plus être modifié.",
+                      s=lifecycle.status_label(slot.status)), rule="slot_status")
 
 
 def withdraw_slot(slot: Slot, reason: str | None = None) -> Slot:
@@ -464,17 +483,10 @@ def withdraw_slot(slot: Slot, reason: str | None = None) -> Slot:
     lifecycle.check_transition(slot, lifecycle.WITHDRAWN)
     reason = (reason or "").strip()[:300] or None
     result = db.session.execute(
-        update(Slot).where(Slot.id == slot.id, Slot.status == lifecycle.OPEN,
-                           Slot.booked_count == 0)
+        update(Slot).where(Slot.id == slot.id, *_free_now())
         .values(status=lifecycle.WITHDRAWN, withdraw_reason=reason, updated_at=clock.now()))
     if result.rowcount != 1:
-        db.session.refresh(slot)
-        if slot.booked_count:
-            raise Conflict(_("Ce créneau a déjà des patients réservés : annulez leurs "
-                             "réservations avec un motif."), rule="slot_booked")
-        lifecycle.check_transition(slot, lifecycle.WITHDRAWN)
-        raise Conflict(_("Le créneau a changé entre-temps : rechargez la page."),
-                       rule="slot_status")
+        raise _busy_conflict(slot)
     db.session.refresh(slot)
     _promote_hors_charte(db.session.get(Doctor, slot.doctor_id), slot.week)
     return slot

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from agenda import clock
 from agenda.errors import Conflict, Forbidden, RuleViolation, ValidationError
 from agenda.extensions import db
 from agenda.slots import lifecycle
@@ -290,3 +291,29 @@ def test_booking_horizon_hours_or_same_day(app, cpts, frozen):
     data.same_day_until = "25:00"
     with pytest.raises(ValidationError):
         slots.update_charter(cpts.id, data)
+
+
+def test_slot_held_during_a_call_cannot_be_moved_or_withdrawn(doctor, make_user, frozen):
+    secretary, _ = make_user("secretary")
+    slot = slots.create_slot(doctor, fixed(NEXT_MONDAY, 14))
+    slot.held_by_user_id, slot.held_until = secretary.id, clock.now() + timedelta(minutes=5)
+    db.session.commit()
+    with pytest.raises(Conflict) as exc:
+        slots.withdraw_slot(slot)
+    assert exc.value.rule == "slot_held" and "appel en cours" in exc.value.message
+    with pytest.raises(Conflict) as exc:
+        slots.update_slot(slot, fixed(NEXT_MONDAY, 15))
+    assert exc.value.rule == "slot_held"
+    db.session.rollback()
+    frozen.advance(minutes=6)  # the hold has expired
+    slots.withdraw_slot(slot)
+    assert slot.status == "withdrawn"
+
+
+def test_floating_window_with_a_booking_cannot_be_withdrawn(doctor):
+    slot = slots.create_slot(doctor, floating(NEXT_MONDAY, 14, 18, capacity=2))
+    slot.booked_count = 1  # one of two places taken: still open
+    db.session.commit()
+    with pytest.raises(Conflict) as exc:
+        slots.withdraw_slot(slot)
+    assert exc.value.rule == "slot_booked"
