@@ -24,9 +24,8 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     user, _ = make_user("coordinator")
     page = browser_page
     browser_login(page, user.email, PASSWORD)
-    assert page.get_by_role("heading", name="Couverture de la semaine").is_visible()
-
-    # The hourly grid, through the main menu.
+    # The hourly grid, through the main menu (the dashboard panel is tested in test_pages).
+    page.goto(page.base_url + "/coverage/alerts")
     page.get_by_role("link", name="Couverture", exact=True).first.click()
     page.wait_for_load_state()
     assert page.get_by_role("heading", name="Couverture horaire — semaine 2026-W49").is_visible()
