@@ -24,7 +24,8 @@ from agenda.territory.geo import bounding_box, distance_km
 from agenda.territory.models import Commune, Doctor, sector_communes
 from agenda.timeutil import local_to_utc
 
-SEARCH_RADIUS_KM = 40
+SEARCH_RADIUS_KM = 30
+MIN_SEARCH_RADIUS_KM = 20
 MAX_RESULTS = 50
 
 
@@ -44,6 +45,9 @@ class SearchQuery:
     radius_km: float = SEARCH_RADIUS_KM
     kind: str | None = None
     limit: int = MAX_RESULTS
+    # The bounding box of the doctors considered: the radius around the patient's commune,
+    # stretched to take in the treating doctor's practice.
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -92,32 +96,44 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
     if hours < 1 or hours > 24 * 14:
         raise ValidationError(_("Horizon de recherche invalide (1 heure à 14 jours)."),
                               field="horizon")
+    # Twice the charter radius (30 km by default): beyond that an SNP consultation is not
+    # a realistic offer; the treating doctor is always included (see ``box``).
+    radius = radius_km or max(2 * charter.radius_km, MIN_SEARCH_RADIUS_KM)
+    min_lat, max_lat, min_lon, max_lon = bounding_box(commune.lat, commune.lon, radius)
+    if treating_doctor_id:
+        where = db.session.execute(select(Doctor.lat, Doctor.lon).where(
+            Doctor.id == treating_doctor_id)).first()
+        if where is not None and where[0] is not None and where[1] is not None:
+            min_lat, max_lat = min(min_lat, where[0]), max(max_lat, where[0])
+            min_lon, max_lon = min(min_lon, where[1]), max(max_lon, where[1])
     return SearchQuery(cpts_id=user.cpts_id, user_id=user.id, lat=commune.lat, lon=commune.lon,
                        horizon_end=clock.now() + timedelta(hours=hours),
                        treating_doctor_id=treating_doctor_id, mode=mode or None, day=day,
-                       sector_id=sector_id, kind=kind or None,
-                       radius_km=radius_km or SEARCH_RADIUS_KM,
-                       limit=max(1, min(limit, 200)))
+                       sector_id=sector_id, kind=kind or None, radius_km=radius,
+                       limit=max(1, min(limit, 200)),
+                       box=(min_lat, max_lat, min_lon, max_lon))
 
 
 def run_search(q: SearchQuery) -> list[SlotResult]:
     """The bookable slots for ``q``, best first. Exactly one SQL query."""
     now = clock.now()
-    min_lat, max_lat, min_lon, max_lon = bounding_box(q.lat, q.lon, q.radius_km)
+    min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
     coslat = math.cos(math.radians(q.lat))
     dx = (Doctor.lon - q.lon) * coslat
     dy = Doctor.lat - q.lat
     approx = dx * dx + dy * dy
     if q.treating_doctor_id:
         treating_rank = case((Slot.doctor_id == q.treating_doctor_id, 0), else_=1)
-        near = or_(Slot.doctor_id == q.treating_doctor_id,
-                   and_(Doctor.lat.between(min_lat, max_lat),
-                        Doctor.lon.between(min_lon, max_lon)))
     else:
         treating_rank = literal(1)
-        near = and_(Doctor.lat.between(min_lat, max_lat), Doctor.lon.between(min_lon, max_lon))
+    status, cpts = Slot.status, Doctor.cpts_id
+    if db.session.get_bind().dialect.name == "sqlite":
+        # SQLite has no statistics by default and would walk every open slot by
+        # (status, start): let it start from the doctors' bounding box instead
+        # (ix_doctors_lat_lon, then ix_slots_doctor_start), not from the CPTS. PostgreSQL plans on statistics.
+        status, cpts = Slot.status.concat(""), Doctor.cpts_id + 0
     conditions = [
-        Slot.status == SlotStatus.OPEN.value,
+        status == SlotStatus.OPEN.value,
         Slot.in_charter.is_(True),
         Slot.booked_count < Slot.capacity,
         Slot.start < q.horizon_end,
@@ -126,8 +142,9 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
         or_(Slot.held_until.is_(None), Slot.held_until <= now,
             Slot.held_by_user_id == q.user_id),
         Doctor.active.is_(True),
-        Doctor.cpts_id == q.cpts_id,
-        near,
+        cpts == q.cpts_id,
+        Doctor.lat.between(min_lat, max_lat),
+        Doctor.lon.between(min_lon, max_lon),
     ]
     if q.mode:
         conditions.append(Slot.mode == q.mode)
