@@ -102,6 +102,21 @@ def _send(method: str, url: str, resource: dict, extra: dict | None = None,
     return resp
 
 
+def _report_unknown_operator(booking, row: SasAppointment) -> None:
+    from agenda.alerts import raise_alert
+
+    message = _("Réservation %(ref)s marquée « SAS » par un régulateur sans identifiant "
+                "national ni identifiant technique SAS : elle n'est pas transmise à la "
+                "plateforme SAS.", ref=booking.reference)
+    if row.last_error != message[:500]:
+        raise_alert("sas_error", message[:500], cpts_id=booking.doctor.cpts_id,
+                    object_type="booking", object_id=booking.id)
+        row.last_error = message[:500]
+    log.warning("SAS appointment of booking %s not sent: regulator without identifier",
+                booking.id)
+    db.session.flush()
+
+
 @outbox.handler("sas.appointment")
 def deliver(item) -> None:
     """Bring the SAS platform's copy of the appointment up to date (idempotent)."""
@@ -116,6 +131,11 @@ def deliver(item) -> None:
         return
     row = _sync_row(booking.id)
     token = f"{R.appointment_identifier_system()}|{row.identifier}"
+    if _operator(booking) is None:
+        # Permanent: a booking marked "sas" by a regulator the platform does not know.
+        # Retrying cannot help; the coordinator is told once and the row is closed.
+        _report_unknown_operator(booking, row)
+        return
     try:
         current = appointment_for(booking, row)
         if not row.created_remote:

@@ -179,11 +179,17 @@ def test_regulator_without_identifier_is_reported(sas_on, make_user, make_doctor
     doctor = make_doctor()
     slot = make_slot(doctor, NOW + timedelta(hours=3))
     user, _ = make_user("regulator")
-    _book(user, slot)
+    booking = _book(user, slot)
     drain_outbox()
-    (item,) = _sas_items()
-    assert item.status == "pending" and "identifiant" in item.last_error
+    booking_services.cancel_booking(user, booking.id, "Erreur de saisie")
+    drain_outbox()
     assert sas_on.calls == []
+    assert all(i.status == "done" for i in _sas_items())  # not retried in vain
+    from agenda.alerts import Alert
+
+    alerts = list(db.session.scalars(select(Alert).where(Alert.kind == "sas_error")))
+    assert len(alerts) == 1 and booking.reference in alerts[0].message
+    assert alerts[0].cpts_id == doctor.cpts_id
 
 
 def test_refused_call_is_retried(sas_on, sas_regulator, make_doctor, make_slot, frozen):
@@ -201,14 +207,20 @@ def test_refused_call_is_retried(sas_on, sas_regulator, make_doctor, make_slot, 
     assert sas_on.valid_calls and not check_appointment(sas_on.valid_calls[0].body)
 
 
-def test_failing_delivery_visible_to_coordinator(sas_on, sas_regulator, make_doctor, make_slot,
-                                                 login_as):
+def test_failing_delivery_visible_to_coordinator(app, sas_on, sas_regulator, make_doctor,
+                                                 make_slot, login_as):
     doctor = make_doctor()
     slot = make_slot(doctor, NOW + timedelta(hours=3))
     sas_on.stop()
     booking = _book(sas_regulator(), slot)
     drain_outbox()
-    coordinator = login_as("coordinator")
-    html = coordinator.get("/").get_data(as_text=True)
+    from flask import render_template
+
+    from agenda.dashboard import panels_for
+
+    coordinator = login_as("coordinator").user
+    (panel,) = [p for p in panels_for(coordinator) if p["template"].startswith("sas/")]
+    with app.test_request_context("/"):
+        html = render_template(panel["template"], p=panel)
     assert "data-sas-failing" in html and booking.reference in html
     assert "injoignable" in html
