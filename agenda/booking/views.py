@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -107,6 +108,19 @@ def _error_status(exc: DomainError) -> int:
     return exc.status
 
 
+def _reorient(endpoint: str):
+    """"Réorienté vers le 15": counted at once, no patient identity needed (a vital call)."""
+    if not ActionForm().validate():
+        abort(400)
+    insee = None
+    with contextlib.suppress(DomainError):  # the commune is optional here
+        insee = services.resolve_commune(request.form.get("commune", "")).insee
+    reason = request.form.get("reason", type=int) or None
+    services.record_reorientation(current_user, insee, reason)
+    flash(_("Appel enregistré comme « réorienté vers le 15 »."), "info")
+    return redirect(url_for(endpoint))
+
+
 # --- secretary / regulator: search -> hold -> confirm -> booked (4 screens) ---------------
 
 @bp.route("/reservations/recherche", methods=["GET", "POST"])
@@ -118,16 +132,14 @@ def search():
     ctx = {"form": form, "communes": _communes_datalist(), "results": None, "slot": None}
     if request.method == "GET":
         return render_template("booking/search.html", **ctx)
+    if action == "reorient":
+        return _reorient("booking.search")
     if not form.validate():
         flash(_("Vérifiez les champs signalés."), "error")
         return render_template("booking/search.html", **ctx), 400
     try:
         commune = services.resolve_commune(form.commune.data)
         ctx["commune"] = commune
-        if action == "reorient":
-            services.record_reorientation(current_user, commune.insee, form.reason.data or None)
-            flash(_("Appel enregistré comme « réorienté vers le 15 »."), "info")
-            return redirect(url_for("booking.search"))
         # The patient's fields are checked before the slots are shown.
         patient_services.validate_patient(_patient_data(form, commune), current_user.cpts_id)
         if action == "hold":
@@ -207,15 +219,13 @@ def ed_quick():
            "request_obj": None}
     if request.method == "GET":
         return render_template("booking/ed_quick.html", **ctx)
+    if request.form.get("action") == "reorient":
+        return _reorient("booking.ed_quick")
     if not form.validate():
         flash(_("Vérifiez les champs signalés."), "error")
         return render_template("booking/ed_quick.html", **ctx), 400
     try:
         commune = services.resolve_commune(form.commune.data)
-        if request.form.get("action") == "reorient":
-            services.record_reorientation(current_user, commune.insee, form.reason.data or None)
-            flash(_("Appel enregistré comme « réorienté vers le 15 »."), "info")
-            return redirect(url_for("booking.ed_quick"))
         slot_id = request.form.get("slot_id", type=int)
         if slot_id:
             result = services.book(current_user, services.BookingInput(

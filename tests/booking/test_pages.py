@@ -120,3 +120,18 @@ def test_doctor_accepts_on_the_requests_page(frozen, make_doctor, make_slot, log
     assert "Caché" in html  # visible once accepted
     html = sec.get(f"/reservations/demandes/{req.id}").get_data(as_text=True)
     assert 'data-testid="confirmed"' in html
+
+
+def test_reorientation_needs_no_identity(login_as, communes):
+    from sqlalchemy import func
+
+    from agenda.booking.models import Reorientation
+
+    for role, path in (("regulator", "/reservations/recherche"), ("ed_nurse", "/urgences")):
+        c = login_as(role)
+        token = csrf_token(c, path)
+        resp = c.post(path, data={"csrf_token": token, "action": "reorient", "commune": "44036",
+                                  "last_name": "", "first_name": ""})
+        assert resp.status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(Reorientation)) == 2
+    assert db.session.scalar(select(Reorientation.commune_insee)) == "44036"

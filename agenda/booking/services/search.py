@@ -130,7 +130,8 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
     if db.session.get_bind().dialect.name == "sqlite":
         # SQLite has no statistics by default and would walk every open slot by
         # (status, start): let it start from the doctors' bounding box instead
-        # (ix_doctors_lat_lon, then ix_slots_doctor_start), not from the CPTS. PostgreSQL plans on statistics.
+        # (ix_doctors_lat_lon, then ix_slots_doctor_start), not from the CPTS.
+        # PostgreSQL plans on its statistics.
         status, cpts = Slot.status.concat(""), Doctor.cpts_id + 0
     conditions = [
         status == SlotStatus.OPEN.value,
