@@ -180,6 +180,12 @@ _SAS_ACCOUNT_FREE = {"static", "health", "accounts.login", "accounts.logout",
                      LANDING_ENDPOINT}
 
 
+# Pages of the booking flow a SAS-managed account may use while its window is open: the
+# slot of the link, then the booking made (detail, cancellation) — the booking services
+# check that it is the account's own organisation's booking.
+_SAS_FLOW = {"booking.book_slot", "booking.detail", "booking.cancel", "booking.request_detail"}
+
+
 @bp.before_app_request
 def _confine_sas_accounts():
     """A SAS-managed regulator has the regulator habilitation only through the slot link."""
@@ -192,7 +198,7 @@ def _confine_sas_accounts():
     if not getattr(current_user, "is_authenticated", False) \
             or not current_user.has_role("regulator") or not auth.is_sas_account(current_user):
         return None
-    if endpoint.startswith("booking."):
+    if endpoint in _SAS_FLOW:
         slot_id = (request.view_args or {}).get("slot_id")
         if auth.sas_booking_allowed(slot_id if endpoint == "booking.book_slot" else None):
             return None
