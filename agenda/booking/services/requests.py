@@ -365,7 +365,8 @@ def expire_due() -> int:
         booker = db.session.get(User, req.booker_user_id) if req.booker_user_id else None
         if booker is not None:
             send_mail(booker.email, _("SNP : demande %(ref)s expirée", ref=req.reference),
-                      message + "\n" + absolute_url("booking.bookings") + "\n")
+                      message + "\n" + absolute_url("booking.request_detail", request_id=req.id)
+                      + "\n")
         db.session.commit()
         expired += 1
     return expired
