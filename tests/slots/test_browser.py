@@ -23,7 +23,11 @@ def publish(page, day: str, start: str, end: str = "", floating: bool = False,
     form.get_by_label("Début").fill(start)
     form.get_by_label("Fin").fill(end)
     form.get_by_label("Mode de consultation").select_option(mode)
-    form.get_by_label("Nombre de patients (plage flottante)").fill(str(capacity))
+    capacity_field = form.get_by_label("Nombre de patients (plage flottante)")
+    if floating:
+        capacity_field.fill(str(capacity))
+    else:
+        assert not capacity_field.is_visible()  # only shown for a floating window
     form.get_by_role("button", name="Publier le créneau").click()
     page.wait_for_load_state()
 
@@ -94,8 +98,8 @@ def test_phone_acceptance_four_slots_in_coordinator_list(phone_page, make_doctor
     coordinator, password = make_user("coordinator")
     page.get_by_role("button", name="Se déconnecter").click()
     browser_login(page, coordinator.email, password)
-    page.get_by_role("link", name="Charte").first.click()
-    page.wait_for_load_state()
+    page.goto(page.base_url + "/charte")
+    assert page.get_by_role("link", name="Charte").first.get_attribute("aria-current") == "page"
     row = page.locator(f'section[data-week="2026-W50"] tr[data-doctor="{doctor.id}"]')
     assert row.locator(".count").inner_text() == "4"
     assert "dans la charte" in row.inner_text()
