@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -98,8 +98,6 @@ def _parse_fhir_date(text: str) -> tuple[datetime, datetime]:
         hh, mm = int(m["tz"][1:3]), int(m["tz"][4:6])
         if hh > 14 or mm > 59:
             raise ValueError(text)
-        from datetime import timezone
-
         tzinfo = timezone(sign * timedelta(hours=hh, minutes=mm))
     low = datetime(y, mo, d, hour, minute, second, micro, tzinfo=tzinfo)
     if m["S"] is None:
