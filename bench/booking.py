@@ -115,6 +115,10 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
                               "motdepasse-bench")
         token = create_token(user, "bench")
         db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            # Statistics, as autovacuum would have gathered them on a live database.
+            with db.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
         from sqlalchemy import select
 
         fixed = list(db.session.scalars(select(Slot.id).where(Slot.kind == "fixed")))
