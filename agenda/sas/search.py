@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
@@ -203,7 +203,9 @@ def find_slots(q: SlotQuery) -> list[Slot]:
                Organisation.active.is_(True), Organisation.finess.is_not(None),
                Organisation.finess != "",
                Slot.kind == SlotKind.FIXED.value, Slot.status == SlotStatus.OPEN.value,
-               Slot.in_charter.is_(True), Slot.start > now,
+               Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity,
+               or_(Slot.held_until.is_(None), Slot.held_until <= now),  # not held on a call
+               Slot.start > now,
                Slot.start <= now + timedelta(hours=longest), lower_cond, upper_cond)
         .options(joinedload(Slot.doctor).joinedload(Doctor.commune))
         .order_by(Slot.start, Slot.id)

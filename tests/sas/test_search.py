@@ -28,9 +28,11 @@ def test_search_returns_open_fixed_slots_with_includes(fhir, make_doctor, make_s
     make_slot(a, NOW + timedelta(hours=7), status="held")
     make_slot(a, NOW + timedelta(hours=8), kind="floating", capacity=3)
     make_slot(a, NOW + timedelta(hours=9), in_charter=False)
+    make_slot(a, NOW + timedelta(hours=10), held_until=NOW + timedelta(minutes=3))  # on a call
+    s3 = make_slot(a, NOW + timedelta(hours=11), held_until=NOW - timedelta(minutes=1))
     resp = fhir.get(search_url([a, b], "2026-12-01T00:00:00+01:00", "2026-12-02T23:59:59+01:00"))
     by_type = check_bundle(_bundle(resp), BASE)
-    assert set(by_type["Slot"]) == {f"slot-{s1.id}", f"slot-{s2.id}"}
+    assert set(by_type["Slot"]) == {f"slot-{s1.id}", f"slot-{s2.id}", f"slot-{s3.id}"}
     assert len(by_type["Schedule"]) == 2 and len(by_type["Practitioner"]) == 2
     assert len(by_type["PractitionerRole"]) == 2
     assert len(by_type["HealthcareService"]) == 1 and len(by_type["Organization"]) == 1
