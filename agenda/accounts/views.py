@@ -108,9 +108,16 @@ def logout():
 @roles_required()
 def dashboard():
     """One dashboard per role; each domain adds its panels through `dashboard_panels`."""
+    from markupsafe import Markup
+
     from agenda.dashboard import panels_for
 
-    return render_template("accounts/dashboard.html", panels=panels_for(current_user))
+    panels = []
+    for panel in panels_for(current_user):
+        # Each panel template sees its own context, spread (and whole as ``p``).
+        html = render_template(panel["template"], p=panel, **panel)
+        panels.append({"title": panel["title"], "html": Markup(html)})
+    return render_template("accounts/dashboard.html", panels=panels)
 
 
 @bp.route("/compte", methods=["GET", "POST"])
