@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import select
 
 from agenda import clock
-from agenda.coverage.common import GONE_STATUSES, Territory, charter, territory
+from agenda.coverage.common import Territory, charter, territory
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotStatus
 from agenda.territory.geo import EARTH_RADIUS_KM
@@ -94,7 +94,6 @@ def bookable_doctors(cpts_id: int, start: datetime,
                    Doctor.lat.is_not(None), Doctor.lon.is_not(None),
                    Slot.start < end, Slot.end > start,
                    Slot.status.in_((SlotStatus.OPEN.value, SlotStatus.HELD.value)),
-                   Slot.status.not_in(GONE_STATUSES),
                    Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity))
     return [(r[0], r[1], r[2]) for r in db.session.execute(stmt)]
 

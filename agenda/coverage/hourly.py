@@ -154,8 +154,10 @@ def hourly_grid(cpts_id: int, week: str, *, demand_weeks: int = DEFAULT_DEMAND_W
         (wd, h): Cell(wd, h, in_hours=(wd, h) in publication)
         for wd in range(1, 8) for h in range(24)}
     doctor_cells: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    w_start, w_end = week_bounds(week)
     for doctor_id, _kind, start, end, capacity, booked in week_slots(cpts_id, week):
-        for key in hours_touched(start, end):
+        # A slot across midnight on Sunday counts in each week for its own hours only.
+        for key in hours_touched(max(start, w_start), min(end, w_end)):
             cell = cells[key]
             cell.supply += capacity
             cell.booked += booked

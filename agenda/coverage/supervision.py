@@ -52,13 +52,8 @@ class Compliance:
     silent: list[dict]
 
     def to_dict(self) -> dict:
-        def strip(rows):
-            return [{k: v for k, v in r.items()} for r in rows]
-
         return {"weeks": self.weeks, "min": self.min_per_week, "max": self.max_per_week,
-                "under": {w: strip(r) for w, r in self.under.items()},
-                "over": {w: strip(r) for w, r in self.over.items()},
-                "silent": strip(self.silent)}
+                "under": self.under, "over": self.over, "silent": self.silent}
 
 
 def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> Compliance:

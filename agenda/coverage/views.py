@@ -4,6 +4,7 @@ compliance, alerts, what-if, statistics and indemnities."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -210,7 +211,7 @@ def indemnities_page():
     if request.args.get("format") == "csv":
         return csv_response(({**r.__dict__, "month": month} for r in rows), INDEMNITY_COLUMNS,
                             f"indemnites-{month}.csv")
-    total = sum((r.amount for r in rows), indemnities.Decimal("0.00"))
+    total = sum((r.amount for r in rows), Decimal("0.00"))
     tiers = ", ".join(f"{n}:{a}" for n, a in formula.get("session_tiers", []))
     return render_template("coverage/indemnities.html", rows=rows, month=month,
                            formula=formula, tiers=tiers, total=total,
