@@ -11,6 +11,7 @@ and the coordinator; :class:`ServerUnavailable` is a passing failure (retried).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from xml.sax.saxutils import escape
 from flask_babel import gettext as _
 from lxml import etree
 
+_local = threading.local()
 NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 TIMEOUT_SECONDS = 15
 
@@ -157,7 +159,12 @@ class CaldavAdapter(CalendarAdapter):
         self._client = None
         self._auth = (niquests.auth.HTTPBasicAuth(self.username, self.password)
                       if self.username else None)
-        self._session = niquests.Session()
+        # One HTTP session per thread, shared by the doctors it handles: connections to
+        # the same server are reused (credentials go with each request).
+        session = getattr(_local, "session", None)
+        if session is None:
+            session = _local.session = niquests.Session()
+        self._session = session
 
     @property
     def client(self):
@@ -389,7 +396,6 @@ class CaldavAdapter(CalendarAdapter):
 
     def close(self) -> None:
         try:
-            self._session.close()
             if self._client is not None:
                 self._client.close()
         except Exception:  # closing is best effort

@@ -17,6 +17,8 @@ Every event skipped or refused leaves a :class:`SyncLogEntry` naming it.
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,8 +52,24 @@ class SyncReport:
     conflicts: int = 0
     skipped: int = 0
     full: bool = False
+    quiet: bool = False  # nothing changed, nothing written
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+
+
+_SQLITE_WRITER = threading.RLock()
+
+
+@contextmanager
+def serial_writes():
+    """SQLite has one writer: worker threads take turns for their database phase (the
+    network calls stay parallel). A no-op on PostgreSQL, where row locks do the work."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITER:
+        db.session.commit()  # end any read transaction: no stale snapshot to upgrade
+        yield
 
 
 def horizon(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -114,7 +132,8 @@ def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: Sy
 
 
 def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = None,
-                 *, now: datetime | None = None) -> SyncReport:
+                 *, now: datetime | None = None, has_pending: bool | None = None,
+                 release: str | None = None) -> SyncReport:
     """One inbound pass for one doctor; commits. Adapter errors end up in the account's
     state (shown in French), never as an exception."""
     report = SyncReport(doctor_id=account.doctor_id)
@@ -127,14 +146,25 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
         changed, deleted, token, full = _read_changes(account, adapter, report)
         report.full = full
         report.read = len(changed)
-        apply_changes(account, changed, deleted, now=now, report=report)
-        if token is not None:
-            account.sync_token = token
-        _check_busy(account, adapter, now=now)
-        account.last_sync_at = clock.now()
-        account.last_error = None
-        account.state = "pending" if pending_outbox(account.doctor_id) else "ok"
-        db.session.commit()
+        busy = _fetch_busy(account, adapter, now=now)
+        if release and _quiet(account, changed, deleted, token, busy, has_pending, now):
+            # Nothing to write: the worker stamps every quiet doctor in one UPDATE.
+            report.quiet = True
+            db.session.rollback()
+            return report
+        with serial_writes():
+            apply_changes(account, changed, deleted, now=now, report=report)
+            if token is not None:
+                account.sync_token = token
+            _check_busy(account, busy, now=now)
+            account.last_sync_at = clock.now()
+            account.last_error = None
+            if has_pending is None:
+                has_pending = bool(pending_outbox(account.doctor_id))
+            account.state = "pending" if has_pending else "ok"
+            if release and account.lease_owner == release:  # the claim ends here
+                account.lease_owner = account.lease_until = None
+            db.session.commit()
     except AdapterError as exc:
         db.session.rollback()
         report.error = exc.message
@@ -143,6 +173,22 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
         if own_adapter:
             adapter.close()
     return report
+
+
+def _quiet(account: CalendarAccount, changed, deleted, token, busy, has_pending,
+           now: datetime | None) -> bool:
+    if changed or deleted or busy or has_pending is None or has_pending:
+        return False
+    if account.state != "ok" or account.last_error or account.last_sync_at is None:
+        return False
+    if token is not None and token != account.sync_token:
+        return False
+    _start, end = horizon(now)
+    due = db.session.scalar(select(RemoteEvent.id).where(
+        RemoteEvent.doctor_id == account.doctor_id, RemoteEvent.reexpand.is_(True),
+        or_(RemoteEvent.expanded_until.is_(None),
+            RemoteEvent.expanded_until <= end - REEXPAND_EVERY)).limit(1))
+    return due is None
 
 
 def mark_error(account: CalendarAccount, message: str) -> None:
@@ -378,14 +424,9 @@ def _conflict(doctor, slot, message: str, report: SyncReport) -> None:
 # --- busy-only calendars ---------------------------------------------------------------------
 
 
-def _check_busy(account: CalendarAccount, adapter: CalendarAdapter, *,
-                now: datetime | None = None) -> None:
-    """Warn (once) about slots overlapping a busy time of the other calendars chosen."""
-    from agenda.slots.models import Slot
-
+def _fetch_busy(account: CalendarAccount, adapter: CalendarAdapter, *,
+                now: datetime | None = None) -> list[tuple[datetime, datetime]]:
     urls = [u for u in (account.busy_calendar_urls or []) if u and u != account.calendar_url]
-    if not urls:
-        return
     start, end = horizon(now)
     busy: list[tuple[datetime, datetime]] = []
     for url in urls:
@@ -393,8 +434,17 @@ def _check_busy(account: CalendarAccount, adapter: CalendarAdapter, *,
             busy.extend(adapter.busy_times(url, start, end))
         except AdapterError as exc:
             log.info("busy calendar %s unreadable: %s", url, exc.message)
+    return busy
+
+
+def _check_busy(account: CalendarAccount, busy: list[tuple[datetime, datetime]], *,
+                now: datetime | None = None) -> None:
+    """Warn (once) about slots overlapping a busy time of the other calendars chosen."""
+    from agenda.slots.models import Slot
+
     if not busy:
         return
+    start, end = horizon(now)
     live = db.session.scalars(select(Slot).where(
         Slot.doctor_id == account.doctor_id, Slot.start >= start, Slot.start < end,
         Slot.status.notin_(GONE))).all()

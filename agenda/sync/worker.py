@@ -34,6 +34,7 @@ from agenda import clock
 from agenda import outbox
 from agenda.extensions import db
 from agenda.outbox import OutboxItem, RetryLater
+from agenda.sync.inbound import serial_writes
 from agenda.sync.models import CalendarAccount
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class PassReport:
     retried: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    quiet: list[int] = field(default_factory=list)  # accounts synced with nothing to write
 
     def add(self, other: PassReport) -> None:
         self.doctors += other.doctors
@@ -73,6 +75,7 @@ class PassReport:
         self.retried += other.retried
         self.failed += other.failed
         self.errors.extend(other.errors)
+        self.quiet.extend(other.quiet)
 
 
 # --- claims ----------------------------------------------------------------------------------
@@ -106,6 +109,18 @@ def claim_accounts(owner: str, *, limit: int | None = None,
             claimed.append(account_id)
     db.session.commit()
     return claimed
+
+
+def finish_quiet(account_ids: list[int], owner: str) -> None:
+    """Doctors whose calendar had nothing new: stamped and released in one UPDATE per
+    chunk (set-based), not one transaction each."""
+    now = clock.now()
+    for i in range(0, len(account_ids), 500):
+        db.session.execute(update(CalendarAccount).where(
+            CalendarAccount.id.in_(account_ids[i:i + 500]),
+            CalendarAccount.lease_owner == owner)
+            .values(last_sync_at=now, lease_owner=None, lease_until=None))
+    db.session.commit()
 
 
 def release_account(account_id: int, owner: str) -> None:
@@ -162,12 +177,13 @@ def deliver(item_id: int, owner: str) -> str:
         if func is None:
             raise RetryLater(f"Aucun traitement pour « {item.kind} ».")
         func(item)
-        item = db.session.get(OutboxItem, item_id)
-        item.status = "done"
-        item.done_at = clock.now()
-        item.last_error = None
-        item.lease_owner = item.lease_until = None
-        db.session.commit()
+        with serial_writes():
+            item = db.session.get(OutboxItem, item_id)
+            item.status = "done"
+            item.done_at = clock.now()
+            item.last_error = None
+            item.lease_owner = item.lease_until = None
+            db.session.commit()
         return "done"
     except RetryLater as exc:
         error = str(exc) or "Nouvel essai plus tard."
@@ -175,6 +191,11 @@ def deliver(item_id: int, owner: str) -> str:
         log.exception("outbox %s (%s) failed", item_id, getattr(item, "kind", "?"))
         error = f"Erreur inattendue ({type(exc).__name__}) : l'équipe technique est prévenue."
     db.session.rollback()
+    with serial_writes():
+        return _record_failure(item_id, error)
+
+
+def _record_failure(item_id: int, error: str) -> str:
     item = db.session.get(OutboxItem, item_id)
     item.attempts = (item.attempts or 0) + 1
     item.last_error = error[:1000]
@@ -240,7 +261,11 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
         if account is None:
             return report
         doctor_id = account.doctor_id
-        while True:
+        # One cheap look first: most doctors have nothing waiting.
+        seen_items = db.session.scalar(select(OutboxItem.id).where(
+            OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending").limit(1)) \
+            is not None
+        while seen_items:
             ids = claim_items(owner, doctor_id=doctor_id)
             if not ids:
                 break
@@ -256,7 +281,13 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
                 Item.last_error.is_not(None)).order_by(Item.id.desc()).limit(1))
             mark_error(account, last or "Écriture dans le calendrier en attente.")
         elif inbound:
-            result = sync_account(account)
+            still_pending = db.session.scalar(select(OutboxItem.id).where(
+                OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",
+                OutboxItem.kind.like("caldav.%")).limit(1)) is not None \
+                if (report.delivered or seen_items) else False
+            result = sync_account(account, has_pending=still_pending, release=owner)
+            if result.quiet:
+                report.quiet.append(account_id)
             report.events_read += result.read
             if result.error:
                 report.errors.append(result.error)
@@ -270,7 +301,11 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
         log.exception("sync of account %s failed", account_id)
         report.errors.append("Erreur inattendue")
     finally:
-        release_account(account_id, owner)
+        held = None if report.quiet else db.session.scalar(
+            select(CalendarAccount.lease_owner).where(CalendarAccount.id == account_id))
+        if held == owner:
+            with serial_writes():
+                release_account(account_id, owner)
     return report
 
 
@@ -307,6 +342,68 @@ def run_periodic() -> list[str]:
 # --- a pass ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    url: str
+    username: str | None
+    password_encrypted: str | None
+    calendar_url: str
+    sync_token: str
+
+
+def _quick_candidates(account_ids: list[int]) -> dict[int, _Snapshot]:
+    """Claimed doctors that may be checked with one REPORT and no database work: in a
+    settled state, nothing waiting in the outbox, no busy-only calendars, no recurring
+    event due for re-expansion. Three set-based queries for the whole pass."""
+    from agenda.sync.inbound import REEXPAND_EVERY, horizon
+    from agenda.sync.models import RemoteEvent
+
+    if not account_ids:
+        return {}
+    out: dict[int, _Snapshot] = {}
+    _start, end = horizon()
+    for i in range(0, len(account_ids), 500):
+        chunk = account_ids[i:i + 500]
+        rows = db.session.execute(select(
+            CalendarAccount.id, CalendarAccount.doctor_id, CalendarAccount.url,
+            CalendarAccount.username, CalendarAccount.password_encrypted,
+            CalendarAccount.calendar_url, CalendarAccount.sync_token,
+            CalendarAccount.busy_calendar_urls).where(
+            CalendarAccount.id.in_(chunk), CalendarAccount.state == "ok",
+            CalendarAccount.last_error.is_(None), CalendarAccount.last_sync_at.is_not(None),
+            CalendarAccount.sync_token.is_not(None))).all()
+        doctor_ids = [r.doctor_id for r in rows]
+        busy_doctors = set(db.session.scalars(select(OutboxItem.doctor_id).where(
+            OutboxItem.doctor_id.in_(doctor_ids), OutboxItem.status == "pending")))
+        busy_doctors |= set(db.session.scalars(select(RemoteEvent.doctor_id).where(
+            RemoteEvent.doctor_id.in_(doctor_ids), RemoteEvent.reexpand.is_(True),
+            or_(RemoteEvent.expanded_until.is_(None),
+                RemoteEvent.expanded_until <= end - REEXPAND_EVERY))))
+        for r in rows:
+            if r.doctor_id in busy_doctors or r.busy_calendar_urls:
+                continue
+            out[r.id] = _Snapshot(r.url or r.calendar_url, r.username, r.password_encrypted,
+                                  r.calendar_url, r.sync_token)
+    db.session.commit()
+    return out
+
+
+def _unchanged(snapshot: _Snapshot, config: dict) -> bool:
+    """One sync-collection REPORT: True when the calendar has nothing new."""
+    from agenda.sync.adapter import AdapterError, adapter_for
+    from agenda.sync.crypto import decrypt
+
+    adapter = adapter_for(snapshot.url, snapshot.username,
+                          decrypt(snapshot.password_encrypted, config))
+    try:
+        changes = adapter.sync(snapshot.calendar_url, snapshot.sync_token)
+    except AdapterError:
+        return False  # the full path records the error
+    finally:
+        adapter.close()
+    return not changes.changed and not changes.deleted and changes.token == snapshot.sync_token
+
+
 def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None,
              inbound: bool = True, periodic: bool = True,
              progress: Callable[[PassReport], None] | None = None,
@@ -322,8 +419,19 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     if on_start:
         on_start(len(account_ids))
     lock = threading.Lock()
+    quick = _quick_candidates(account_ids) if inbound else {}
+    config = dict(app.config)
+
+    def one(account_id: int) -> PassReport:
+        snapshot = quick.get(account_id)
+        if snapshot is not None and _unchanged(snapshot, config):
+            return PassReport(doctors=1, quiet=[account_id])
+        return process_account(account_id, owner, inbound=inbound)
 
     def job(account_id: int) -> PassReport:
+        snapshot = quick.get(account_id)
+        if snapshot is not None and _unchanged(snapshot, config):
+            return PassReport(doctors=1, quiet=[account_id])  # no database work at all
         with app.app_context():
             try:
                 return process_account(account_id, owner, inbound=inbound)
@@ -332,7 +440,7 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
 
     if threads == 1 or len(account_ids) <= 1:
         for account_id in account_ids:
-            result = process_account(account_id, owner, inbound=inbound)
+            result = one(account_id)
             total.add(result)
             if progress:
                 progress(result)
@@ -345,6 +453,7 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
                     total.add(result)
                 if progress:
                     progress(result)
+    finish_quiet(total.quiet, owner)
     # Rows nobody's calendar worker takes: mail, national platform, unconnected doctors.
     while True:
         ids = claim_items(owner, orphans=True)
