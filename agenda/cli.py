@@ -18,6 +18,22 @@ def _fail(exc: DomainError) -> None:
     raise click.ClickException(exc.message)
 
 
+def resolve_cpts(ref: str | None):
+    """The CPTS named by ``--cpts`` (name or id), or the only one of the database."""
+    from sqlalchemy import select
+
+    from agenda.accounts.models import Organisation, OrgKind
+    from agenda.accounts.services import find_organisation
+
+    if ref:
+        return find_organisation(ref)
+    orgs = db.session.scalars(select(Organisation).where(
+        Organisation.kind == OrgKind.CPTS.value)).all()
+    if len(orgs) != 1:
+        raise click.ClickException("Précisez --cpts (plusieurs CPTS ou aucune).")
+    return orgs[0]
+
+
 def register(app: Flask) -> None:
     from agenda.accounts import services as accounts
     from agenda.territory import services as territory
@@ -95,19 +111,8 @@ def register(app: Flask) -> None:
     def doctors_import(file, cpts):
         """Bulk onboarding from CSV (rpps, first_name, last_name, email, phone, address,
         insee[, caldav_url, caldav_username, caldav_password, caldav_calendar])."""
-        from sqlalchemy import select
-
-        from agenda.accounts.models import Organisation
-
         try:
-            if cpts:
-                org = accounts.find_organisation(cpts)
-            else:
-                orgs = db.session.scalars(select(Organisation).where(
-                    Organisation.kind == "cpts")).all()
-                if len(orgs) != 1:
-                    raise click.ClickException("Précisez --cpts (plusieurs CPTS ou aucune).")
-                org = orgs[0]
+            org = resolve_cpts(cpts)
             try:
                 text = file.read_text(encoding="utf-8-sig")
             except UnicodeDecodeError:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from agenda.cli import CLI_EXTENSIONS
 
@@ -58,10 +57,7 @@ def register(app: Flask) -> None:
     def report(week, cpts, horizon):
         """Print the hourly gaps, the uncovered communes and the charter lists."""
         from agenda import clock
-        from agenda.accounts import services as accounts
-        from agenda.accounts.models import Organisation
         from agenda.errors import DomainError
-        from agenda.extensions import db
         from agenda.timeutil import iso_week, parse_week
 
         week = week or iso_week(clock.now())
@@ -69,15 +65,10 @@ def register(app: Flask) -> None:
             parse_week(week)
         except ValueError:
             raise click.BadParameter(f"semaine invalide : {week} (ex. 2026-W49)") from None
+        from agenda.cli import resolve_cpts
+
         try:
-            if cpts:
-                org = accounts.find_organisation(cpts)
-            else:
-                orgs = db.session.scalars(select(Organisation).where(
-                    Organisation.kind == "cpts")).all()
-                if len(orgs) != 1:
-                    raise click.ClickException("Précisez --cpts (plusieurs CPTS ou aucune).")
-                org = orgs[0]
+            org = resolve_cpts(cpts)
         except DomainError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(report_text(org.id, week, horizon), nl=False)
