@@ -32,7 +32,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "SAS_ENDPOINT": ("", str, "base URL of the national SAS platform (INT_R03), empty = off"),
     "SAS_API_KEY": ("", str, "API key sent to the SAS platform"),
     "FHIR_API_KEYS": ("", str, "comma-separated API keys allowed on the FHIR endpoints"),
-    "FHIR_CLIENT_SUBJECTS": ("", str, "comma-separated certificate subjects allowed (mTLS)"),
+    "FHIR_CLIENT_SUBJECTS": ("", str, "certificate subjects allowed (mTLS), separated by ';' "
+                             "(or ',' when each starts with CN=)"),
     "LOG_LEVEL": ("INFO", str, "logging level"),
 }
 
