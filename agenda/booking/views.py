@@ -373,7 +373,7 @@ def request_detail(request_id: int):
         abort(404)
     from agenda import audit
 
-    audit.record("view", "request", req.id, patient_id=req.patient_id)
+    audit.record("view", "request", req.id, patient_id=req.patient_id, user_id=current_user.id)
     db.session.commit()
     return render_template("booking/request_detail.html", req=req,
                            booking=cascade.booking_of_request(req), form=ActionForm())

@@ -129,9 +129,9 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
         db.session.rollback()
         raise Conflict(_("Ce créneau n'est plus disponible (réservé ou bloqué entre-temps) : "
                          "choisissez-en un autre."))
-    patient = create_patient(patient_data)
+    patient = create_patient(patient_data, flush=False)
     booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor_id,
-                      patient_id=patient.id, booker_user_id=user.id,
+                      patient=patient, booker_user_id=user.id,
                       booker_org_id=user.organisation_id, channel=channel_of(user),
                       origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
                       reason_id=reason_id, note=note, created_at=now)
@@ -139,7 +139,7 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
     db.session.add(CallLog(booker_org_id=user.organisation_id, channel=booking.channel,
                            outcome="booked", created_at=now))
     db.session.flush()
-    audit.record("create", "booking", booking.id, patient_id=patient.id)
+    audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id)
     notify.booking_events(booking, "booked")
     notify.mail_doctor_booked(doctor_email, booking,
                               absolute_url("booking.detail", booking_id=booking.id))
@@ -177,7 +177,7 @@ def get_booking(user: User, booking_id: int, *, audit_view: bool = True
         if not (user.role in (Role.COORDINATOR.value, Role.ADMIN.value) and same_cpts):
             raise NotFound(_("Réservation introuvable."))
     if identity and audit_view:
-        audit.record("view", "booking", booking.id, patient_id=booking.patient_id)
+        audit.record("view", "booking", booking.id, patient_id=booking.patient_id, user_id=user.id)
         db.session.commit()
     return booking, identity
 
@@ -205,7 +205,8 @@ def bookings_for(user: User, *, limit: int = 100, upcoming_only: bool = False
 def audit_list(user: User, bookings: list[Booking]) -> None:
     """One audit entry per booking whose patient identity a list shows."""
     for b in bookings:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="liste")
+        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="liste",
+                     user_id=user.id)
     if bookings:
         db.session.commit()
 
@@ -260,7 +261,7 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
                            .execution_options(synchronize_session=False))
     db.session.refresh(booking)
     audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
-                 detail=reason[:300])
+                 detail=reason[:300], user_id=user.id)
     notify.booking_events(booking, "cancelled")
     link = absolute_url("booking.detail", booking_id=booking.id)
     doc = db.session.get(Doctor, booking.doctor_id)
@@ -325,7 +326,7 @@ def record_outcome(user: User, booking_id: int, outcome: str,
                            .execution_options(synchronize_session=False))
     db.session.refresh(booking)
     audit.record("outcome", "booking", booking.id, patient_id=booking.patient_id,
-                 detail=outcome)
+                 detail=outcome, user_id=user.id)
     notify.booking_events(booking, "outcome")
     db.session.commit()
     return booking
@@ -345,7 +346,7 @@ def write_synthesis(user: User, booking_id: int, text: str) -> Booking:
     booking.synthesis = text[:4000]
     booking.treating_seen = False
     audit.record("update", "booking", booking.id, patient_id=booking.patient_id,
-                 detail="synthèse")
+                 detail="synthèse", user_id=user.id)
     db.session.commit()
     return booking
 
@@ -362,7 +363,8 @@ def treated_patients(user: User) -> list[Booking]:
                Patient.anonymised_at.is_(None))
         .order_by(Booking.start.desc()).limit(200)))
     for b in rows:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="médecin traitant")
+        audit.record("view", "booking", b.id, patient_id=b.patient_id,
+                     detail="médecin traitant", user_id=user.id)
         if b.synthesis:
             b.treating_seen = True
     db.session.commit()
@@ -379,7 +381,7 @@ def letter_booking(user: User, booking_id: int) -> Booking:
         raise RuleViolation(_("Écrivez d'abord la synthèse de la consultation."),
                             rule="synthesis_missing")
     audit.record("view", "booking", booking.id, patient_id=booking.patient_id,
-                 detail="courrier")
+                 detail="courrier", user_id=user.id)
     db.session.commit()
     return booking
 

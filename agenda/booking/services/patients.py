@@ -9,7 +9,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from agenda import audit, clock
+from agenda import clock
 from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
 from agenda.errors import NotFound, ValidationError
 from agenda.extensions import db
@@ -124,8 +124,9 @@ def validate_patient(data: PatientData, cpts_id: int) -> PatientData:
     return data
 
 
-def create_patient(data: PatientData) -> Patient:
-    """Insert a validated patient (flushes; the caller commits and audits)."""
+def create_patient(data: PatientData, *, flush: bool = True) -> Patient:
+    """Add a validated patient to the session. The caller commits and writes the audit
+    entry of the booking or request that carries it (with the patient's id)."""
     patient = Patient(last_name=data.last_name, first_name=data.first_name,
                       birth_date=data.birth_date, phone=data.phone,
                       commune_insee=data.commune_insee, treating_kind=data.treating_kind,
@@ -134,8 +135,8 @@ def create_patient(data: PatientData) -> Patient:
                       treating_external_rpps=data.treating_external_rpps,
                       mobility=data.mobility, created_at=clock.now())
     db.session.add(patient)
-    db.session.flush()
-    audit.record("create", "patient", patient.id, patient_id=patient.id)
+    if flush:
+        db.session.flush()
     return patient
 
 

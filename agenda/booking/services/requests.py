@@ -136,7 +136,7 @@ def create_request(user: User, slot: Slot, patient_data: PatientData, *, reason_
     db.session.add(CallLog(booker_org_id=user.organisation_id, channel=req.channel,
                            outcome="request", created_at=now))
     db.session.flush()
-    audit.record("create", "request", req.id, patient_id=patient.id)
+    audit.record("create", "request", req.id, patient_id=patient.id, user_id=user.id)
     if treating:
         _offer(req, treating, "treating")
     else:
@@ -261,7 +261,7 @@ def accept_request(user: User, request_id: int, start: datetime) -> Booking:
                       created_at=now)
     db.session.add(booking)
     db.session.flush()
-    audit.record("accept", "request", req.id, patient_id=req.patient_id)
+    audit.record("accept", "request", req.id, patient_id=req.patient_id, user_id=user.id)
     notify.booking_events(booking, "booked", floating_accepted=True)
     booker = db.session.get(User, req.booker_user_id) if req.booker_user_id else None
     if booker is not None:
@@ -311,7 +311,7 @@ def cancel_request(user: User, request_id: int) -> FloatingRequest:
     if result.rowcount != 1:
         db.session.rollback()
         raise Conflict(_("Cette demande n'est plus en attente."))
-    audit.record("cancel", "request", req.id, patient_id=req.patient_id)
+    audit.record("cancel", "request", req.id, patient_id=req.patient_id, user_id=user.id)
     db.session.commit()
     db.session.refresh(req)
     return req
