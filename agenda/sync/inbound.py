@@ -85,8 +85,10 @@ def account_adapter(account: CalendarAccount) -> CalendarAdapter:
 
 
 def log_line(doctor_id: int | None, level: str, message: str, uid: str | None = None) -> None:
-    db.session.add(SyncLogEntry(doctor_id=doctor_id, level=level, message=message[:2000],
-                                event_uid=(uid or None) and uid[:255], at=clock.now()))
+    message = message.replace("\x00", "")[:2000]
+    uid = (uid or "").replace("\x00", "")[:255] or None
+    db.session.add(SyncLogEntry(doctor_id=doctor_id, level=level, message=message,
+                                event_uid=uid, at=clock.now()))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -247,7 +249,9 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
               for uid in (row.uids or [])}
 
     for obj in changed:
-        parsed = ical.parse_object(obj.data or "", start, end)
+        # NUL bytes: no iCalendar meaning, and PostgreSQL text refuses them.
+        text = (obj.data or "").replace("\x00", "")
+        parsed = ical.parse_object(text, start, end)
         row = rows.get(obj.href)
         if row is None:
             row = RemoteEvent(doctor_id=doctor_id, href=obj.href)
@@ -268,7 +272,6 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
             kept.append(uid)
         row.uids = kept
         row.etag = obj.etag
-        text = obj.data or ""
         row.data = text if len(text) <= MAX_STORED_TEXT else None
         row.reexpand = parsed.recurring or bool(parsed.latest_end and parsed.latest_end > end)
         row.expanded_until = end
