@@ -246,3 +246,57 @@ def test_handler_bugs_are_retried_not_fatal(app, frozen):
         assert "inattendue" in item.last_error
     finally:
         outbox.HANDLERS.pop("test.broken", None)
+
+
+def test_acceptance_sync_run_then_booking_written_back(app, frozen, dav, make_doctor, connect,
+                                                       book):
+    """The issue's acceptance loop, through the CLI: an "SNP" event tomorrow 14:00–14:20,
+    one `sync run`, the slot is bookable; once booked and after the next `sync run`, the
+    event reads "SNP – réservé" and holds no patient data."""
+    doctor = make_doctor(with_user=True)
+    account, cal = connect(doctor, dav)
+    href = dav.put(cal, "accept-1", vevent("accept-1", paris(TOMORROW, 14),
+                                           paris(TOMORROW, 14, 20)))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["sync", "run"]).exit_code == 0
+    slot = db.session.scalar(select(Slot).where(Slot.caldav_uid == "accept-1"))
+    assert slot.status == "open" and slot.in_charter
+    booking = book(slot)
+    result = runner.invoke(args=["sync", "run"])
+    assert "1 écrits" in result.output, result.output
+    remote, [event] = event_of(dav, href)
+    assert str(event["SUMMARY"]).startswith("SNP – réservé")
+    assert booking.reference in remote.data
+    assert_no_patient_data(remote.data)
+
+
+def test_booking_of_one_instance_of_a_recurring_event(app, frozen, dav, make_doctor, connect,
+                                                      book):
+    doctor = make_doctor(with_user=True)
+    account, cal = connect(doctor, dav)
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Tests//FR\r\n"
+           "BEGIN:VEVENT\r\nUID:rec-1\r\nDTSTAMP:20261101T000000Z\r\n"
+           "DTSTART;TZID=Europe/Paris:20261202T140000\r\n"
+           "DTEND;TZID=Europe/Paris:20261202T142000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n"
+           "SUMMARY:SNP visio\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    href = dav.put(cal, "rec-1", ics)
+    sync_account(account)
+    slots = db.session.scalars(select(Slot).where(Slot.caldav_uid == "rec-1")
+                               .order_by(Slot.start)).all()
+    assert len(slots) == 3 and all(s.mode == "VR" for s in slots)
+    booking = book(slots[1])
+    worker.drain_outbox(doctor_id=doctor.id)
+    remote, events = event_of(dav, href)
+    override = [e for e in events if e.get("RECURRENCE-ID") is not None]
+    master = [e for e in events if e.get("RECURRENCE-ID") is None]
+    assert len(override) == 1 and len(master) == 1
+    assert str(override[0]["SUMMARY"]).startswith("SNP – réservé")
+    assert str(master[0]["SUMMARY"]) == "SNP visio"  # the other weeks untouched
+    assert booking.reference in str(override[0]["DESCRIPTION"])
+    # Read back: same times, same mode (the doctor's title is kept aside): no conflict.
+    report = sync_account(account)
+    assert report.conflicts == 0 and report.withdrawn == 0
+    for slot in slots:
+        db.session.refresh(slot)
+    assert [s.status for s in slots] == ["open", "booked", "open"]
+    assert all(s.conflict is None for s in slots)
