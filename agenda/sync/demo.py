@@ -50,7 +50,7 @@ def write_calendars(folder: Path, doctors: list, today: date) -> dict[str, str]:
     if users_file.exists():
         users = dict(line.split(":", 1) for line in users_file.read_text().split() if ":" in line)
     monday = today - timedelta(days=today.weekday())
-    for i, doctor in enumerate(doctors):
+    for i in range(len(doctors)):
         username = f"medecin{i + 1}"
         users.setdefault(username, secrets.token_urlsafe(12))
         cal = folder / "collections" / "collection-root" / username / "snp"

@@ -178,8 +178,9 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
             continue
         if ev.get("RECURRENCE-ID") is None:
             if uid in masters:
-                out.notes.append(Note(uid, "warning", f"UID en double {_label(uid, _raw_start(ev))} "
-                                                      "dans le même objet : seul le premier est lu."))
+                label = _label(uid, _raw_start(ev))
+                out.notes.append(Note(uid, "warning", f"UID en double {label} dans le même "
+                                                      "objet : seul le premier est lu."))
                 continue
             masters[uid] = ev
         valid_components.append(ev)

@@ -201,12 +201,12 @@ def test_and_store(doctor: Doctor, url: str, username: str,
     calendars = discover(url, username, password, doctor)
     account = account_of(doctor, create=True)
     new_url = _check_url(url)
-    if account.url != new_url or account.username != username.strip():
-        if account.calendar_url:
-            from agenda.sync.inbound import forget_account
+    moved = account.url != new_url or account.username != username.strip()
+    if moved and account.calendar_url:
+        from agenda.sync.inbound import forget_account
 
-            forget_account(account)
-            account.calendar_url = None
+        forget_account(account)
+        account.calendar_url = None
     account.url = new_url
     account.username = username.strip()
     if password:
