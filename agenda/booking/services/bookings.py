@@ -16,8 +16,8 @@ from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequ
                                    Reorientation, RequestStatus)
 from agenda.booking.services import notify
 from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
-                                            charter_for, doctor_of, new_reference,
-                                            require_booker, require_doctor)
+                                            charter_for, commit_keeping_state, doctor_of,
+                                            new_reference, require_booker, require_doctor)
 from agenda.booking.services.patients import (PatientData, check_reason, create_patient,
                                               validate_patient)
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
@@ -143,7 +143,7 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
     notify.booking_events(booking, "booked")
     notify.mail_doctor_booked(doctor_email, booking,
                               absolute_url("booking.detail", booking_id=booking.id))
-    db.session.commit()
+    commit_keeping_state(slot)
     return booking
 
 

@@ -88,3 +88,17 @@ def absolute_url(endpoint: str, **values) -> str:
         return base + url_for(endpoint, **values)
     with current_app.test_request_context("/"):
         return base + url_for(endpoint, **values)
+
+
+def commit_keeping_state(*stale) -> None:
+    """Commit without expiring what was just written (the caller shows it at once);
+    ``stale`` objects, changed behind the ORM's back by a Core UPDATE, are expired."""
+    session = db.session()
+    for obj in stale:
+        session.expire(obj)
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
