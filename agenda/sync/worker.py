@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from agenda import clock
 from agenda import outbox
@@ -86,13 +86,21 @@ def _is_pg() -> bool:
 
 
 def claim_accounts(owner: str, *, limit: int | None = None,
-                   doctor_ids: list[int] | None = None) -> list[int]:
-    """Claim the connected doctors no other worker holds; returns account ids."""
+                   doctor_ids: list[int] | None = None,
+                   exclude: set[int] | None = None) -> list[int]:
+    """Claim the connected doctors no other worker holds; returns account ids.
+
+    Set-based: the candidates are read (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then
+    leased by one conditional UPDATE; what this worker really got is read back by its
+    stamp, so a doctor taken meanwhile by another worker is not processed twice.
+    """
     now = clock.now()
     free = or_(CalendarAccount.lease_until.is_(None), CalendarAccount.lease_until < now)
     query = select(CalendarAccount.id).where(CalendarAccount.calendar_url.is_not(None), free)
     if doctor_ids is not None:
         query = query.where(CalendarAccount.doctor_id.in_(doctor_ids))
+    if exclude:
+        query = query.where(CalendarAccount.id.notin_(sorted(exclude)))
     query = query.order_by(CalendarAccount.last_sync_at.is_not(None),
                            CalendarAccount.last_sync_at, CalendarAccount.id)
     if limit:
@@ -100,15 +108,18 @@ def claim_accounts(owner: str, *, limit: int | None = None,
     if _is_pg():
         query = query.with_for_update(skip_locked=True)
     candidates = list(db.session.scalars(query))
-    claimed = []
-    for account_id in candidates:
-        result = db.session.execute(
-            update(CalendarAccount).where(CalendarAccount.id == account_id, free)
-            .values(lease_owner=owner, lease_until=now + LEASE))
-        if result.rowcount == 1:
-            claimed.append(account_id)
+    if not candidates:
+        db.session.commit()
+        return []
+    stamp = now + LEASE
+    db.session.execute(update(CalendarAccount).where(CalendarAccount.id.in_(candidates), free)
+                       .values(lease_owner=owner, lease_until=stamp))
+    claimed = list(db.session.scalars(select(CalendarAccount.id).where(
+        CalendarAccount.id.in_(candidates), CalendarAccount.lease_owner == owner,
+        CalendarAccount.lease_until == stamp).order_by(CalendarAccount.id)))
     db.session.commit()
-    return claimed
+    order = {account_id: i for i, account_id in enumerate(candidates)}
+    return sorted(claimed, key=order.__getitem__)
 
 
 def finish_quiet(account_ids: list[int], owner: str) -> None:
@@ -415,12 +426,12 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     total = PassReport()
     if periodic:
         total.errors.extend(run_periodic())
-    account_ids = claim_accounts(owner)
     if on_start:
-        on_start(len(account_ids))
+        on_start(db.session.scalar(select(func.count(CalendarAccount.id)).where(
+            CalendarAccount.calendar_url.is_not(None))) or 0)
     lock = threading.Lock()
-    quick = _quick_candidates(account_ids) if inbound else {}
     config = dict(app.config)
+    quick: dict[int, _Snapshot] = {}
 
     def one(account_id: int) -> PassReport:
         snapshot = quick.get(account_id)
@@ -438,22 +449,34 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
             finally:
                 db.session.remove()
 
-    if threads == 1 or len(account_ids) <= 1:
-        for account_id in account_ids:
-            result = one(account_id)
-            total.add(result)
-            if progress:
-                progress(result)
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync") as pool:
-            futures = [pool.submit(job, a) for a in account_ids]
-            for future in as_completed(futures):
-                result = future.result()
+    # Doctors are claimed batch by batch, so that a lease never runs out before its
+    # doctor's turn comes, however many doctors there are.
+    done: set[int] = set()
+    batch_size = max(50, threads * 10)
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync") \
+        if threads > 1 else None
+    try:
+        while True:
+            account_ids = claim_accounts(owner, limit=batch_size, exclude=done)
+            if not account_ids:
+                break
+            done.update(account_ids)
+            quick = _quick_candidates(account_ids) if inbound else {}
+            quiet_before = len(total.quiet)
+            if pool is None or len(account_ids) <= 1:
+                results = (one(a) for a in account_ids)
+            else:
+                results = (f.result() for f in as_completed(
+                    [pool.submit(job, a) for a in account_ids]))
+            for result in results:
                 with lock:
                     total.add(result)
                 if progress:
                     progress(result)
-    finish_quiet(total.quiet, owner)
+            finish_quiet(total.quiet[quiet_before:], owner)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     # Rows nobody's calendar worker takes: mail, national platform, unconnected doctors.
     while True:
         ids = claim_items(owner, orphans=True)

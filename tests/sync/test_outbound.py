@@ -300,3 +300,42 @@ def test_booking_of_one_instance_of_a_recurring_event(app, frozen, dav, make_doc
         db.session.refresh(slot)
     assert [s.status for s in slots] == ["open", "booked", "open"]
     assert all(s.conflict is None for s in slots)
+
+
+def test_two_workers_at_once_never_sync_the_same_doctor(app, frozen, make_doctor, connect,
+                                                        radicale_dav, monkeypatch):
+    import threading
+    from collections import Counter
+
+    seen: Counter = Counter()
+    guard = threading.Lock()
+
+    class Counting(adapter_mod.CaldavAdapter):
+        def sync(self, calendar_url, token):
+            with guard:
+                seen[calendar_url] += 1
+            return super().sync(calendar_url, token)
+
+    monkeypatch.setattr(adapter_mod, "ADAPTER_CLASS", Counting)
+    calendars = []
+    for i in range(8):
+        doctor = make_doctor()
+        _account, cal = connect(doctor, radicale_dav)
+        radicale_dav.put(cal, f"two-{i}", vevent(f"two-{i}", paris(TOMORROW, 9 + i % 8),
+                                                 paris(TOMORROW, 9 + i % 8, 20)))
+        calendars.append(cal)
+    reports = []
+
+    def run(owner):
+        with app.app_context():
+            reports.append(worker.run_pass(app, threads=3, owner=owner, periodic=False))
+            db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(f"w{n}",)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r.doctors for r in reports) == 8
+    assert all(seen[cal] == 1 for cal in calendars), seen
+    assert db.session.scalar(select(Slot.id).where(Slot.caldav_uid == "two-7")) is not None
