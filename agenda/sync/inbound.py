@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 
 from agenda import clock
 from agenda.errors import DomainError
@@ -159,6 +159,8 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
             if token is not None:
                 account.sync_token = token
             _check_busy(account, busy, now=now)
+            if account.state == "error":
+                resolve_alerts(account.doctor_id)
             account.last_sync_at = clock.now()
             account.last_error = None
             if has_pending is None:
@@ -191,6 +193,15 @@ def _quiet(account: CalendarAccount, changed, deleted, token, busy, has_pending,
         or_(RemoteEvent.expanded_until.is_(None),
             RemoteEvent.expanded_until <= end - REEXPAND_EVERY)).limit(1))
     return due is None
+
+
+def resolve_alerts(doctor_id: int) -> None:
+    """The calendar works again: its open sync alerts are closed."""
+    from agenda.alerts import Alert
+
+    db.session.execute(update(Alert).where(
+        Alert.kind == "sync_error", Alert.doctor_id == doctor_id,
+        Alert.resolved_at.is_(None)).values(resolved_at=clock.now()))
 
 
 def mark_error(account: CalendarAccount, message: str) -> None:

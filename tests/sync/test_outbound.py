@@ -167,6 +167,11 @@ def test_server_down_during_ten_bookings(app, frozen, kind, make_doctor, connect
         assert all(i.status == "done" for i in items), [(i.status, i.last_error) for i in items]
         account = db.session.get(CalendarAccount, account.id)
         assert account.state == "ok" and account.last_error is None
+        from agenda.alerts import Alert
+
+        alerts = db.session.scalars(select(Alert).where(Alert.kind == "sync_error")).all()
+        assert len(alerts) == 1 and alerts[0].resolved_at is not None  # raised once, closed
+        assert alerts[0].doctor_id == doctor.id and alerts[0].cpts_id == doctor.cpts_id
 
         # Exactly one successful write per event (failed attempts never reached the server).
         written = [h for h, _e in counting]
