@@ -353,6 +353,20 @@ def run_periodic() -> list[str]:
 # --- a pass ----------------------------------------------------------------------------------
 
 
+def _prepare_charters() -> None:
+    """The slot rules create a CPTS's charter row on first use: done here, once, before
+    the threads start, so that two threads never race to create it."""
+    from agenda.slots.services import charter_for
+    from agenda.territory.models import Doctor
+
+    cpts_ids = db.session.scalars(select(Doctor.cpts_id).join(
+        CalendarAccount, CalendarAccount.doctor_id == Doctor.id).where(
+        CalendarAccount.calendar_url.is_not(None)).distinct()).all()
+    for cpts_id in cpts_ids:
+        charter_for(cpts_id)
+    db.session.commit()
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     url: str
@@ -426,6 +440,8 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     total = PassReport()
     if periodic:
         total.errors.extend(run_periodic())
+    if inbound:
+        _prepare_charters()
     if on_start:
         on_start(db.session.scalar(select(func.count(CalendarAccount.id)).where(
             CalendarAccount.calendar_url.is_not(None))) or 0)
