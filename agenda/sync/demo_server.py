@@ -136,10 +136,19 @@ def main(argv: list[str] | None = None) -> int:
             users = dict(line.split(":", 1) for line in users_file.read_text().split()
                          if ":" in line)
     server = LocalServer("radicale", Path(args.folder), args.port, users)
-    server.start()
-    print(f"Radicale : {server.url} ({len(users)} comptes)", flush=True)
     try:
-        while server.running():
+        server.start()
+        print(f"Radicale : {server.url} ({len(users)} comptes)", flush=True)
+    except RuntimeError as exc:
+        # The web server goes on without the demo calendars (make run waits on us).
+        print(f"Radicale n'a pas démarré ({exc}) : calendriers de démonstration "
+              f"indisponibles, voir {server.folder / 'radicale.log'}.", file=sys.stderr,
+              flush=True)
+    try:
+        while True:
+            if server.proc is not None and not server.running():
+                print("Radicale s'est arrêté.", file=sys.stderr, flush=True)
+                server.proc = None
             time.sleep(1)
     except KeyboardInterrupt:
         pass

@@ -468,7 +468,7 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     # Doctors are claimed batch by batch, so that a lease never runs out before its
     # doctor's turn comes, however many doctors there are.
     done: set[int] = set()
-    batch_size = max(50, threads * 10)
+    batch_size = max(200, threads * 50)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sync") \
         if threads > 1 else None
     try:
