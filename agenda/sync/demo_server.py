@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             users = dict(line.split(":", 1) for line in users_file.read_text().split()
                          if ":" in line)
     server = LocalServer("radicale", Path(args.folder), args.port, users)
+    # `kill` from make run's cleanup: leave through ``finally`` so Radicale stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.start()
         print(f"Radicale : {server.url} ({len(users)} comptes)", flush=True)
