@@ -217,12 +217,18 @@ def report(label: str, values: list[float]) -> tuple[float, float]:
 
 # --- the measures ------------------------------------------------------------------------
 
-def bench_latency(database_url: str, instance: str, n_bookings: int) -> None:
+def department(database_url: str, scale: int):
+    """The app on ``database_url`` and a generated department ``scale`` times the base."""
     from agenda import create_app
 
     app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
                       "LOG_LEVEL": "WARNING"})
-    data = populate(app, communes=700, doctors=1000, slots=6000)
+    return app, populate(app, communes=700 * scale, doctors=1000 * scale,
+                         slots=6000 * scale)
+
+
+def bench_latency(database_url: str, instance: str, n_bookings: int) -> None:
+    app, data = department(database_url, 1)
     rng = random.Random(11)
     slots = rng.sample(data["fixed_slots"], n_bookings + 20)
     bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
@@ -271,23 +277,15 @@ def bench_search(app, data: dict, label: str, n: int = 300) -> None:
 
 
 def bench_search_10x(database_url: str) -> None:
-    from agenda import create_app
-
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
-                      "LOG_LEVEL": "WARNING"})
     t0 = time.perf_counter()
-    data = populate(app, communes=7000, doctors=10000, slots=60000)
+    app, data = department(database_url, 10)
     print(f"(10x data generated in {time.perf_counter() - t0:.1f} s)")
     with app.app_context():
         bench_search(app, data, "Search at 10x (10,000 doctors, 60,000 slots, 7,000 communes)")
 
 
 def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> None:
-    from agenda import create_app
-
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "bench",
-                      "LOG_LEVEL": "WARNING"})
-    data = populate(app, communes=700, doctors=1000, slots=6000)
+    app, data = department(database_url, 1)
     rng = random.Random(13)
     slots = rng.sample(data["fixed_slots"], n + 50)
     bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
