@@ -1,0 +1,33 @@
+"""Pages of agenda.booking: thin — parse, call a service, render.
+
+- :mod:`.bookers` — search (4 screens), slot page (SAS link), emergency page, lists
+- :mod:`.records` — a booking: detail, cancel, outcome, synthesis, letter; reasons
+- :mod:`.doctors` — the doctor's "Demandes" (phone first)
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask_babel import gettext as _
+
+bp = Blueprint("booking", __name__)
+
+BOOKERS = ("secretary", "regulator", "ed_nurse")
+
+STATUS_LABELS = {"booked": "réservé", "seen": "vu", "no_show": "non venu",
+                 "cancelled": "annulé", "pending": "en attente", "accepted": "acceptée",
+                 "expired": "expirée"}
+CHANNEL_LABELS = {"secretariat": "Télésecrétariat", "samu": "SAMU / SAS", "ed": "Urgences"}
+MODE_LABELS = {"AMB": "au cabinet", "VR": "téléconsultation", "HH": "visite à domicile"}
+
+
+@bp.app_context_processor
+def _helpers() -> dict:
+    return {"booking_status_label": lambda s: _(STATUS_LABELS.get(s, s)),
+            "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
+            "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m))}
+
+
+from agenda.booking.views import bookers, doctors, records  # noqa: E402,F401
+from agenda.booking import demo as _demo  # noqa: E402,F401
+from agenda.booking import panels as _panels  # noqa: E402,F401

@@ -1,0 +1,113 @@
+"""The doctor's "Demandes" page (phone first): accept choosing the time, or refuse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from agenda import clock
+from agenda.accounts.access import roles_required
+from agenda.booking import services
+from agenda.booking.forms import AcceptForm, ActionForm
+from agenda.booking.models import Booking, FloatingRequest
+from agenda.booking.services import requests as cascade
+from agenda.booking.services.common import charter_for, doctor_of
+from agenda.errors import DomainError, ValidationError
+from agenda.extensions import db
+from agenda.slots.models import Slot
+from agenda.territory.models import Commune
+from agenda.timeutil import local_to_utc, to_local
+
+from agenda.booking.views import bp
+
+
+# --- doctor: "Demandes" (phone first) ---------------------------------------------------
+
+def _time_choices(req: FloatingRequest, slot: Slot | None, length_min: int) -> list[tuple]:
+    start = req.window_start
+    end = req.window_end
+    if slot is not None:
+        start, end = max(start, slot.start), min(end, slot.end)
+    now = clock.now()
+    if start < now:
+        start = now + timedelta(minutes=(5 - now.minute % 5) % 5, seconds=-now.second,
+                                microseconds=-now.microsecond)
+    out = []
+    t = start
+    while t + timedelta(minutes=length_min) <= end and len(out) < 60:
+        # The value is the UTC instant (unambiguous on the autumn DST night), the label local.
+        out.append((t.strftime("%Y-%m-%dT%H:%MZ"), to_local(t).strftime("%H:%M")))
+        t += timedelta(minutes=10)
+    return out
+
+
+@bp.get("/demandes")
+@roles_required("doctor")
+def my_requests():
+    offers = cascade.offers_for(current_user)
+    doctor = doctor_of(current_user)
+    length = charter_for(doctor.cpts_id).default_length_min if doctor else 20
+    cards = []
+    for req, offer in offers:
+        form = AcceptForm(prefix=f"r{req.id}")
+        slot = db.session.get(Slot, offer.slot_id) if offer.slot_id else None
+        form.time.choices = _time_choices(req, slot, length)
+        commune = db.session.get(Commune, req.patient.commune_insee)
+        cards.append({"req": req, "offer": offer, "form": form, "commune": commune,
+                      "area": cascade._area_label(req.patient.commune_insee)})
+    accepted = list(db.session.scalars(
+        select(Booking).where(Booking.doctor_id == (doctor.id if doctor else 0),
+                              Booking.request_id.is_not(None), Booking.end > clock.now())
+        .order_by(Booking.start)))
+    return render_template("booking/my_requests.html", cards=cards, accepted=accepted,
+                           refuse_form=ActionForm())
+
+
+def _parse_choice(value: str) -> datetime:
+    """A time chosen on the "Demandes" page: a UTC instant ("…Z"), or a local wall-clock
+    time ("2026-12-01T16:00") from a hand-made form."""
+    try:
+        if value.endswith("Z"):
+            return datetime.strptime(value, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+        local = datetime.strptime(value or "", "%Y-%m-%dT%H:%M")
+    except ValueError as exc:
+        raise ValidationError(_("Heure invalide."), field="time") from exc
+    return local_to_utc(local.date(), local.time())
+
+
+@bp.post("/demandes/<int:request_id>/accepter")
+@roles_required("doctor")
+def accept(request_id: int):
+    form = ActionForm()
+    if not form.validate():
+        abort(400)
+    value = request.form.get(f"r{request_id}-time") or request.form.get("time") or ""
+    try:
+        booking = services.accept_request(current_user, request_id, _parse_choice(value))
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("booking.my_requests"))
+    flash(_("Demande acceptée : le patient est attendu à %(t)s.",
+            t=to_local(booking.start).strftime("%H:%M")), "info")
+    return redirect(url_for("booking.detail", booking_id=booking.id))
+
+
+@bp.post("/demandes/<int:request_id>/refuser")
+@roles_required("doctor")
+def refuse(request_id: int):
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        services.refuse_request(current_user, request_id)
+        flash(_("Demande refusée."), "info")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("booking.my_requests"))
+
+
