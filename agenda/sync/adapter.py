@@ -18,20 +18,13 @@ from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from flask_babel import gettext as _
 from lxml import etree
+
+from agenda.sync.text import _t
 
 _local = threading.local()
 NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 TIMEOUT_SECONDS = 15
-
-
-def _t(message: str, **kwargs) -> str:
-    """gettext outside a request (worker threads, CLI) falls back to the French msgid."""
-    try:
-        return _(message, **kwargs)
-    except Exception:  # no app/request context: French source text
-        return message % kwargs if kwargs else message
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agenda.sync.text import _t
+
 DEFAULT_TZ = "Europe/Paris"
 MAX_SLOT_HOURS = 24
 MAX_INSTANCES = 400  # occurrences of one recurring event over the horizon
@@ -111,12 +113,12 @@ def _tz(name: str | None) -> ZoneInfo | None:
 
 
 def _label(uid: str | None, when: datetime | date | None = None) -> str:
-    uid_part = f"« {uid[:80]} »" if uid else "sans UID"
+    uid_part = f"« {uid[:80]} »" if uid else _t("sans UID")
     if isinstance(when, datetime):
         local = when.astimezone(ZoneInfo(DEFAULT_TZ)) if when.tzinfo else when
-        return f"{uid_part} du {local:%d/%m/%Y %H:%M}"
+        return _t("%(uid)s du %(when)s", uid=uid_part, when=f"{local:%d/%m/%Y %H:%M}")
     if isinstance(when, date):
-        return f"{uid_part} du {when:%d/%m/%Y}"
+        return _t("%(uid)s du %(when)s", uid=uid_part, when=f"{when:%d/%m/%Y}")
     return uid_part
 
 
@@ -146,8 +148,9 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
         cal = icalendar.Calendar.from_ical(text)
     except Exception as exc:  # icalendar raises ValueError, IndexError, KeyError…
         uid = _first_uid(text)
-        out.notes.append(Note(uid, "error", f"Événement {_label(uid)} illisible "
-                                            f"(iCalendar invalide : {_short(exc)}) : ignoré."))
+        out.notes.append(Note(uid, "error", _t(
+            "Événement %(event)s illisible (iCalendar invalide : %(why)s) : ignoré.",
+            event=_label(uid), why=_short(exc))))
         if uid:
             out.uids.append(uid)
         return out
@@ -157,14 +160,15 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
 
     events = [c for c in cal.walk("VEVENT")]
     if not events:
-        out.notes.append(Note(None, "info", "Objet sans événement (tâche, note…) : ignoré."))
+        out.notes.append(Note(None, "info", _t("Objet sans événement (tâche, note…) : "
+                                               "ignoré.")))
     masters: dict[str, object] = {}
     valid_components = []
     for ev in events:
         uid = _uid(ev)
         if not uid:
-            out.notes.append(Note(None, "error", f"Événement {_label(None, _raw_start(ev))} sans "
-                                                 "UID : ignoré."))
+            out.notes.append(Note(None, "error", _t("Événement %(event)s sans UID : ignoré.",
+                                                    event=_label(None, _raw_start(ev)))))
             continue
         if ev.get(CREATED_MARK):
             if uid not in out.uids:
@@ -179,8 +183,9 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
         if ev.get("RECURRENCE-ID") is None:
             if uid in masters:
                 label = _label(uid, _raw_start(ev))
-                out.notes.append(Note(uid, "warning", f"UID en double {label} dans le même "
-                                                      "objet : seul le premier est lu."))
+                out.notes.append(Note(uid, "warning", _t(
+                    "UID en double %(event)s dans le même objet : seul le premier est lu.",
+                    event=label)))
                 continue
             masters[uid] = ev
         valid_components.append(ev)
@@ -208,13 +213,13 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
                                    horizon_start, horizon_end, tz)
             if len(instances) > MAX_INSTANCES:
                 instances = instances[:MAX_INSTANCES]
-                out.notes.append(Note(uid, "warning", f"Événement {_label(uid)} : plus de "
-                                                      f"{MAX_INSTANCES} occurrences sur "
-                                                      "l'horizon, seules les premières sont "
-                                                      "lues."))
+                out.notes.append(Note(uid, "warning", _t(
+                    "Événement %(event)s : plus de %(n)d occurrences sur l'horizon, seules "
+                    "les premières sont lues.", event=_label(uid), n=MAX_INSTANCES)))
         except Exception as exc:  # bad RRULE, bad dates…
-            out.notes.append(Note(uid, "error", f"Événement {_label(uid)} : récurrence ou dates "
-                                                f"illisibles ({_short(exc)}) : ignoré."))
+            out.notes.append(Note(uid, "error", _t(
+                "Événement %(event)s : récurrence ou dates illisibles (%(why)s) : ignoré.",
+                event=_label(uid), why=_short(exc))))
             continue
         all_day_noted = False
         for inst in instances:
@@ -294,46 +299,55 @@ def _component_end(ev) -> datetime:
 def _check_component(ev, uid: str) -> Note | None:
     """Problems that make an event unusable before expansion."""
     if ev.get("DTSTART") is None:
-        return Note(uid, "error", f"Événement {_label(uid)} sans date de début (DTSTART) : "
-                                  "ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s sans date de début (DTSTART) : "
+                                     "ignoré.", event=_label(uid)))
     try:
         start = ev.decoded("DTSTART")
     except Exception as exc:
-        return Note(uid, "error", f"Événement {_label(uid)} : date de début illisible "
-                                  f"({_short(exc)}) : ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s : date de début illisible "
+                                     "(%(why)s) : ignoré.", event=_label(uid), why=_short(exc)))
     if isinstance(start, date) and not isinstance(start, datetime):
-        return Note(uid, "info", f"Événement {_label(uid, start)} sur la journée entière : "
-                                 "ignoré (un créneau SNP a une heure de début et de fin).")
+        return Note(uid, "info", _all_day(uid, start))
     if ev.get("RRULE") is not None:
         problem = _check_rrule(ev, start)
         if problem:
-            return Note(uid, "error", f"Événement {_label(uid, start)} : règle de récurrence "
-                                      f"illisible ({problem}) : ignoré.")
+            return Note(uid, "error", _t("Événement %(event)s : règle de récurrence illisible "
+                                         "(%(why)s) : ignoré.", event=_label(uid, start),
+                                         why=problem))
     if ev.get("DTEND") is None and ev.get("DURATION") is None:
-        return Note(uid, "error", f"Événement {_label(uid, start)} sans fin (ni DTEND ni "
-                                  "DURATION) : ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s sans fin (ni DTEND ni DURATION) : "
+                                     "ignoré.", event=_label(uid, start)))
     try:
         end = _component_end(ev)
     except Exception as exc:
-        return Note(uid, "error", f"Événement {_label(uid, start)} : fin illisible "
-                                  f"({_short(exc)}) : ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s : fin illisible (%(why)s) : ignoré.",
+                                     event=_label(uid, start), why=_short(exc)))
     if isinstance(end, date) and not isinstance(end, datetime):
-        return Note(uid, "error", f"Événement {_label(uid, start)} : début et fin de types "
-                                  "différents (date et heure) : ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s : début et fin de types différents "
+                                     "(date et heure) : ignoré.", event=_label(uid, start)))
     try:
         naive_mix = (start.tzinfo is None) != (end.tzinfo is None)
         delta = (end.replace(tzinfo=None) - start.replace(tzinfo=None)) if naive_mix \
             else end - start
     except Exception:
-        return Note(uid, "error", f"Événement {_label(uid, start)} : dates incohérentes : "
-                                  "ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s : dates incohérentes : ignoré.",
+                                     event=_label(uid, start)))
     if delta <= timedelta(0):
-        return Note(uid, "error", f"Événement {_label(uid, start)} : la fin n'est pas après "
-                                  "le début : ignoré.")
+        return Note(uid, "error", _end_before(uid, start))
     if delta > timedelta(hours=MAX_SLOT_HOURS):
-        return Note(uid, "error", f"Événement {_label(uid, start)} de plus de "
-                                  f"{MAX_SLOT_HOURS} h : ignoré.")
+        return Note(uid, "error", _t("Événement %(event)s de plus de %(h)d h : ignoré.",
+                                     event=_label(uid, start), h=MAX_SLOT_HOURS))
     return None
+
+
+def _all_day(uid: str, day) -> str:
+    return _t("Événement %(event)s sur la journée entière : ignoré (un créneau SNP a une "
+              "heure de début et de fin).", event=_label(uid, day))
+
+
+def _end_before(uid: str, start) -> str:
+    return _t("Événement %(event)s : la fin n'est pas après le début : ignoré.",
+              event=_label(uid, start))
 
 
 def _check_rrule(ev, start: datetime) -> str | None:
@@ -360,9 +374,9 @@ def _notes_for_timezones(comps, uid: str, out: ParsedObject) -> None:
         except Exception:
             continue
         if isinstance(value, datetime) and value.tzinfo is None:
-            out.notes.append(Note(uid, "warning", f"Événement {_label(uid, value)} : fuseau "
-                                                  f"horaire inconnu « {str(tzid)[:60]} », heure "
-                                                  "prise à l'heure de Paris."))
+            out.notes.append(Note(uid, "warning", _t(
+                "Événement %(event)s : fuseau horaire inconnu « %(tz)s », heure prise à "
+                "l'heure de Paris.", event=_label(uid, value), tz=str(tzid)[:60])))
             return
 
 
@@ -374,9 +388,7 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
         return None
     if isinstance(start, date) and not isinstance(start, datetime):
         if not all_day_noted:
-            out.notes.append(Note(uid, "info", f"Événement {_label(uid, start)} sur la journée "
-                                               "entière : ignoré (un créneau SNP a une heure "
-                                               "de début et de fin)."))
+            out.notes.append(Note(uid, "info", _all_day(uid, start)))
         return None
     if str(inst.get("STATUS") or "").upper() == "CANCELLED":
         return None
@@ -387,8 +399,7 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
         return None
     start_utc, end_utc = _aware(start, tz), _aware(end, tz)
     if end_utc <= start_utc:
-        out.notes.append(Note(uid, "error", f"Événement {_label(uid, start_utc)} : la fin "
-                                            "n'est pas après le début : ignoré."))
+        out.notes.append(Note(uid, "error", _end_before(uid, start_utc)))
         return None
     rid = None
     if recurring:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from agenda import clock
 from agenda.extensions import db
-from agenda.sync.writer import CHANNEL_LABELS, booking_link
+from agenda.sync.text import _t
+from agenda.sync.writer import booking_link, channel_label
 
 PAST_DAYS = 7
 AHEAD_DAYS = 90
@@ -53,19 +54,19 @@ def feed(doctor) -> str:
     host = (current_app.config.get("BASE_URL") or "agenda").split("//")[-1].split("/")[0]
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//CPTS//Agenda SNP//FR",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
-             "X-WR-CALNAME:" + _escape(f"SNP – {doctor.display_name}"),
+             "X-WR-CALNAME:" + _escape(_t("SNP – %(name)s", name=doctor.display_name)),
              "X-PUBLISHED-TTL:PT15M"]
     for slot in slots:
         taken = bookings.get(slot.id, [])
         if slot.kind == "floating":
-            summary = f"SNP – plage flottante ({slot.booked_count}/{slot.capacity})"
+            summary = _t("SNP – plage flottante (%(n)d/%(cap)d)", n=slot.booked_count,
+                         cap=slot.capacity)
         elif taken:
-            label = CHANNEL_LABELS.get(taken[0].channel, taken[0].channel)
-            summary = f"SNP – réservé ({label})"
+            summary = _t("SNP – réservé (%(channel)s)", channel=channel_label(taken[0].channel))
         else:
-            summary = "SNP – libre"
-        description = "\n".join(f"Réservation {b.reference} : {booking_link(b.id)}"
-                                for b in taken)
+            summary = _t("SNP – libre")
+        description = "\n".join(_t("Réservation %(ref)s : %(link)s", ref=b.reference,
+                                    link=booking_link(b.id)) for b in taken)
         lines += ["BEGIN:VEVENT", f"UID:slot-{slot.id}@{host}", f"DTSTAMP:{stamp}",
                   f"DTSTART:{slot.start:%Y%m%dT%H%M%SZ}", f"DTEND:{slot.end:%Y%m%dT%H%M%SZ}",
                   "SUMMARY:" + _escape(summary), "TRANSP:OPAQUE", "STATUS:CONFIRMED"]

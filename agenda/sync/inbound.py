@@ -31,6 +31,7 @@ from agenda.sync import ical
 from agenda.sync.adapter import (AdapterError, CalendarAdapter, InvalidSyncToken,
                                  RemoteObject, SyncUnsupported, adapter_for)
 from agenda.sync.models import CalendarAccount, RemoteEvent, SyncLogEntry
+from agenda.sync.text import _t
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
     state (shown in French), never as an exception."""
     report = SyncReport(doctor_id=account.doctor_id)
     if not account.calendar_url:
-        report.error = "Aucun calendrier SNP choisi."
+        report.error = _t("Aucun calendrier SNP choisi.")
         return report
     own_adapter = adapter is None
     adapter = adapter or account_adapter(account)
@@ -214,7 +215,8 @@ def mark_error(account: CalendarAccount, message: str) -> None:
     if first:
         doctor = account.doctor
         log_line(account.doctor_id, "error", message)
-        raise_alert("sync_error", f"Calendrier de {doctor.display_name} : {message}"[:500],
+        raise_alert("sync_error", _t("Calendrier de %(doctor)s : %(msg)s",
+                                     doctor=doctor.display_name, msg=message)[:500],
                     cpts_id=doctor.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
                     object_type="calendar_account", object_id=account.id)
     db.session.commit()
@@ -274,9 +276,10 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         for uid in parsed.uids:
             other = owners.get(uid)
             if other is not None and other != obj.href:
-                log_line(doctor_id, "warning",
-                         f"Événement « {uid[:80]} » (ressource « {_resource(obj.href)} ») : UID "
-                         "déjà utilisé par un autre événement du calendrier : ignoré.", uid)
+                log_line(doctor_id, "warning", _t(
+                    "Événement « %(uid)s » (ressource « %(res)s ») : UID déjà utilisé par un "
+                    "autre événement du calendrier : ignoré.", uid=uid[:80],
+                    res=_resource(obj.href)), uid)
                 report.skipped += 1
                 continue
             owners[uid] = obj.href
@@ -290,7 +293,8 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         for note in parsed.notes:
             message = note.message
             if note.uid is None:  # name it by its resource in the calendar
-                message = f"{message} (ressource « {_resource(obj.href)} »)"
+                message = _t("%(msg)s (ressource « %(res)s »)", msg=message,
+                             res=_resource(obj.href))
             log_line(doctor_id, note.level, message, note.uid)
             if note.level == "error":
                 report.skipped += 1
@@ -370,23 +374,26 @@ def _reconcile(account: CalendarAccount, uids: set[str],
                                             caldav_href=href, caldav_etag=etag,
                                             keep_out_of_charter=True)
                 for warning in getattr(created, "warnings", None) or []:
-                    log_line(doctor.id, "warning",
-                             f"Événement « {uid[:80]} » du {_when(spec.start)} : {warning}", uid)
+                    log_line(doctor.id, "warning", _t(
+                        "Événement « %(uid)s » du %(when)s : %(msg)s", uid=uid[:80],
+                        when=_when(spec.start), msg=warning), uid)
                 report.created += 1
             elif spec is None:
                 if _taken(slot):
-                    _conflict(doctor, slot, f"L'événement du {_when(slot.start)} a été supprimé "
-                                            "du calendrier alors que le créneau est réservé : "
-                                            "la réservation est maintenue.", report)
+                    _conflict(doctor, slot, _t(
+                        "L'événement du %(when)s a été supprimé du calendrier alors que le "
+                        "créneau est réservé : la réservation est maintenue.",
+                        when=_when(slot.start)), report)
                 else:
-                    slots.withdraw_slot(slot, "Événement supprimé du calendrier")
+                    slots.withdraw_slot(slot, _t("Événement supprimé du calendrier"))
                     report.withdrawn += 1
             elif _differs(slot, spec):
                 if _taken(slot):
-                    _conflict(doctor, slot, f"L'événement du {_when(slot.start)} a été modifié "
-                                            f"dans le calendrier (désormais {_when(spec.start)}) "
-                                            "alors que le créneau est réservé : la réservation "
-                                            "est maintenue à l'heure initiale.", report)
+                    _conflict(doctor, slot, _t(
+                        "L'événement du %(when)s a été modifié dans le calendrier (désormais "
+                        "%(new)s) alors que le créneau est réservé : la réservation est "
+                        "maintenue à l'heure initiale.", when=_when(slot.start),
+                        new=_when(spec.start)), report)
                 else:
                     slots.update_slot(slot, _slot_input(spec), keep_out_of_charter=True)
                     report.updated += 1
@@ -399,8 +406,9 @@ def _reconcile(account: CalendarAccount, uids: set[str],
         except DomainError as exc:
             savepoint.rollback()
             when = _when(spec.start if spec is not None else slot.start)
-            log_line(doctor.id, "error", f"Événement « {uid[:80]} » du {when} non pris en "
-                                         f"compte : {exc.message}", uid)
+            log_line(doctor.id, "error", _t(
+                "Événement « %(uid)s » du %(when)s non pris en compte : %(msg)s",
+                uid=uid[:80], when=when, msg=exc.message), uid)
             report.skipped += 1
 
 
@@ -465,8 +473,8 @@ def _check_busy(account: CalendarAccount, busy: list[tuple[datetime, datetime]],
     since = clock.now() - timedelta(days=7)
     for slot in live:
         if any(b0 < slot.end and b1 > slot.start for b0, b1 in busy):
-            message = (f"Le créneau du {_when(slot.start)} chevauche un moment occupé de vos "
-                       "autres calendriers.")
+            message = _t("Le créneau du %(when)s chevauche un moment occupé de vos autres "
+                         "calendriers.", when=_when(slot.start))
             seen = db.session.scalar(select(SyncLogEntry.id).where(
                 SyncLogEntry.doctor_id == account.doctor_id, SyncLogEntry.message == message,
                 SyncLogEntry.at >= since).limit(1))

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from agenda import clock
 from agenda import outbox
@@ -36,6 +37,7 @@ from agenda.extensions import db
 from agenda.outbox import OutboxItem, RetryLater
 from agenda.sync.inbound import serial_writes
 from agenda.sync.models import CalendarAccount
+from agenda.sync.text import _t
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +188,7 @@ def deliver(item_id: int, owner: str) -> str:
     error: str | None = None
     try:
         if func is None:
-            raise RetryLater(f"Aucun traitement pour « {item.kind} ».")
+            raise RetryLater(_t("Aucun traitement pour « %(kind)s ».", kind=item.kind))
         func(item)
         with serial_writes():
             item = db.session.get(OutboxItem, item_id)
@@ -197,10 +199,11 @@ def deliver(item_id: int, owner: str) -> str:
             db.session.commit()
         return "done"
     except RetryLater as exc:
-        error = str(exc) or "Nouvel essai plus tard."
+        error = str(exc) or _t("Nouvel essai plus tard.")
     except Exception as exc:  # a handler bug must not stop the worker: retried, logged
         log.exception("outbox %s (%s) failed", item_id, getattr(item, "kind", "?"))
-        error = f"Erreur inattendue ({type(exc).__name__}) : l'équipe technique est prévenue."
+        error = _t("Erreur inattendue (%(kind)s) : l'équipe technique est prévenue.",
+                   kind=type(exc).__name__)
     db.session.rollback()
     with serial_writes():
         return _record_failure(item_id, error)
@@ -227,8 +230,9 @@ def _alert_failed(item: OutboxItem) -> None:
     from agenda.territory.models import Doctor
 
     doctor = db.session.get(Doctor, item.doctor_id) if item.doctor_id else None
-    raise_alert("sync_error", f"Envoi abandonné après {item.attempts} essais "
-                              f"({item.kind}) : {item.last_error or ''}"[:500],
+    raise_alert("sync_error", _t("Envoi abandonné après %(n)d essais (%(kind)s) : %(msg)s",
+                                 n=item.attempts, kind=item.kind,
+                                 msg=item.last_error or "")[:500],
                 cpts_id=doctor.cpts_id if doctor else None,
                 user_id=doctor.user_id if doctor else None,
                 doctor_id=doctor.id if doctor else None, object_type="outbox",
@@ -290,7 +294,7 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
             last = db.session.scalar(select(Item.last_error).where(
                 Item.doctor_id == doctor_id, Item.status == "pending",
                 Item.last_error.is_not(None)).order_by(Item.id.desc()).limit(1))
-            mark_error(account, last or "Écriture dans le calendrier en attente.")
+            mark_error(account, last or _t("Écriture dans le calendrier en attente."))
         elif inbound:
             still_pending = db.session.scalar(select(OutboxItem.id).where(
                 OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",
@@ -310,7 +314,7 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
     except Exception:  # one doctor's bug must not stop the others
         db.session.rollback()
         log.exception("sync of account %s failed", account_id)
-        report.errors.append("Erreur inattendue")
+        report.errors.append(_t("Erreur inattendue"))
     finally:
         held = None if report.quiet else db.session.scalar(
             select(CalendarAccount.lease_owner).where(CalendarAccount.id == account_id))
@@ -363,8 +367,11 @@ def _prepare_charters() -> None:
         CalendarAccount, CalendarAccount.doctor_id == Doctor.id).where(
         CalendarAccount.calendar_url.is_not(None)).distinct()).all()
     for cpts_id in cpts_ids:
-        charter_for(cpts_id)
-    db.session.commit()
+        try:
+            charter_for(cpts_id)
+            db.session.commit()
+        except IntegrityError:  # another worker created it at the same moment
+            db.session.rollback()
 
 
 @dataclass(frozen=True)

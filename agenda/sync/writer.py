@@ -31,10 +31,12 @@ from agenda.sync import ical
 from agenda.sync.adapter import (AdapterError, CalendarAdapter, PreconditionFailed,
                                  new_event_href)
 from agenda.sync.models import CalendarAccount, RemoteEvent
+from agenda.sync.text import _t
 
 log = logging.getLogger(__name__)
 
 MAX_RACES = 4
+# Labels written into the doctor's calendar (through gettext when the message is used).
 CHANNEL_LABELS = {"secretariat": "Télésecrétariat", "samu": "SAMU / SAS", "ed": "Urgences"}
 STATE_TITLES = {
     "booked": "SNP – réservé",
@@ -42,6 +44,11 @@ STATE_TITLES = {
     "no_show": "SNP – réservé · patient absent",
     "cancelled": "SNP – réservation annulée",
 }
+
+
+def channel_label(channel: str | None) -> str:
+    label = CHANNEL_LABELS.get(channel or "")
+    return _t(label) if label else (channel or "")
 
 # The adapter factory used by the handlers (the worker may pass a shared one per doctor).
 _adapters: dict[int, CalendarAdapter] = {}
@@ -98,19 +105,20 @@ def render_state(text: str | None, *, uid: str, recurrence_id: str | None, start
 
     if target.get(ical.SUMMARY_MARK) is None:
         target.add(ical.SUMMARY_MARK, str(target.get("SUMMARY") or "SNP"))
-    label = CHANNEL_LABELS.get(channel, channel or "")
+    label = channel_label(channel)
     if state == "cancelled" and slot_open_again and not ours:
         summary = str(target.get(ical.SUMMARY_MARK))
-        description = (f"Réservation SNP {reference} annulée : le créneau est de nouveau "
-                       "libre.\nAucune donnée de patient n'est inscrite dans ce calendrier.")
+        description = _t("Réservation SNP %(ref)s annulée : le créneau est de nouveau libre."
+                         "\nAucune donnée de patient n'est inscrite dans ce calendrier.",
+                         ref=reference)
         status = "CONFIRMED"
     else:
-        summary = STATE_TITLES.get(state, STATE_TITLES["booked"])
+        summary = _t(STATE_TITLES.get(state, STATE_TITLES["booked"]))
         if label:
             summary = f"{summary} ({label})"
-        description = (f"Réservation SNP {reference}\nVoir la réservation (connexion "
-                       f"requise) : {link}\nAucune donnée de patient n'est inscrite dans ce "
-                       "calendrier.")
+        description = _t("Réservation SNP %(ref)s\nVoir la réservation (connexion requise) : "
+                         "%(link)s\nAucune donnée de patient n'est inscrite dans ce calendrier.",
+                         ref=reference, link=link)
         status = "CANCELLED" if state == "cancelled" else "CONFIRMED"
     _set(target, "SUMMARY", summary)
     _set(target, "DESCRIPTION", description)
@@ -254,7 +262,8 @@ def write_booking(booking, *, create_new: bool = False,
                 continue
             _remember(account, href, uid, text, new_etag, slot if in_place else None)
             return True
-        raise RetryLater("L'événement change sans cesse sur le serveur : nouvel essai plus tard.")
+        raise RetryLater(_t("L'événement change sans cesse sur le serveur : nouvel essai plus "
+                            "tard."))
     except AdapterError as exc:
         raise RetryLater(exc.message) from exc
     finally:

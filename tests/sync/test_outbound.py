@@ -329,18 +329,23 @@ def test_two_workers_at_once_never_sync_the_same_doctor(app, frozen, make_doctor
         radicale_dav.put(cal, f"two-{i}", vevent(f"two-{i}", paris(TOMORROW, 9 + i % 8),
                                                  paris(TOMORROW, 9 + i % 8, 20)))
         calendars.append(cal)
-    reports = []
+    reports, crashes = [], []
 
     def run(owner):
         with app.app_context():
-            reports.append(worker.run_pass(app, threads=3, owner=owner, periodic=False))
-            db.session.remove()
+            try:
+                reports.append(worker.run_pass(app, threads=3, owner=owner, periodic=False))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                crashes.append(exc)
+            finally:
+                db.session.remove()
 
     threads = [threading.Thread(target=run, args=(f"w{n}",)) for n in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert crashes == []
     assert sum(r.doctors for r in reports) == 8
     assert all(seen[cal] == 1 for cal in calendars), seen
     assert db.session.scalar(select(Slot.id).where(Slot.caldav_uid == "two-7")) is not None
