@@ -522,10 +522,11 @@ def run_forever(app: Flask, *, interval: int | None = None, threads: int | None 
         started = time.monotonic()
         try:
             report = run_pass(app, threads=threads, owner=owner)
-            if echo and (report.doctors or report.delivered or report.retried):
+            if echo and (report.events_read or report.delivered or report.retried
+                         or report.errors):
                 echo(f"{datetime.now():%H:%M:%S} {report.doctors} médecins, "
                      f"{report.events_read} événements lus, {report.events_written} écrits, "
-                     f"{report.retried} en attente")
+                     f"{report.retried} en attente, {len(report.errors)} en erreur")
         except Exception:  # the loop survives a database hiccup
             db.session.rollback()
             log.exception("worker pass failed")
