@@ -288,13 +288,16 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
             if report.retried:
                 break  # the server is unwell: the rest waits for the next pass
         account = db.session.get(CalendarAccount, account_id)
-        if report.retried:
-            from agenda.outbox import OutboxItem as Item
-
-            last = db.session.scalar(select(Item.last_error).where(
-                Item.doctor_id == doctor_id, Item.status == "pending",
-                Item.last_error.is_not(None)).order_by(Item.id.desc()).limit(1))
-            mark_error(account, last or _t("Écriture dans le calendrier en attente."))
+        # A calendar write that failed just now: the calendar is unwell, its state says
+        # why, and reading it waits for the next pass. (A mail that failed is not the
+        # calendar's business.)
+        calendar_error = db.session.scalar(select(OutboxItem.last_error).where(
+            OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",
+            OutboxItem.kind.like("caldav.%"), OutboxItem.attempts > 0,
+            OutboxItem.last_error.is_not(None)).order_by(OutboxItem.id.desc()).limit(1)) \
+            if report.retried else None
+        if calendar_error:
+            mark_error(account, calendar_error)
         elif inbound:
             still_pending = db.session.scalar(select(OutboxItem.id).where(
                 OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",

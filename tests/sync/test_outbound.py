@@ -349,3 +349,25 @@ def test_two_workers_at_once_never_sync_the_same_doctor(app, frozen, make_doctor
     assert sum(r.doctors for r in reports) == 8
     assert all(seen[cal] == 1 for cal in calendars), seen
     assert db.session.scalar(select(Slot.id).where(Slot.caldav_uid == "two-7")) is not None
+
+
+def test_a_failing_mail_does_not_mark_the_calendar_in_error(app, frozen, make_doctor, connect,
+                                                            radicale_dav):
+    from agenda import outbox
+
+    doctor = make_doctor()
+    account, _cal = connect(doctor, radicale_dav)
+
+    def smtp_down(item):
+        raise outbox.RetryLater("Serveur de messagerie injoignable.")
+
+    outbox.HANDLERS["test.mail"] = smtp_down
+    try:
+        outbox.enqueue("test.mail", {"to": "x@example.org"}, doctor_id=doctor.id)
+        db.session.commit()
+        report = worker.run_pass(app, threads=1)
+        assert report.retried == 1
+        db.session.refresh(account)
+        assert account.state == "ok" and account.last_error is None
+    finally:
+        outbox.HANDLERS.pop("test.mail", None)
