@@ -66,7 +66,6 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
     """Bulk-insert a department; returns ids the benchmark needs."""
     from sqlalchemy import insert
 
-    from agenda.accounts.models import Organisation, User
     from agenda.accounts.services import create_organisation, create_token, create_user
     from agenda.extensions import db
     from agenda.slots.models import Slot
@@ -114,6 +113,10 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
         user, _ = create_user("bench@secretariat.fr", "Bench", "secretary", secretariat,
                               "motdepasse-bench")
         token = create_token(user, "bench")
+        # One token per concurrent client, as real bookers each have their own.
+        tokens = [create_token(create_user(f"bench{i}@secretariat.fr", f"Bench {i}",
+                                           "secretary", secretariat, "motdepasse-bench")[0],
+                               "bench") for i in range(32)]
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
             # Statistics, as autovacuum would have gathered them on a live database.
@@ -122,9 +125,8 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
         from sqlalchemy import select
 
         fixed = list(db.session.scalars(select(Slot.id).where(Slot.kind == "fixed")))
-        return {"token": token, "user_id": user.id, "insee": [r["insee"] for r in rows],
-                "fixed_slots": fixed, "org": db.session.get(Organisation, secretariat.id).id,
-                "user": db.session.get(User, user.id).id}
+        return {"token": token, "tokens": tokens, "user_id": user.id,
+                "insee": [r["insee"] for r in rows], "fixed_slots": fixed}
 
 
 # --- the bare reference app --------------------------------------------------------------
@@ -296,10 +298,11 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> No
                BENCH_BARE_URL=database_url, PYTHONPATH=str(ROOT))
     print(f"Under gunicorn ({workers} workers, {clients} concurrent clients, "
           f"{os.cpu_count()} cores, PostgreSQL):")
-    for label, target, path, token in [
+    for label, target, path, token in [  # token: one per client
             ("bookings/s  (POST /api/v1/bookings)", "wsgi:app", "/api/v1/bookings",
-             data["token"]),
-            ("inserts/s   (bare one-row INSERT)", "bench.booking:bare_app()", "/rows", None)]:
+             data["tokens"]),
+            ("inserts/s   (bare one-row INSERT)", "bench.booking:bare_app()", "/rows",
+             [None] * clients)]:
         port = free_port()
         proc = subprocess.Popen([gunicorn, "-w", workers, "-b", f"127.0.0.1:{port}",
                                  "--log-level", "warning",
@@ -309,12 +312,12 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> No
             # Warm-up: every worker imports and connects before the clock starts.
             with ThreadPoolExecutor(max_workers=10) as pool:
                 list(pool.map(post_latencies, [port] * 10, [path] * 10,
-                              [bodies[i:i + 5] for i in range(0, 50, 5)], [token] * 10))
+                              [bodies[i:i + 5] for i in range(0, 50, 5)], token[:10]))
             chunks = [bodies[50:][i::clients] for i in range(clients)]
             t0 = time.perf_counter()
             with ThreadPoolExecutor(max_workers=clients) as pool:
                 lat = sum(pool.map(post_latencies, [port] * clients, [path] * clients, chunks,
-                                   [token] * clients), [])
+                                   token[:clients]), [])
             elapsed = time.perf_counter() - t0
             print(f"  {label:<38} {len(lat) / elapsed:7.0f} /s   "
                   f"p95 {pct(lat, 95):6.1f} ms")
@@ -343,7 +346,7 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=300)
     parser.add_argument("--no-10x", action="store_true")
     parser.add_argument("--gunicorn-bookings", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16, help="at most 32")
     parser.add_argument("--gunicorn-only", action="store_true",
                         help="only the PostgreSQL throughput under gunicorn")
     args = parser.parse_args()
