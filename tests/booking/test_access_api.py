@@ -157,3 +157,15 @@ def test_openapi_documents_the_booking_routes(client):
                          ("/requests/{id}/refuse", "post")]:
         assert method in paths[path], path
     assert "409" in paths["/bookings"]["post"]["responses"]
+
+
+def test_api_coordinator_reads_a_booking_without_identity(frozen, make_doctor, make_slot,
+                                                          make_user, patient_data, api_client):
+    now = frozen.advance(minutes=0)
+    user, _ = make_user("secretary")
+    booking = _booking(user, make_slot(make_doctor(), now + timedelta(hours=1)), patient_data)
+    c, h, _ = api_client("coordinator")
+    body = c.get(f"/api/v1/bookings/{booking.id}", headers=h).get_json()
+    assert body["status"] == "booked" and "patient" not in body and "note" not in body
+    c2, h2, _ = api_client("ed_nurse")
+    assert c2.get(f"/api/v1/bookings/{booking.id}", headers=h2).status_code == 404

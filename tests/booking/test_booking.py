@@ -213,3 +213,41 @@ def test_purge_anonymises_past_retention_and_keeps_counts(frozen, make_doctor, m
     patient = db.session.get(Patient, booking.patient_id)
     assert patient.last_name == "—" and patient.phone is None and patient.anonymised_at
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
+
+
+def test_cancelling_after_the_time_does_not_reopen_the_slot(frozen, make_doctor, make_slot,
+                                                            make_user, patient_data):
+    now = frozen.advance(minutes=0)
+    user, _ = make_user("secretary")
+    slot = make_slot(make_doctor(), now + timedelta(hours=1))
+    booking = _book(user, slot, patient_data)
+    frozen.advance(hours=2)
+    services.cancel_booking(user, booking.id, "Le patient a prévenu trop tard")
+    db.session.refresh(slot)
+    assert slot.status == "booked" and slot.booked_count == 1
+
+
+def test_charter_settings_drive_hold_t1_deadline_and_radius(frozen, make_doctor, make_slot,
+                                                            make_user, patient_data, cpts):
+    from agenda.booking.models import FloatingRequest
+    from agenda.slots.models import CharterSettings
+
+    db.session.add(CharterSettings(cpts_id=cpts.id, hold_minutes=2, request_t1_min=30,
+                                   request_deadline_min=90, radius_km=5))
+    db.session.commit()
+    now = frozen.advance(minutes=0)
+    near = make_doctor("44036", with_user=True)
+    soudan = make_doctor("44180", with_user=True)  # ~7 km: outside a 5 km radius
+    user, _ = make_user("secretary")
+    fixed = make_slot(near, now + timedelta(hours=1))
+    assert services.hold_slot(user, fixed.id).held_until == now + timedelta(minutes=2)
+    window = make_slot(near, now, minutes=240, kind="floating")
+    make_slot(soudan, now, minutes=240, kind="floating")
+    req = services.book(user, services.BookingInput(slot_id=window.id,
+                                                    patient=patient_data(treating=near)))
+    assert isinstance(req, FloatingRequest)
+    assert (req.t1_at, req.deadline_at) == (now + timedelta(minutes=30),
+                                            now + timedelta(minutes=90))
+    frozen.advance(minutes=31)
+    tasks.request_cascade()
+    assert services.offers_for(db.session.get(User, soudan.user_id)) == []
