@@ -10,6 +10,7 @@ from agenda import clock
 from agenda.alerts import Alert
 from agenda.booking.models import Booking, FloatingRequest, RequestStatus
 from agenda.booking.services import requests as cascade
+from agenda.booking.services.common import doctor_of
 from agenda.dashboard import panel
 from agenda.extensions import db
 
@@ -45,7 +46,7 @@ def booker_panel(user) -> dict:
 def doctor_panel(user) -> dict | None:
     from flask_babel import gettext as _
 
-    offers = cascade.offers_for(user) if cascade.doctor_of_user(user) else []
+    offers = cascade.offers_for(user) if doctor_of(user) else []
     return {"title": _("Demandes en attente"), "template": "booking/_panel_doctor.html",
             "offers": offers}
 

@@ -12,7 +12,7 @@ from sqlalchemy import case, select, update
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Organisation, User
-from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest, Patient,
+from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
                                    RequestOffer, RequestStatus, TreatingKind)
 from agenda.booking.services import notify
 from agenda.booking.services.common import (absolute_url, channel_of, charter_for,
@@ -373,10 +373,4 @@ def expire_due() -> int:
 
 
 __all__ = ["create_request", "accept_request", "refuse_request", "offers_for", "requests_for",
-           "cancel_request", "escalate_due", "expire_due", "to_community", "Patient"]
-
-
-def doctor_of_user(user: User) -> Doctor | None:
-    from agenda.booking.services.common import doctor_of
-
-    return doctor_of(user)
+           "cancel_request", "escalate_due", "expire_due", "to_community"]
