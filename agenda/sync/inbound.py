@@ -363,8 +363,8 @@ def _reconcile(account: CalendarAccount, uids: set[str],
         uid = key[0]
         if spec is not None and spec.start < now and slot is None:
             continue  # an event of the past: nothing to publish
-        if slot is not None and slot.start < now and slot.status not in TAKEN:
-            continue  # the past is not rewritten
+        if slot is not None and slot.start < now:
+            continue  # the past is not rewritten (nor a booking of the past questioned)
         href, etag = where.get(uid, (None, None))
         savepoint = db.session.begin_nested()
         try:

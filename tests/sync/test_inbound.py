@@ -239,3 +239,25 @@ def test_server_errors_end_up_in_the_account_state(frozen, radicale_dav, make_do
     report = sync_account(account)
     assert report.error and "refusé" in report.error
     assert account.state == "error" and "mot de passe" in account.last_error
+
+
+def test_a_booked_instance_in_the_past_raises_no_conflict(frozen, radicale_dav, make_doctor,
+                                                          connect, book):
+    doctor = make_doctor(with_user=True)
+    account, cal = connect(doctor, radicale_dav)
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Tests//FR\r\n"
+           "BEGIN:VEVENT\r\nUID:past-1\r\nDTSTAMP:20261101T000000Z\r\n"
+           "DTSTART;TZID=Europe/Paris:20261202T140000\r\n"
+           "DTEND;TZID=Europe/Paris:20261202T142000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n"
+           "SUMMARY:SNP\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    dav = radicale_dav
+    dav.put(cal, "past-1", ics)
+    sync_account(account)
+    first = slots_of(doctor)[0]
+    book(first)
+    frozen.advance(days=3)  # the booked instance is now in the past
+    dav.put(cal, "past-1", ics.replace("SUMMARY:SNP", "SUMMARY:SNP cabinet"))
+    report = sync_account(account)
+    assert report.conflicts == 0
+    db.session.refresh(first)
+    assert first.conflict is None
