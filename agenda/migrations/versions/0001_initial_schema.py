@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 17:24:26.516004
+Create Date: 2026-11-27 18:21:25.988148
 
 """
 from alembic import op
@@ -77,9 +77,11 @@ def upgrade():
     sa.Column('max_per_week', sa.Integer(), nullable=False),
     sa.Column('default_length_min', sa.Integer(), nullable=False),
     sa.Column('horizon_hours', sa.Integer(), nullable=False),
+    sa.Column('same_day_until', sa.String(length=5), nullable=True),
     sa.Column('publication_hours', sa.JSON(), nullable=False),
     sa.Column('saturday_morning', sa.Boolean(), nullable=False),
     sa.Column('holidays_policy', sa.String(length=10), nullable=False),
+    sa.Column('hours_policy', sa.String(length=10), nullable=False),
     sa.Column('hold_minutes', sa.Integer(), nullable=False),
     sa.Column('request_t1_min', sa.Integer(), nullable=False),
     sa.Column('request_deadline_min', sa.Integer(), nullable=False),
@@ -207,6 +209,18 @@ def upgrade():
     with op.batch_alter_table('reorientations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reorientations_booker_org_id'), ['booker_org_id'], unique=False)
 
+    op.create_table('sas_accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('technical_id', sa.String(length=64), nullable=True),
+    sa.Column('habilitated', sa.Boolean(), nullable=False),
+    sa.Column('created_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_sas_accounts_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sas_accounts')),
+    sa.UniqueConstraint('technical_id', name=op.f('uq_sas_accounts_technical_id')),
+    sa.UniqueConstraint('user_id', name=op.f('uq_sas_accounts_user_id'))
+    )
     op.create_table('sector_communes',
     sa.Column('sector_id', sa.Integer(), nullable=False),
     sa.Column('insee', sa.String(length=5), nullable=False),
@@ -322,9 +336,9 @@ def upgrade():
     sa.Column('withdraw_reason', sa.String(length=300), nullable=True),
     sa.Column('created_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('"end" > "start"', name=op.f('ck_slots_end_after_start')),
     sa.CheckConstraint('booked_count >= 0 AND booked_count <= capacity', name=op.f('ck_slots_booked_le_capacity')),
     sa.CheckConstraint('capacity >= 1', name=op.f('ck_slots_capacity_positive')),
-    sa.CheckConstraint('end > start', name=op.f('ck_slots_end_after_start')),
     sa.ForeignKeyConstraint(['doctor_id'], ['doctors.id'], name=op.f('fk_slots_doctor_id_doctors')),
     sa.ForeignKeyConstraint(['held_by_user_id'], ['users.id'], name=op.f('fk_slots_held_by_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_slots'))
@@ -347,6 +361,24 @@ def upgrade():
     )
     with op.batch_alter_table('sync_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sync_log_doctor_id'), ['doctor_id'], unique=False)
+
+    op.create_table('sync_remote_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('doctor_id', sa.Integer(), nullable=False),
+    sa.Column('href', sa.String(length=500), nullable=False),
+    sa.Column('uids', sa.JSON(), nullable=False),
+    sa.Column('etag', sa.String(length=200), nullable=True),
+    sa.Column('data', sa.Text(), nullable=True),
+    sa.Column('reexpand', sa.Boolean(), nullable=False),
+    sa.Column('expanded_until', agenda.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['doctor_id'], ['doctors.id'], name=op.f('fk_sync_remote_events_doctor_id_doctors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_remote_events')),
+    sa.UniqueConstraint('doctor_id', 'href', name='uq_remote_event_href')
+    )
+    with op.batch_alter_table('sync_remote_events', schema=None) as batch_op:
+        batch_op.create_index('ix_remote_events_reexpand', ['reexpand', 'expanded_until'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sync_remote_events_doctor_id'), ['doctor_id'], unique=False)
 
     op.create_table('requests',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -447,11 +479,28 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_request_offers_doctor_id'), ['doctor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_offers_request_id'), ['request_id'], unique=False)
 
+    op.create_table('sas_appointments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('booking_id', sa.Integer(), nullable=False),
+    sa.Column('identifier', sa.String(length=64), nullable=False),
+    sa.Column('created_remote', sa.Boolean(), nullable=False),
+    sa.Column('remote_location', sa.String(length=500), nullable=True),
+    sa.Column('last_status', sa.String(length=12), nullable=True),
+    sa.Column('last_digest', sa.String(length=64), nullable=True),
+    sa.Column('last_sent_at', agenda.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.Column('created_at', agenda.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_sas_appointments_booking_id_bookings')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sas_appointments')),
+    sa.UniqueConstraint('booking_id', name=op.f('uq_sas_appointments_booking_id')),
+    sa.UniqueConstraint('identifier', name=op.f('uq_sas_appointments_identifier'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('sas_appointments')
     with op.batch_alter_table('request_offers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_request_offers_request_id'))
         batch_op.drop_index(batch_op.f('ix_request_offers_doctor_id'))
@@ -471,6 +520,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_requests_booker_org_id'))
 
     op.drop_table('requests')
+    with op.batch_alter_table('sync_remote_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sync_remote_events_doctor_id'))
+        batch_op.drop_index('ix_remote_events_reexpand')
+
+    op.drop_table('sync_remote_events')
     with op.batch_alter_table('sync_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sync_log_doctor_id'))
 
@@ -496,6 +550,7 @@ def downgrade():
 
     op.drop_table('alerts')
     op.drop_table('sector_communes')
+    op.drop_table('sas_accounts')
     with op.batch_alter_table('reorientations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reorientations_booker_org_id'))
 
