@@ -58,9 +58,12 @@ def test_dashboard_panel(app, frozen, login_as, make_doctor):
     assert "Heures sans offre cette semaine : 64" in html
 
 
-def test_demo_acceptance(app, login_as):
+def test_demo_acceptance(app, login_as, frozen):
     """On the demo data: a grid with at least one flagged empty hour, the map of the
-    territory coloured by distance band, the uncovered communes named."""
+    territory coloured by distance band, the uncovered communes named.
+
+    The clock is frozen on a Tuesday morning: the week's remaining capacity (and so the
+    bands) must not depend on the day the suite runs."""
     from agenda import demo
 
     built = demo.build()
