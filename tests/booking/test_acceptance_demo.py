@@ -16,7 +16,8 @@ from agenda.territory.models import Doctor
 from tests.conftest import browser_login
 
 
-def test_demo_secretary_books_the_treating_doctors_slot_first(browser_page):
+def test_demo_secretary_books_the_treating_doctors_slot_first(frozen, browser_page):
+    # A Tuesday morning (the frozen clock), whatever the day of the run.
     data = demo.build()
     now = clock.now()
     slot, doctor = db.session.execute(
