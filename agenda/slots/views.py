@@ -13,12 +13,13 @@ from werkzeug.routing import BuildError
 
 from agenda import clock
 from agenda.accounts.access import roles_required
-from agenda.errors import DomainError, ValidationError
+from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.slots import lifecycle, services
 from agenda.slots.forms import MODE_LABELS, CharterForm, CopyForm, SlotForm, WithdrawForm
 from agenda.slots.models import Slot
 from agenda.timeutil import parse_week, shift_week, to_local
+from agenda.web import commit_or_flash
 
 bp = Blueprint("slots", __name__)
 
@@ -99,14 +100,11 @@ def slot_new():
     if not form.validate_on_submit():
         flash(_("Le formulaire est incomplet : vérifiez les champs signalés."), "error")
         return _render_week(form, 400)
-    try:
-        slot = services.create_slot(doctor, _slot_input(form, services.charter_for(
-            doctor.cpts_id)), source="web")
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _render_week(form, exc.status)
+    done = commit_or_flash(lambda: services.create_slot(
+        doctor, _slot_input(form, services.charter_for(doctor.cpts_id)), source="web"))
+    if not done.ok:
+        return _render_week(form, done.status)
+    slot = done.value
     _flash_saved(slot, _("Créneau publié : %(when)s.", when=_when(slot)))
     return redirect(url_for("slots.my_week"))
 
@@ -135,14 +133,10 @@ def slot_edit(slot_id: int):
         form.start.data, form.end.data = start.time(), end.time()
         form.mode.data, form.capacity.data = slot.mode, slot.capacity
     elif form.validate_on_submit():
-        try:
-            services.update_slot(slot, _slot_input(form, services.charter_for(doctor.cpts_id)))
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
+        done = commit_or_flash(lambda: services.update_slot(
+            slot, _slot_input(form, services.charter_for(doctor.cpts_id))))
+        status = done.status
+        if done.ok:
             _flash_saved(slot, _("Créneau modifié : %(when)s.", when=_when(slot)))
             return redirect(url_for("slots.my_week"))
     else:
@@ -160,13 +154,7 @@ def slot_withdraw(slot_id: int):
     if not form.validate_on_submit():
         flash(_("Le formulaire a expiré : réessayez."), "error")
         return redirect(url_for("slots.my_week"))
-    try:
-        services.withdraw_slot(slot, form.reason.data)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
+    if commit_or_flash(lambda: services.withdraw_slot(slot, form.reason.data)).ok:
         flash(_("Créneau retiré : %(when)s.", when=_when(slot)), "info")
     return redirect(url_for("slots.my_week"))
 
@@ -184,13 +172,10 @@ def copy_week():
     if target not in allowed:
         flash(_("Seules cette semaine et la suivante peuvent être remplies ici."), "error")
         return redirect(url_for("slots.my_week"))
-    try:
-        report = services.copy_week(doctor, shift_week(target, -1), target)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    done = commit_or_flash(lambda: services.copy_week(doctor, shift_week(target, -1), target))
+    if not done.ok:
         return redirect(url_for("slots.my_week"))
+    report = done.value
     n = len(report.created)
     if n:
         flash(ngettext("%(num)d créneau copié depuis la semaine précédente.",
@@ -247,14 +232,9 @@ def charter_settings():
             hours_policy=form.hours_policy.data,
             same_day_until=(form.same_day_until.data or "19:30")
             if form.horizon_hours.data == 0 else None)
-        try:
-            services.update_charter(current_user.cpts_id, data)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
+        done = commit_or_flash(lambda: services.update_charter(current_user.cpts_id, data))
+        status = done.status
+        if done.ok:
             flash(_("Charte enregistrée."), "info")
             return redirect(url_for("slots.charter_overview"))
     else:

@@ -10,6 +10,7 @@ from agenda.accounts.access import roles_required
 from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.territory import services
+from agenda.web import commit_or_flash
 from agenda.territory.forms import DoctorForm, ImportForm, SectorForm
 
 bp = Blueprint("territory", __name__)
@@ -37,16 +38,12 @@ def doctor_new():
     form = DoctorForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            doctor = services.create_doctor(_data_from(form), current_user.cpts_id)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
-            flash(_("Médecin ajouté : %(name)s", name=doctor.display_name), "info")
+        done = commit_or_flash(lambda: services.create_doctor(_data_from(form),
+                                                              current_user.cpts_id))
+        if done.ok:
+            flash(_("Médecin ajouté : %(name)s", name=done.value.display_name), "info")
             return redirect(url_for("territory.doctors"))
+        status = done.status
     elif request.method == "POST":
         status = 400
     return render_template("territory/doctor_form.html", form=form, doctor=None), status
@@ -61,16 +58,11 @@ def doctor_edit(doctor_id: int):
         form.insee.data = doctor.commune_insee
     status = 200
     if form.validate_on_submit():
-        try:
-            services.update_doctor(doctor, _data_from(form))
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
+        done = commit_or_flash(lambda: services.update_doctor(doctor, _data_from(form)))
+        if done.ok:
             flash(_("Fiche enregistrée."), "info")
             return redirect(url_for("territory.doctors"))
+        status = done.status
     elif request.method == "POST":
         status = 400
     return render_template("territory/doctor_form.html", form=form, doctor=doctor), status
@@ -133,16 +125,12 @@ def sectors():
     status = 200
     if form.validate_on_submit():
         codes = re.split(r"[\s,;]+", form.communes.data or "")
-        try:
-            sector = services.save_sector(current_user.cpts_id, form.name.data, codes)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
-            flash(_("Secteur enregistré : %(name)s", name=sector.name), "info")
+        done = commit_or_flash(lambda: services.save_sector(current_user.cpts_id,
+                                                            form.name.data, codes))
+        if done.ok:
+            flash(_("Secteur enregistré : %(name)s", name=done.value.name), "info")
             return redirect(url_for("territory.sectors"))
+        status = done.status
     elif request.method == "POST":
         status = 400
     return render_template("territory/sectors.html", form=form,

@@ -1,0 +1,35 @@
+"""Small helpers shared by the page views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import flash
+
+from agenda.errors import DomainError
+from agenda.extensions import db
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    value: Any = None
+    status: int = 200
+
+
+def commit_or_flash(operation: Callable[[], Any]) -> Outcome:
+    """Run a service operation and commit it (one transaction).
+
+    On a :class:`DomainError` the transaction is rolled back, its French message is
+    flashed, and the outcome carries the error's status for the page to answer with.
+    """
+    try:
+        value = operation()
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return Outcome(False, None, exc.status)
+    return Outcome(True, value)
