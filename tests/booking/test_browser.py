@@ -59,7 +59,11 @@ def test_regulator_books_from_the_sas_link(browser_page, make_doctor, make_slot,
     slot = make_slot(make_doctor("44036"), clock.now() + timedelta(hours=2))
     user, _ = make_user("regulator")
     browser_login(page, user.email, PASSWORD)
-    page.goto(page.base_url + f"/reservations/creneau/{slot.id}?origin=sas")
+    from agenda.sas.auth import sign_slot_link
+
+    # The slot's SAS link (its FHIR `comment`): landing, habilitation, booking page.
+    page.goto(page.base_url + f"/sas/creneau/{slot.id}?origin=sas&sig={sign_slot_link(slot.id)}")
+    assert f"/reservations/creneau/{slot.id}" in page.url
     assert page.get_by_text("Orientation depuis la plateforme SAS").is_visible()
     _fill_patient(page, "Leroy", "Tom")
     page.get_by_label("Commune (nom ou code postal)").fill("44036")

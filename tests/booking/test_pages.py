@@ -64,10 +64,15 @@ def test_search_form_errors_are_shown(frozen, login_as, communes):
 
 
 def test_book_slot_page_keeps_sas_origin(frozen, make_doctor, make_slot, login_as):
+    from agenda.sas.auth import sign_slot_link
+
     now = frozen.advance(minutes=0)
     slot = make_slot(make_doctor(), now + timedelta(hours=2))
     c = login_as("regulator")
-    html = c.get(f"/reservations/creneau/{slot.id}?origin=sas").get_data(as_text=True)
+    # The SAS path: the signed link of the slot opens the habilitation, then the booking page.
+    resp = c.get(f"/sas/creneau/{slot.id}?origin=sas&sig={sign_slot_link(slot.id)}")
+    assert resp.status_code == 302 and f"/reservations/creneau/{slot.id}" in resp.location
+    html = c.get(resp.location).get_data(as_text=True)
     assert "plateforme SAS" in html
     token = csrf_token(c, f"/reservations/creneau/{slot.id}?origin=sas")
     resp = c.post(f"/reservations/creneau/{slot.id}", data=dict(PATIENT, origin="sas",
@@ -75,6 +80,19 @@ def test_book_slot_page_keeps_sas_origin(frozen, make_doctor, make_slot, login_a
     assert resp.status_code == 302
     booking = db.session.scalar(select(Booking))
     assert booking.origin == "sas" and booking.channel == "samu"
+
+
+def test_hidden_sas_origin_alone_is_not_trusted(frozen, make_doctor, make_slot, login_as):
+    """Without the signed SAS link, a posted origin=sas is an ordinary booking."""
+    now = frozen.advance(minutes=0)
+    slot = make_slot(make_doctor(), now + timedelta(hours=2))
+    c = login_as("regulator")
+    token = csrf_token(c, f"/reservations/creneau/{slot.id}?origin=sas")
+    resp = c.post(f"/reservations/creneau/{slot.id}", data=dict(PATIENT, origin="sas",
+                                                                 csrf_token=token))
+    assert resp.status_code == 302
+    booking = db.session.scalar(select(Booking))
+    assert booking.origin == "web"
 
 
 def test_ed_page_one_screen(frozen, make_doctor, make_slot, login_as):

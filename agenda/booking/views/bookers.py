@@ -100,13 +100,24 @@ def book_slot(slot_id: int):
             commune = services.resolve_commune(form.commune.data)
             result = services.book(current_user, services.BookingInput(
                 slot_id=slot.id, patient=patient_data(form, commune),
-                reason_id=form.reason.data or None, note=form.note.data, origin=origin_of(form)))
+                reason_id=form.reason.data or None, note=form.note.data,
+                origin=_slot_origin(form, slot.id)))
             return _after_booking(result)
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
             return render_template("booking/book_slot.html", **ctx), exc.status
     return render_template("booking/book_slot.html", **ctx)
+
+
+def _slot_origin(form, slot_id: int) -> str:
+    """"sas" only while the habilitation opened by the SAS slot link is valid for this slot
+    (a hidden form field alone proves nothing)."""
+    from agenda.sas.auth import sas_booking_allowed
+
+    if origin_of(form) == "sas" and sas_booking_allowed(slot_id):
+        return "sas"
+    return "web"
 
 
 # --- emergency department: one screen ----------------------------------------------------
