@@ -58,7 +58,10 @@ def load(instance_path: str) -> dict:
     return {
         **cfg,
         "SQLALCHEMY_DATABASE_URI": cfg["DATABASE_URL"],
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A dead PostgreSQL connection (server restart) is replaced before use; SQLite needs
+        # no such check.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": not str(cfg["DATABASE_URL"]).startswith("sqlite")},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

@@ -35,7 +35,6 @@ def api_roles(*roles: Role | str) -> Callable:
             if allowed and user.role not in allowed:
                 return _json_error(403, "forbidden",
                                    _("Votre rôle ne permet pas cette opération."))
-            db.session.commit()  # last_used_at
             g.api_user = user
             g._login_user = user  # current_user for services and the audit log, no cookie
             return view(*args, **kwargs)
