@@ -136,10 +136,12 @@ def main() -> int:
 
         import caldav
 
+        from agenda.sync.adapter import client_options
+
         def bare(user: str) -> int:
-            client = caldav.DAVClient(url=server.url, username=user, password=users[user],
-                                      require_tls=False, enable_rfc6764=False,
-                                      auth_type="basic")
+            client = caldav.DAVClient(**client_options(
+                url=server.url, username=user, password=users[user], require_tls=False,
+                enable_rfc6764=False, auth_type="basic"))
             try:
                 cal = client.calendar(url=f"{server.url}{user}/snp/")
                 result = cal.objects_by_sync_token(sync_token=tokens[user], load_objects=False)

@@ -141,22 +141,22 @@ def _xml(tag_tree: str) -> bytes:
 
 
 class CaldavAdapter(CalendarAdapter):
-    """CalDAV through the ``caldav`` library (discovery) and its niquests session."""
+    """CalDAV through the ``caldav`` library (discovery) and the HTTP library it is built
+    on (niquests since caldav 2, requests before) for the conditional requests."""
 
     def __init__(self, url: str, username: str | None, password: str | None, *,
                  timeout: int = TIMEOUT_SECONDS):
         super().__init__(url, username, password)
-        import niquests
-
+        http = _http_lib()
         self.timeout = timeout
         self._client = None
-        self._auth = (niquests.auth.HTTPBasicAuth(self.username, self.password)
+        self._auth = (http.auth.HTTPBasicAuth(self.username, self.password)
                       if self.username else None)
         # One HTTP session per thread, shared by the doctors it handles: connections to
         # the same server are reused (credentials go with each request).
         session = getattr(_local, "session", None)
         if session is None:
-            session = _local.session = niquests.Session()
+            session = _local.session = http.Session()
         self._session = session
 
     @property
@@ -165,26 +165,25 @@ class CaldavAdapter(CalendarAdapter):
         if self._client is None:
             import caldav
 
-            self._client = caldav.DAVClient(url=self.url, username=self.username or None,
-                                            password=self.password or None,
-                                            timeout=self.timeout, require_tls=False,
-                                            enable_rfc6764=False, rate_limit_handle=False)
+            self._client = caldav.DAVClient(**client_options(
+                url=self.url, username=self.username or None, password=self.password or None,
+                timeout=self.timeout, require_tls=False, enable_rfc6764=False,
+                rate_limit_handle=False))
         return self._client
 
     # raw HTTP, with our own status handling
     def _http(self, method: str, url: str, body: bytes | str | None = None,
               headers: dict | None = None):
-        import niquests
-
+        http = _http_lib()
         try:
             resp = self._session.request(method, url, data=body, headers=headers or {},
                                          auth=self._auth, timeout=self.timeout,
                                          allow_redirects=False)
-        except (niquests.exceptions.ConnectionError, niquests.exceptions.Timeout,
+        except (http.exceptions.ConnectionError, http.exceptions.Timeout,
                 OSError) as exc:
             raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
                                        host=urlsplit(url).netloc)) from exc
-        except niquests.exceptions.RequestException as exc:
+        except http.exceptions.RequestException as exc:
             raise ServerUnavailable(_t("Erreur de communication avec le serveur de "
                                        "calendrier.")) from exc
         if resp.status_code == 401:
@@ -201,14 +200,13 @@ class CaldavAdapter(CalendarAdapter):
     # discovery
     def _principal(self):
         import caldav.lib.error as caldav_error
-        import niquests
-
+        http = _http_lib()
         try:
             return self.client.principal()
         except caldav_error.AuthorizationError as exc:
             raise AuthenticationFailed(_t("Identifiant ou mot de passe d'application refusé "
                                           "par le serveur de calendrier.")) from exc
-        except (niquests.exceptions.RequestException, OSError) as exc:
+        except (http.exceptions.RequestException, OSError) as exc:
             raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
                                        host=urlsplit(self.url).netloc)) from exc
         except caldav_error.DAVError as exc:
@@ -393,6 +391,24 @@ class CaldavAdapter(CalendarAdapter):
                 self._client.close()
         except Exception:  # closing is best effort
             pass
+
+
+def _http_lib():
+    try:
+        import niquests as http  # caldav >= 2
+    except ImportError:  # pragma: no cover - caldav 1.x is built on requests
+        import requests as http
+    return http
+
+
+def client_options(**options) -> dict:
+    """The DAVClient options this version of ``caldav`` knows (newer ones dropped)."""
+    import inspect
+
+    import caldav
+
+    known = inspect.signature(caldav.DAVClient.__init__).parameters
+    return {k: v for k, v in options.items() if k in known}
 
 
 def _parse(content: bytes):
