@@ -62,6 +62,7 @@ NAV = [
     ("territory.doctors", _l("Médecins"), {"coordinator", "admin"}),
     ("territory.sectors", _l("Secteurs"), {"coordinator", "admin"}),
     ("sync.settings", _l("Mon calendrier"), {"doctor"}),
+    ("sync.overview", _l("Calendriers"), {"coordinator"}),
     ("accounts.admin_users", _l("Utilisateurs"), {"admin"}),
     ("accounts.admin_organisations", _l("Organisations"), {"admin"}),
     ("accounts.audit_log", _l("Journal d'accès"), {"admin"}),

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
@@ -60,8 +61,12 @@ def charter_for(cpts_id: int) -> CharterSettings:
                                   default_length_min=20, horizon_hours=48,
                                   publication_hours={}, saturday_morning=True,
                                   holidays_policy="warn", hours_policy="refuse")
-        db.session.add(charter)
-        db.session.flush()
+        # Two workers may create it at once: the loser of the insert reads the winner's row.
+        try:
+            with db.session.begin_nested():
+                db.session.add(charter)
+        except IntegrityError:
+            charter = db.session.get(CharterSettings, cpts_id, populate_existing=True)
     return charter
 
 

@@ -317,3 +317,36 @@ def test_floating_window_with_a_booking_cannot_be_withdrawn(doctor):
     with pytest.raises(Conflict) as exc:
         slots.withdraw_slot(slot)
     assert exc.value.rule == "slot_booked"
+
+
+def test_charter_created_once_when_two_sessions_race(app, cpts, monkeypatch):
+    """Another worker inserts the default charter between our read and our insert: our
+    insert loses, and we use the winner's row (no error, one row)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from agenda.extensions import db
+    from agenda.slots.models import CharterSettings
+    from agenda.slots.services import charter_for
+
+    real_get = db.session.get
+    raced = []
+
+    def get_after_the_other_worker(entity, ident, **kwargs):
+        if entity is CharterSettings and not raced:
+            raced.append(True)
+            other = Session(db.engine)
+            other.add(CharterSettings(cpts_id=cpts.id, min_per_week=3, max_per_week=5,
+                                      default_length_min=20, horizon_hours=48,
+                                      publication_hours={}, saturday_morning=True,
+                                      holidays_policy="warn", hours_policy="refuse"))
+            other.commit()
+            other.close()
+            return None  # what we read just before the other worker committed
+        return real_get(entity, ident, **kwargs)
+
+    monkeypatch.setattr(db.session, "get", get_after_the_other_worker)
+    charter = charter_for(cpts.id)
+    assert raced and charter.max_per_week == 5
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(CharterSettings)) == 1
