@@ -64,10 +64,12 @@ def publish_pools(demo: Demo) -> None:
             if i == 0 and week == next_week:
                 continue  # left empty for the demo login doctor to fill from the phone page
             monday = parse_week(week)
-            days = [monday + timedelta(days=n) for n in range(5)
+            # Monday to Saturday (the charter's Saturday morning): a demo loaded on a Friday
+            # evening still has slots within the booking horizon.
+            days = [monday + timedelta(days=n) for n in range(6)
                     if monday + timedelta(days=n) >= today]
             if not days:
-                continue  # the weekend: nothing left to publish this week
+                continue  # Sunday: nothing left to publish this week
             wanted = 1 if doctor.id in under else rng.randint(2, 6)
             _pool(rng, doctor, days, wanted, doctor.accepts_floating)
     db.session.flush()
