@@ -28,6 +28,10 @@ from agenda.territory.services import (
 
 CENTRE_INSEE = "44036"  # Châteaubriant
 TERRITORY_RADIUS_KM = 28
+# The first demo doctors publish from their calendar app (CalDAV, local Radicale) rather
+# than from the web page; the first of them is the demo login doctor, whose SNP calendar is
+# connected but left empty for the newcomer to fill.
+CALDAV_DOCTORS = 5
 DEMO_PASSWORD_LENGTH = 12
 
 FIRST_NAMES = ["Claire", "Julien", "Sophie", "Thomas", "Camille", "Nicolas", "Élise", "Antoine",

@@ -2,6 +2,7 @@
 
 Two doctors stay under the minimum (one slot), one publishes nothing, and the demo login
 doctor (the first) has this week's pool but leaves next week empty to try the phone page.
+Doctors 2 to CALDAV_DOCTORS publish from their calendar app (see agenda.sync.demo).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import random
 from datetime import date, time, timedelta
 
 from agenda import clock
-from agenda.demo import Demo, step
+from agenda.demo import CALDAV_DOCTORS, Demo, step
 from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.slots import services
@@ -58,8 +59,8 @@ def publish_pools(demo: Demo) -> None:
     nothing = {doctors[-1].id}
     under = {doctors[-2].id, doctors[-3].id}
     for i, doctor in enumerate(doctors):
-        if doctor.id in nothing:
-            continue
+        if doctor.id in nothing or 0 < i < CALDAV_DOCTORS:
+            continue  # nothing at all, or published from their calendar app (CalDAV)
         for week in (this_week, next_week):
             if i == 0 and week == next_week:
                 continue  # left empty for the demo login doctor to fill from the phone page

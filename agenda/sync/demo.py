@@ -23,7 +23,6 @@ from agenda.sync import crypto
 from agenda.sync.models import CalendarAccount
 
 DEMO_PORT = int(os.environ.get("AGENDA_DEMO_RADICALE_PORT", "5232"))
-DEMO_DOCTORS = 5
 # (weekday 0=Monday, start hh:mm, minutes, title)
 PATTERN = [(1, "14:00", 20, "SNP"), (3, "17:40", 20, "SNP"),
            (4, "09:00", 180, "SNP flottant x2"), (2, "12:00", 20, "SNP visio")]
@@ -40,9 +39,11 @@ def _event(uid: str, start: datetime, end: datetime, title: str) -> str:
             f"DTEND:{end:{fmt}}\r\nSUMMARY:{title}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-def write_calendars(folder: Path, doctors: list, today: date) -> dict[str, str]:
+def write_calendars(folder: Path, doctors: list, today: date,
+                    empty: frozenset[int] = frozenset()) -> dict[str, str]:
     """Radicale's file storage, filled directly: users file, one "SNP" calendar per
-    doctor with events this week and next. Returns username -> password."""
+    doctor with events this week and next (none for the doctors whose index is in
+    ``empty``). Returns username -> password."""
     from agenda.timeutil import local_to_utc
 
     users: dict[str, str] = {}
@@ -58,7 +59,7 @@ def write_calendars(folder: Path, doctors: list, today: date) -> dict[str, str]:
         (cal / ".Radicale.props").write_text(
             '{"C:supported-calendar-component-set": "VEVENT", "D:displayname": "SNP", '
             '"tag": "VCALENDAR"}')
-        for week in (0, 1):
+        for week in (() if i in empty else (0, 1)):
             for n, (weekday, hhmm, minutes, title) in enumerate(PATTERN):
                 day = monday + timedelta(days=7 * week + weekday)
                 hh, mm = map(int, hhmm.split(":"))
@@ -78,8 +79,9 @@ def demo_calendars(built) -> None:
     if os.environ.get("AGENDA_DEMO_CALDAV", "1") in ("0", "false", "non"):
         return
     folder = radicale_folder()
-    doctors = built.doctors[:DEMO_DOCTORS]
-    users = write_calendars(folder, doctors, clock.now().date())
+    doctors = built.doctors[:demo.CALDAV_DOCTORS]
+    # The login doctor's calendar is connected but empty: theirs to fill (web or CalDAV).
+    users = write_calendars(folder, doctors, clock.now().date(), empty=frozenset({0}))
     url = f"http://127.0.0.1:{DEMO_PORT}/"
     for i, doctor in enumerate(doctors):
         username = f"medecin{i + 1}"

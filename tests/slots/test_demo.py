@@ -17,11 +17,13 @@ def test_demo_pools(app, frozen):
     assert counts[doctors[0].id] == 0
     assert counts[doctors[-1].id] == 0  # publishes nothing
     assert counts[doctors[-2].id] == 1 and counts[doctors[-3].id] == 1
-    within = [d for d in doctors[1:-3] if 2 <= counts[d.id] <= 6]
-    assert len(within) >= len(doctors) - 6
+    # Doctors 2 to 5 publish from their calendar (CalDAV): nothing from the web for them.
+    assert all(counts[d.id] == 0 for d in doctors[1:demo.CALDAV_DOCTORS])
+    within = [d for d in doctors[demo.CALDAV_DOCTORS:-3] if 2 <= counts[d.id] <= 6]
+    assert len(within) >= len(doctors) - demo.CALDAV_DOCTORS - 6
     assert {r["doctor"].id for r in next_week["under_minimum"]} >= {
         doctors[-1].id, doctors[-2].id, doctors[-3].id}
     assert this_week["within"] >= len(doctors) // 2
     assert not next_week["hors_charte"]
-    pool = slots.week_pool(doctors[1], "2026-W50")
+    pool = slots.week_pool(doctors[demo.CALDAV_DOCTORS], "2026-W50")
     assert all(s.source == "web" and s.in_charter for s in pool)
