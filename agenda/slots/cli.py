@@ -12,18 +12,18 @@ from agenda.extensions import db
 
 
 def register(app: Flask) -> None:
-    from agenda.accounts import services as accounts
+    from agenda.cli import resolve_cpts
     from agenda.slots import services
 
     group = AppGroup("slots", help="SNP slots and the CPTS charter.")
 
     @group.command("report")
-    @click.option("--cpts", "cpts", required=True, help="CPTS name or id")
+    @click.option("--cpts", "cpts", default=None, help="CPTS name or id (default: the only one)")
     @click.option("--week", default=None, help="ISO week, e.g. 2026-W49 (default: this week)")
     def report_cmd(cpts, week):
         """Each volunteer's count for a week against the charter."""
         try:
-            org = accounts.find_organisation(cpts)
+            org = resolve_cpts(cpts)
             report = services.charter_report(org.id, week or services.current_week())
             db.session.commit()
         except (DomainError, ValueError) as exc:
