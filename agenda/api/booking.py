@@ -119,8 +119,11 @@ def create_hold():
 def create_booking():
     body = json_body()
     origin = body.get("origin") or "api"
-    if origin not in ("api", "sas"):
-        raise ValidationError(_("Origine inconnue."), field="origin")
+    if origin != "api":
+        # A SAS booking exists only through the signed slot link of the national platform.
+        raise ValidationError(_("Origine refusée : seule l'origine « api » est possible ici ; "
+                                "une réservation SAS passe par le lien du créneau."),
+                              field="origin")
     result = services.book(g.api_user, services.BookingInput(
         slot_id=_int(body.get("slot_id"), "slot_id"), patient=_patient(body),
         reason_id=_int(body.get("reason_id"), "reason_id", required=False),
@@ -202,7 +205,7 @@ schema("BookingInput", {
     "properties": {"slot_id": {"type": "integer"},
                    "patient": {"$ref": "#/components/schemas/PatientInput"},
                    "reason_id": {"type": "integer"}, "note": {"type": "string"},
-                   "origin": {"enum": ["api", "sas"]}}})
+                   "origin": {"enum": ["api"]}}})
 schema("Booking", {"type": "object", "properties": {
     "id": {"type": "integer"}, "reference": {"type": "string"}, "slot_id": {"type": "integer"},
     "status": {"enum": ["booked", "seen", "no_show", "cancelled"]},

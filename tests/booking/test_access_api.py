@@ -104,6 +104,9 @@ def test_api_search_hold_book_and_lost_race(frozen, make_doctor, make_slot, api_
                                               "treating": {"kind": "doctor",
                                                            "doctor_id": treating.id}}}
     assert c2.post("/api/v1/bookings", json=body, headers=h2).status_code == 409
+    # The SAS origin only exists through the platform's signed slot link, not the API.
+    refused = c1.post("/api/v1/bookings", json=dict(body, origin="sas"), headers=h1)
+    assert refused.status_code == 400 and "lien du créneau" in refused.get_json()["message"]
     resp = c1.post("/api/v1/bookings", json=body, headers=h1)
     assert resp.status_code == 201, resp.get_json()
     booking = resp.get_json()["booking"]
