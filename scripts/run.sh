@@ -10,6 +10,17 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
+# Demo mail: without an SMTP server configured, a local one keeps every message sent in
+# instance/mails.log (nothing leaves the machine).
+if [ -z "${AGENDA_MAIL_HOST:-}" ]; then
+  MAIL_PORT="${AGENDA_DEMO_MAIL_PORT:-8025}"
+  MAIL_LOG="${AGENDA_INSTANCE_PATH:-instance}/mails.log"
+  $BIN/python -m aiosmtpd -n -c aiosmtpd.handlers.Debugging -l "127.0.0.1:$MAIL_PORT" >>"$MAIL_LOG" 2>&1 &
+  pids+=($!)
+  export AGENDA_MAIL_HOST=127.0.0.1 AGENDA_MAIL_PORT="$MAIL_PORT"
+  echo "Courriels de démonstration : $MAIL_LOG"
+fi
+
 # CalDAV demo server (the calendars `flask --app agenda demo` wrote) and the sync worker.
 RADICALE_DIR="${AGENDA_INSTANCE_PATH:-instance}/radicale"
 if [ -f "$RADICALE_DIR/users" ]; then
