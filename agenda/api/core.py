@@ -12,7 +12,6 @@ from agenda.accounts import services as accounts
 from agenda.accounts.models import Role
 from agenda.api import bp
 from agenda.api.spec import document, openapi_document
-from agenda.extensions import db
 
 
 def _json_error(status: int, code: str, message: str):
