@@ -127,3 +127,26 @@ def test_day_filter_on_the_dst_sundays(frozen, make_doctor, make_slot, make_user
         found = [r.slot_id for r in services.search_slots(user, commune, day=day,
                                                           horizon_hours=24 * 3)]
         assert found == [ids["first"], ids["last"]], day
+
+
+def test_search_follows_a_same_day_charter(frozen, make_doctor, make_slot, make_user, cpts):
+    """A "same day until 19:30" charter: bookers see today's slots up to 19:30 only."""
+    from datetime import UTC, datetime
+
+    from agenda.slots.services import charter_for
+
+    now = frozen.set(datetime(2026, 12, 1, 8, 0, tzinfo=UTC))  # Tuesday 09:00 in Paris
+    charter = charter_for(cpts.id)
+    charter.same_day_until, charter.horizon_hours = "19:30", 24
+    db.session.commit()
+    doctor = make_doctor("44036")
+    today = make_slot(doctor, now + timedelta(hours=9))        # 18:00 Paris
+    too_late = make_slot(doctor, now + timedelta(hours=10, minutes=40))  # 19:40 Paris
+    tomorrow = make_slot(doctor, now + timedelta(hours=25))    # Wednesday 10:00
+    user, _ = make_user("secretary")
+    commune = db.session.get(Commune, "44036")
+    found = {r.slot_id for r in services.search_slots(user, commune)}
+    assert today.id in found and too_late.id not in found and tomorrow.id not in found
+    # A booker may still widen the horizon on purpose.
+    found = {r.slot_id for r in services.search_slots(user, commune, horizon_hours=48)}
+    assert {today.id, too_late.id, tomorrow.id} <= found

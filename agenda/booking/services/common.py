@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from flask import current_app, has_app_context, has_request_context, url_for
 from flask_babel import gettext as _
@@ -22,29 +21,12 @@ BOOKER_ROLE_VALUES = {r.value for r in BOOKER_ROLES}
 MODE_BY_MOBILITY = {"mobile": "AMB", "tele": "VR", "home": "HH"}
 
 
-@dataclass(frozen=True)
-class Charter:
-    """The charter values booking needs (defaults when the CPTS has no row yet)."""
+def charter_for(cpts_id: int) -> CharterSettings:
+    """The CPTS charter (hold length, T1, deadline, radius, horizon, retention…): the one
+    row the slots package keeps, created with its defaults when missing."""
+    from agenda.slots.services import charter_for as slots_charter_for
 
-    hold_minutes: int = 5
-    request_t1_min: int = 60
-    request_deadline_min: int = 120
-    radius_km: int = 15
-    horizon_hours: int = 48
-    default_length_min: int = 20
-    retention_days: int = 365
-
-
-def charter_for(cpts_id: int) -> Charter:
-    row = db.session.get(CharterSettings, cpts_id)
-    if row is None:
-        return Charter()
-    return Charter(hold_minutes=row.hold_minutes or 5,
-                   request_t1_min=row.request_t1_min or 60,
-                   request_deadline_min=row.request_deadline_min or 120,
-                   radius_km=row.radius_km or 15, horizon_hours=row.horizon_hours or 48,
-                   default_length_min=row.default_length_min or 20,
-                   retention_days=row.retention_days or 365)
+    return slots_charter_for(cpts_id)
 
 
 def new_reference(prefix: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, literal, or_, select
 
 from agenda import clock
 from agenda.booking.services.common import charter_for
+from agenda.slots.services import booking_horizon_end
 from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind, SlotMode, SlotStatus
@@ -92,10 +93,12 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
     if kind and kind not in {k.value for k in SlotKind}:
         raise ValidationError(_("Type de créneau inconnu."), field="kind")
     charter = charter_for(user.cpts_id)
-    hours = horizon_hours or charter.horizon_hours
-    if hours < 1 or hours > 24 * 14:
+    if horizon_hours is not None and not 1 <= horizon_hours <= 24 * 14:
         raise ValidationError(_("Horizon de recherche invalide (1 heure à 14 jours)."),
                               field="horizon")
+    # The charter's horizon ("48 h", or "same day until 19:30") unless the booker asks.
+    horizon_end = (clock.now() + timedelta(hours=horizon_hours) if horizon_hours
+                   else booking_horizon_end(charter))
     # Twice the charter radius (30 km by default): beyond that an SNP consultation is not
     # a realistic offer; the treating doctor is always included (see ``box``).
     radius = radius_km or max(2 * charter.radius_km, MIN_SEARCH_RADIUS_KM)
@@ -107,7 +110,7 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
             min_lat, max_lat = min(min_lat, where[0]), max(max_lat, where[0])
             min_lon, max_lon = min(min_lon, where[1]), max(max_lon, where[1])
     return SearchQuery(cpts_id=user.cpts_id, user_id=user.id, lat=commune.lat, lon=commune.lon,
-                       horizon_end=clock.now() + timedelta(hours=hours),
+                       horizon_end=horizon_end,
                        treating_doctor_id=treating_doctor_id, mode=mode or None, day=day,
                        sector_id=sector_id, kind=kind or None, radius_km=radius,
                        limit=max(1, min(limit, 200)),
