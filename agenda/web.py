@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from urllib.parse import urlsplit
+
 from flask import flash
 
 from agenda.errors import DomainError
@@ -33,3 +35,14 @@ def commit_or_flash(operation: Callable[[], Any]) -> Outcome:
         flash(exc.message, "error")
         return Outcome(False, None, exc.status)
     return Outcome(True, value)
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to go back to, or None (never another site: no ``//host``, no scheme)."""
+    if not target or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -24,6 +22,7 @@ from agenda.accounts.models import ApiToken, Organisation, User
 from agenda.audit import AuditEntry
 from agenda.errors import DomainError
 from agenda.extensions import db, login_manager
+from agenda.web import safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -34,15 +33,6 @@ login_manager.login_message = None
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
-
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/"):
-        return None
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -60,7 +50,7 @@ def login():
             status = exc.status if exc.status == 429 else 401
         else:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.dashboard"))
+            return redirect(safe_next(request.args.get("next")) or url_for("accounts.dashboard"))
     elif request.method == "POST":
         status = 400
     return render_template("accounts/login.html", form=form), status

@@ -69,3 +69,13 @@ def test_security_headers(client):
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["Cache-Control"] == "no-store"  # pages may show patient data
+
+
+def test_safe_next_refuses_other_sites():
+    from agenda.web import safe_next
+
+    assert safe_next("/reservations/3") == "/reservations/3"
+    assert safe_next("/ma-semaine?week=2026-W49") == "/ma-semaine?week=2026-W49"
+    for bad in ["//evil.example/x", "https://evil.example", "/\\evil.example", "evil", "", None,
+                "javascript:alert(1)"]:
+        assert safe_next(bad) is None, bad

@@ -13,6 +13,7 @@ from agenda.booking.models import Booking, FloatingRequest
 from agenda.booking.services import patients as patient_services
 from agenda.booking.services import requests as cascade
 from agenda.booking.services.common import charter_for
+from agenda.web import commit_or_flash
 from agenda.errors import DomainError, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot
@@ -209,12 +210,8 @@ def request_detail(request_id: int):
 def request_cancel(request_id: int):
     if not ActionForm().validate():
         abort(400)
-    try:
-        services.cancel_request(current_user, request_id)
+    if commit_or_flash(lambda: services.cancel_request(current_user, request_id)).ok:
         flash(_("Demande annulée."), "info")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("booking.request_detail", request_id=request_id))
 
 

@@ -16,6 +16,7 @@ from agenda.booking.forms import AcceptForm, ActionForm
 from agenda.booking.models import Booking, FloatingRequest
 from agenda.booking.services import requests as cascade
 from agenda.booking.services.common import charter_for, doctor_of
+from agenda.web import commit_or_flash
 from agenda.errors import DomainError, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot
@@ -102,12 +103,8 @@ def accept(request_id: int):
 def refuse(request_id: int):
     if not ActionForm().validate():
         abort(400)
-    try:
-        services.refuse_request(current_user, request_id)
+    if commit_or_flash(lambda: services.refuse_request(current_user, request_id)).ok:
         flash(_("Demande refusée."), "info")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("booking.my_requests"))
 
 

@@ -13,6 +13,7 @@ from agenda.booking.forms import (ActionForm, CancelForm, OutcomeForm, ReasonFor
                                   SynthesisForm)
 from agenda.booking.services import patients as patient_services
 from agenda.booking.services.common import doctor_of
+from agenda.web import commit_or_flash, safe_next
 from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.territory.models import Doctor
@@ -48,14 +49,11 @@ def cancel(booking_id: int):
     form = ActionForm()
     if not form.validate():
         abort(400)
-    try:
-        services.cancel_booking(current_user, booking_id, reason)
+    if commit_or_flash(lambda: services.cancel_booking(current_user, booking_id, reason)).ok:
         flash(_("Réservation annulée ; l'autre partie est prévenue."), "info")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    if request.form.get("next", "").startswith("/"):
-        return redirect(request.form["next"])
+    target = safe_next(request.form.get("next"))
+    if target:
+        return redirect(target)
     return redirect(url_for("booking.detail", booking_id=booking_id))
 
 
@@ -65,13 +63,10 @@ def outcome(booking_id: int):
     form = OutcomeForm(prefix="o")
     if not form.validate():
         abort(400)
-    try:
-        services.record_outcome(current_user, booking_id, form.outcome.data,
-                                form.synthesis.data)
+    if commit_or_flash(lambda: services.record_outcome(current_user, booking_id,
+                                                        form.outcome.data,
+                                                        form.synthesis.data)).ok:
         flash(_("Issue enregistrée."), "info")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("booking.detail", booking_id=booking_id))
 
 
@@ -82,12 +77,9 @@ def synthesis(booking_id: int):
     if not form.validate():
         flash(_("La synthèse est vide."), "error")
         return redirect(url_for("booking.detail", booking_id=booking_id))
-    try:
-        services.write_synthesis(current_user, booking_id, form.synthesis.data)
+    if commit_or_flash(lambda: services.write_synthesis(current_user, booking_id,
+                                                         form.synthesis.data)).ok:
         flash(_("Synthèse enregistrée."), "info")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("booking.detail", booking_id=booking_id))
 
 
