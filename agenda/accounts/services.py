@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from agenda import audit, clock
 from agenda.accounts.models import ApiToken, LoginAttempt, Organisation, OrgKind, Role, User
@@ -163,8 +164,11 @@ def create_token(user: User, name: str = "api") -> str:
 def user_for_token(token: str) -> User | None:
     if not token:
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token),
-                                                   ApiToken.revoked_at.is_(None)))
+    # One query for the token, its user and the user's organisation (every API call).
+    row = db.session.scalar(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user).joinedload(User.organisation))
+        .where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None)))
     if row is None or not row.user.active:
         return None
     now = clock.now()
