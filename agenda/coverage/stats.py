@@ -36,6 +36,15 @@ CHANNELS = ("secretariat", "samu", "ed")
 PERIODS = ("week", "month", "year", "custom")
 
 
+def _tally(bucket: dict, status: str, n: int) -> None:
+    """Count ``n`` non-cancelled bookings of ``status`` into ``bucket``."""
+    bucket["bookings"] += n
+    if status == BookingStatus.SEEN.value:
+        bucket["seen"] += n
+    elif status == BookingStatus.NO_SHOW.value:
+        bucket["no_shows"] += n
+
+
 def channel_label(channel: str) -> str:
     return {"secretariat": _("Télésecrétariat"), "samu": _("SAMU / SAS"),
             "ed": _("Urgences")}.get(channel, channel)
@@ -160,14 +169,10 @@ def compute(cpts_id: int, period: Period) -> Stats:
             cancelled += n
             ch["cancelled"] += n
             continue
-        ch["bookings"] += n
+        _tally(ch, status, n)
         if treating_seen:
             treating += n
             ch["treating_seen"] += n
-        if status == BookingStatus.SEEN.value:
-            ch["seen"] += n
-        elif status == BookingStatus.NO_SHOW.value:
-            ch["no_shows"] += n
 
     for doctor_id, status, n in db.session.execute(
             select(Booking.doctor_id, Booking.status, func.count(Booking.id))
@@ -176,22 +181,14 @@ def compute(cpts_id: int, period: Period) -> Stats:
                    Booking.status != BookingStatus.CANCELLED.value)
             .group_by(Booking.doctor_id, Booking.status)):
         d = per_doctor[doctor_id]
-        d["bookings"] += n
-        if status == BookingStatus.SEEN.value:
-            d["seen"] += n
-        elif status == BookingStatus.NO_SHOW.value:
-            d["no_shows"] += n
+        _tally(d, status, n)
 
     for s, status in db.session.execute(
             select(Booking.start, Booking.status).join(Doctor, Doctor.id == Booking.doctor_id)
             .where(in_cpts_doctor, Booking.start >= start, Booking.start < end,
                    Booking.status != BookingStatus.CANCELLED.value)):
         t = timeline[_bucket(s, unit)]
-        t["bookings"] += 1
-        if status == BookingStatus.SEEN.value:
-            t["seen"] += 1
-        elif status == BookingStatus.NO_SHOW.value:
-            t["no_shows"] += 1
+        _tally(t, status, 1)
 
     communes: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     for insee, status, n in db.session.execute(
@@ -202,11 +199,7 @@ def compute(cpts_id: int, period: Period) -> Stats:
                    Booking.status != BookingStatus.CANCELLED.value)
             .group_by(Patient.commune_insee, Booking.status)):
         c = communes[insee]
-        c["bookings"] += n
-        if status == BookingStatus.SEEN.value:
-            c["seen"] += n
-        elif status == BookingStatus.NO_SHOW.value:
-            c["no_shows"] += n
+        _tally(c, status, n)
 
     reasons: dict[int | None, dict] = defaultdict(lambda: defaultdict(int))
     for reason_id, n in db.session.execute(
