@@ -171,6 +171,11 @@ class CaldavAdapter(CalendarAdapter):
                 rate_limit_handle=False))
         return self._client
 
+    def _report(self, calendar_url: str, body: bytes | str):
+        """A REPORT (sync-collection, multiget, calendar-query) on one calendar."""
+        return self._http("REPORT", calendar_url, body,
+                          {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+
     # raw HTTP, with our own status handling
     def _http(self, method: str, url: str, body: bytes | str | None = None,
               headers: dict | None = None):
@@ -247,8 +252,7 @@ class CaldavAdapter(CalendarAdapter):
             "<D:sync-level>1</D:sync-level>"
             "<D:prop><D:getetag/><C:calendar-data/></D:prop>"
             "</D:sync-collection>")
-        resp = self._http("REPORT", calendar_url, body,
-                          {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+        resp = self._report(calendar_url, body)
         if resp.status_code == 404:
             raise CalendarNotFound(_t("Le calendrier choisi n'existe plus sur le serveur."))
         text = resp.content or b""
@@ -316,8 +320,7 @@ class CaldavAdapter(CalendarAdapter):
                         'xmlns:C="urn:ietf:params:xml:ns:caldav">'
                         f"<D:prop><D:getetag/><C:calendar-data/></D:prop>{refs}"
                         "</C:calendar-multiget>")
-            resp = self._http("REPORT", calendar_url, body,
-                              {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+            resp = self._report(calendar_url, body)
             if resp.status_code >= 400:
                 raise AdapterError(_t("Lecture des événements refusée (code %(code)s).",
                                       code=resp.status_code))
@@ -373,8 +376,7 @@ class CaldavAdapter(CalendarAdapter):
             '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
             f'<C:time-range start="{start.strftime(fmt)}" end="{end.strftime(fmt)}"/>'
             "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>")
-        resp = self._http("REPORT", calendar_url, body,
-                          {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+        resp = self._report(calendar_url, body)
         if resp.status_code >= 400:
             raise AdapterError(_t("Lecture des disponibilités refusée (code %(code)s).",
                                   code=resp.status_code))
