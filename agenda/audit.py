@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import ForeignKey, Index, String, event
+from sqlalchemy import ForeignKey, Index, String, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agenda import clock
@@ -26,6 +26,8 @@ class AuditEntry(db.Model):
     object_id: Mapped[int | None] = mapped_column()
     patient_id: Mapped[int | None] = mapped_column()
     ip: Mapped[str | None] = mapped_column(String(64))
+    # The CPTS whose data was touched (a booking's, a request's), for the CPTS admin's log.
+    cpts_id: Mapped[int | None] = mapped_column(index=True)
     detail: Mapped[str | None] = mapped_column(String(300))
 
 
@@ -35,17 +37,24 @@ def _append_only(mapper, connection, target):  # pragma: no cover - guard
     raise RuntimeError("audit log is append-only")
 
 
+_CPTS_OF = {"booking": "SELECT cpts_id FROM bookings WHERE id = :id",
+            "request": "SELECT cpts_id FROM requests WHERE id = :id"}
+
+
 def record(action: str, object_type: str, object_id: int | None = None, *,
            patient_id: int | None = None, detail: str | None = None,
-           user_id: int | None = None) -> AuditEntry:
+           user_id: int | None = None, cpts_id: int | None = None) -> AuditEntry:
     """Add an audit entry to the current session (committed with the caller's change)."""
     ip = None
     if has_request_context():
         ip = request.remote_addr
         if user_id is None and getattr(current_user, "is_authenticated", False):
             user_id = current_user.id
+    if cpts_id is None and object_id is not None and object_type in _CPTS_OF:
+        # The CPTS whose record this is (a booking's slot, a request's community).
+        cpts_id = db.session.execute(text(_CPTS_OF[object_type]), {"id": object_id}).scalar()
     entry = AuditEntry(action=action, object_type=object_type, object_id=object_id,
                        patient_id=patient_id, detail=detail, user_id=user_id, ip=ip,
-                       at=clock.now())
+                       cpts_id=cpts_id, at=clock.now())
     db.session.add(entry)
     return entry

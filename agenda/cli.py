@@ -42,7 +42,7 @@ def register(app: Flask) -> None:
     @click.option("--email", required=True)
     @click.option("--role", required=True,
                   type=click.Choice(["doctor", "secretary", "regulator", "ed_nurse",
-                                     "coordinator", "admin"]))
+                                     "coordinator", "admin", "operator"]))
     @click.option("--org", "org", required=True, help="organisation name or id")
     @click.option("--name", default=None)
     @click.option("--password", default=None, help="default: generated and printed")
@@ -60,17 +60,50 @@ def register(app: Flask) -> None:
 
     @app.cli.command("create-org")
     @click.option("--name", required=True)
-    @click.option("--kind", required=True, type=click.Choice(["cpts", "secretariat", "samu", "ed"]))
-    @click.option("--cpts", "cpts", default=None, help="CPTS name or id (partners)")
-    def create_org_cmd(name, kind, cpts):
-        """Create an organisation."""
+    @click.option("--kind", required=True,
+                  type=click.Choice(["cpts", "secretariat", "samu", "ed", "platform"]))
+    @click.option("--cpts", "cpts", default=None,
+                  help="the CPTS that administers it (name or id); none: the platform")
+    @click.option("--serves", default="",
+                  help="CPTS it books for, comma-separated names or ids (default: --cpts)")
+    def create_org_cmd(name, kind, cpts, serves):
+        """Create an organisation (a CPTS, or one that books for one or more CPTS)."""
         try:
             cpts_id = accounts.find_organisation(cpts).id if cpts else None
-            org = accounts.create_organisation(name, kind, cpts_id)
+            served = [accounts.find_organisation(ref.strip()).id
+                      for ref in serves.split(",") if ref.strip()]
+            org = accounts.create_organisation(name, kind, cpts_id, serves=served)
             db.session.commit()
         except DomainError as exc:
             _fail(exc)
         click.echo(f"{org.id} {org.name}")
+
+    @app.cli.command("link")
+    @click.option("--org", "org", required=True, help="booking organisation (name or id)")
+    @click.option("--cpts", "cpts", required=True, help="CPTS it will book for (name or id)")
+    def link_cmd(org, cpts):
+        """Let an organisation book the slots of one more CPTS (from today)."""
+        try:
+            organisation = accounts.find_organisation(org)
+            link = accounts.link_organisation(organisation, accounts.find_organisation(cpts).id)
+            db.session.commit()
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"{organisation.name} réserve pour {link.cpts.name} "
+                   f"depuis le {link.started_on:%d/%m/%Y}")
+
+    @app.cli.command("unlink")
+    @click.option("--org", "org", required=True, help="booking organisation (name or id)")
+    @click.option("--cpts", "cpts", required=True, help="CPTS (name or id)")
+    def unlink_cmd(org, cpts):
+        """End an organisation's access to a CPTS's slots (today; the history is kept)."""
+        try:
+            organisation = accounts.find_organisation(org)
+            n = accounts.unlink_organisation(organisation, accounts.find_organisation(cpts).id)
+            db.session.commit()
+        except DomainError as exc:
+            _fail(exc)
+        click.echo(f"{n} lien(s) terminé(s)")
 
     @app.cli.command("create-token")
     @click.option("--email", required=True)

@@ -63,9 +63,9 @@ NAV = [
     ("territory.sectors", _l("Secteurs"), {"coordinator", "admin"}),
     ("sync.settings", _l("Mon calendrier"), {"doctor"}),
     ("sync.overview", _l("Calendriers"), {"coordinator"}),
-    ("accounts.admin_users", _l("Utilisateurs"), {"admin"}),
-    ("accounts.admin_organisations", _l("Organisations"), {"admin"}),
-    ("accounts.audit_log", _l("Journal d'accès"), {"admin"}),
+    ("accounts.admin_users", _l("Utilisateurs"), {"admin", "operator"}),
+    ("accounts.admin_organisations", _l("Organisations"), {"admin", "operator"}),
+    ("accounts.audit_log", _l("Journal d'accès"), {"admin", "operator"}),
     ("accounts.profile", _l("Mon compte"), None),
 ]
 

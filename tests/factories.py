@@ -56,7 +56,8 @@ def make_org(app, cpts):
 
 @pytest.fixture()
 def make_user(app, cpts):
-    kinds = {"secretary": "secretariat", "regulator": "samu", "ed_nurse": "ed"}
+    kinds = {"secretary": "secretariat", "regulator": "samu", "ed_nurse": "ed",
+             "operator": "platform"}
     orgs: dict[str, Organisation] = {}
 
     def _make(role: str = "secretary", organisation: Organisation | None = None,
@@ -65,6 +66,8 @@ def make_user(app, cpts):
             kind = kinds.get(role, "cpts")
             if kind == "cpts":
                 organisation = cpts
+            elif kind == "platform":
+                organisation = orgs.get(kind) or create_organisation("Plateforme test", kind)
             else:
                 organisation = orgs.get(kind) or create_organisation(f"{kind} test", kind, cpts.id)
                 orgs[kind] = organisation

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -15,8 +15,11 @@ class OrganisationForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
     kind = SelectField(_l("Type"), choices=[
         ("cpts", _l("CPTS")), ("secretariat", _l("Télésecrétariat")),
-        ("samu", _l("SAMU / SAS")), ("ed", _l("Service d'urgences"))])
-    cpts_id = SelectField(_l("CPTS de rattachement"), coerce=int, validators=[Optional()])
+        ("samu", _l("SAMU / SAS")), ("ed", _l("Service d'urgences")),
+        ("platform", _l("Plateforme (opérateur)"))])
+    cpts_id = SelectField(_l("CPTS qui l'administre"), coerce=int, validators=[Optional()])
+    serves = SelectMultipleField(_l("CPTS servies (réservation)"), coerce=int,
+                                 validators=[Optional()])
     finess = StringField(_l("FINESS"), validators=[Optional(), Length(max=9)])
 
 
@@ -26,7 +29,8 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Rôle"), choices=[
         ("doctor", _l("Médecin")), ("secretary", _l("Télésecrétaire")),
         ("regulator", _l("Régulateur SAMU/SAS")), ("ed_nurse", _l("IOA des urgences")),
-        ("coordinator", _l("Coordinateur CPTS")), ("admin", _l("Administrateur"))])
+        ("coordinator", _l("Coordinateur CPTS")), ("admin", _l("Administrateur de la CPTS")),
+        ("operator", _l("Opérateur de la plateforme"))])
     organisation_id = SelectField(_l("Organisation"), coerce=int)
 
 

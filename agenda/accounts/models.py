@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agenda import clock
@@ -19,6 +19,13 @@ class OrgKind(str, enum.Enum):
     SECRETARIAT = "secretariat"
     SAMU = "samu"
     ED = "ed"
+    # The organisation that runs the instance (its users are platform operators).
+    PLATFORM = "platform"
+
+
+# Organisations that book for patients: they serve one or more CPTS through ServiceLinks.
+BOOKING_ORG_KINDS = (OrgKind.SECRETARIAT.value, OrgKind.SAMU.value, OrgKind.ED.value,
+                     OrgKind.CPTS.value)
 
 
 class Role(str, enum.Enum):
@@ -27,7 +34,10 @@ class Role(str, enum.Enum):
     REGULATOR = "regulator"
     ED_NURSE = "ed_nurse"
     COORDINATOR = "coordinator"
+    # Administrator of one CPTS: its organisations, users, doctors, links and audit log.
     ADMIN = "admin"
+    # Platform operator: instance-wide (creates CPTS and cross-CPTS organisations).
+    OPERATOR = "operator"
 
 
 BOOKER_ROLES = (Role.SECRETARY, Role.REGULATOR, Role.ED_NURSE)
@@ -47,8 +57,10 @@ class Organisation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
-    # Partner organisations (secretariat, SAMU, ED) serve one CPTS; a CPTS points to itself
-    # through NULL.
+    # The CPTS that administers this organisation (its own secretariat, say); NULL for a
+    # CPTS itself and for cross-CPTS organisations run by the platform operator (a
+    # departmental SAMU, an emergency department, a shared call centre). Which CPTS an
+    # organisation *serves* is said by its ServiceLinks, not by this column.
     cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     finess: Mapped[str | None] = mapped_column(String(9))
     phone: Mapped[str | None] = mapped_column(String(30))
@@ -58,8 +70,38 @@ class Organisation(db.Model):
     cpts: Mapped[Organisation | None] = relationship(remote_side=[id])
 
     @property
-    def served_cpts_id(self) -> int:
-        return self.cpts_id or self.id
+    def home_cpts_id(self) -> int | None:
+        """The CPTS this organisation belongs to (itself for a CPTS), or None."""
+        if self.kind == OrgKind.CPTS.value:
+            return self.id
+        return self.cpts_id
+
+
+class ServiceLink(db.Model):
+    """A booking organisation serves a CPTS from ``started_on`` (until ``ended_on``).
+
+    Granted and ended by the CPTS's administrator or the platform operator. A link with
+    ``ended_on`` set is kept for the history (statistics of past bookings).
+    """
+
+    __tablename__ = "service_links"
+    __table_args__ = (Index("ix_service_links_org", "organisation_id", "cpts_id"),
+                      Index("ix_service_links_cpts", "cpts_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ended_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
+    cpts: Mapped[Organisation] = relationship(foreign_keys=[cpts_id])
+
+    def active_on(self, day: date) -> bool:
+        return self.started_on <= day and (self.ended_on is None or self.ended_on > day)
 
 
 class User(UserMixin, db.Model):
@@ -87,8 +129,10 @@ class User(UserMixin, db.Model):
         return self.role in {r.value if isinstance(r, Role) else r for r in roles}
 
     @property
-    def cpts_id(self) -> int:
-        return self.organisation.served_cpts_id
+    def cpts_id(self) -> int | None:
+        """The user's home CPTS (their organisation's), None for cross-CPTS organisations and
+        the platform. What a user may *book* is :func:`agenda.accounts.scope.booking_scope`."""
+        return self.organisation.home_cpts_id
 
 
 class ApiToken(db.Model):

@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from agenda import audit, clock
-from agenda.accounts.models import ApiToken, LoginAttempt, Organisation, OrgKind, Role, User
-from agenda.errors import Conflict, DomainError, NotFound, ValidationError
+from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, Organisation,
+                                    OrgKind, Role, ServiceLink, User)
+from agenda.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from agenda.extensions import db
+from agenda.timeutil import to_local
 
 _HASHER = PasswordHasher()
 # Tests create hundreds of accounts: a cheap (still argon2id) cost when TESTING is set.
@@ -61,21 +63,108 @@ def validate_password(password: str) -> None:
 
 
 def create_organisation(name: str, kind: str, cpts_id: int | None = None,
-                        finess: str | None = None) -> Organisation:
+                        finess: str | None = None, *, serves: list[int] | None = None,
+                        actor: User | None = None) -> Organisation:
+    """A CPTS, or a booking organisation.
+
+    ``cpts_id`` is the CPTS that administers the organisation (its own secretariat, say);
+    None for a cross-CPTS organisation (a departmental SAMU, an emergency department, a
+    shared call centre), which only the platform operator creates. ``serves`` lists the
+    CPTS the organisation books for (default: its owner); each gets a ServiceLink.
+    """
     name = (name or "").strip()
     if not name:
         raise ValidationError(_("Le nom de l'organisation est obligatoire."), field="name")
     if kind not in {k.value for k in OrgKind}:
         raise ValidationError(_("Type d'organisation inconnu : %(kind)s", kind=kind), field="kind")
-    partner = kind != OrgKind.CPTS.value
-    if partner and (cpts_id is None or db.session.get(Organisation, cpts_id) is None):
-        raise ValidationError(_("Une organisation partenaire doit être rattachée à une CPTS."),
-                              field="cpts_id")
-    org = Organisation(name=name, kind=kind, cpts_id=None if kind == "cpts" else cpts_id,
-                       finess=finess or None)
+    if kind in (OrgKind.CPTS.value, OrgKind.PLATFORM.value):
+        cpts_id, serves = None, []
+    serves = list(dict.fromkeys(serves or ([cpts_id] if cpts_id else [])))
+    owner = db.session.get(Organisation, cpts_id) if cpts_id else None
+    if cpts_id and (owner is None or owner.kind != OrgKind.CPTS.value):
+        raise ValidationError(_("CPTS de rattachement introuvable."), field="cpts_id")
+    partner = kind not in (OrgKind.CPTS.value, OrgKind.PLATFORM.value)
+    if partner and not serves:
+        raise ValidationError(_("Une organisation qui réserve doit servir au moins une CPTS."),
+                              field="serves")
+    if actor is not None:
+        from agenda.accounts.scope import is_operator
+
+        # A CPTS administrator creates organisations of their own CPTS only.
+        if not is_operator(actor) and (
+                kind in (OrgKind.CPTS.value, OrgKind.PLATFORM.value)
+                or cpts_id != actor.cpts_id or any(c != actor.cpts_id for c in serves)):
+            raise Forbidden(_("Seul l'opérateur de la plateforme crée des CPTS et des "
+                              "organisations communes à plusieurs CPTS."))
+    org = Organisation(name=name[:200], kind=kind, cpts_id=cpts_id, finess=finess or None)
     db.session.add(org)
     db.session.flush()
+    for served in serves:
+        link_organisation(org, served, actor=actor)
     return org
+
+
+def _cpts(cpts_id: int) -> Organisation:
+    cpts = db.session.get(Organisation, cpts_id)
+    if cpts is None or cpts.kind != OrgKind.CPTS.value:
+        raise NotFound(_("CPTS introuvable."))
+    return cpts
+
+
+def _check_link_actor(actor: User | None, cpts_id: int) -> None:
+    if actor is None:  # the CLI: run by whoever runs the instance
+        return
+    from agenda.accounts.scope import is_operator
+
+    if not (is_operator(actor) or (actor.role == Role.ADMIN.value
+                                   and actor.cpts_id == cpts_id)):
+        raise Forbidden(_("Seul l'administrateur de cette CPTS (ou l'opérateur) gère ses "
+                          "liens."))
+
+
+def link_organisation(org: Organisation, cpts_id: int, *, actor: User | None = None
+                      ) -> ServiceLink:
+    """``org`` books for ``cpts_id`` from today (idempotent while a link is active)."""
+    from agenda.accounts.scope import active_link_clause
+
+    cpts = _cpts(cpts_id)
+    _check_link_actor(actor, cpts.id)
+    if org.kind not in BOOKING_ORG_KINDS or org.kind == OrgKind.CPTS.value:
+        raise ValidationError(_("Seule une organisation qui réserve (télésecrétariat, SAMU, "
+                                "urgences) peut servir une CPTS."), field="organisation_id")
+    link = db.session.scalar(select(ServiceLink).where(
+        ServiceLink.organisation_id == org.id, ServiceLink.cpts_id == cpts.id,
+        active_link_clause()))
+    if link is not None:
+        return link
+    link = ServiceLink(organisation_id=org.id, cpts_id=cpts.id,
+                       started_on=to_local(clock.now()).date(),
+                       created_by_user_id=actor.id if actor else None)
+    db.session.add(link)
+    db.session.flush()
+    audit.record("link.grant", "organisation", org.id, user_id=actor.id if actor else None,
+                 cpts_id=cpts.id, detail=f"cpts={cpts.id}")
+    return link
+
+
+def unlink_organisation(org: Organisation, cpts_id: int, *, actor: User | None = None) -> int:
+    """End every active link of ``org`` to ``cpts_id`` today; returns how many."""
+    from agenda.accounts.scope import active_link_clause
+
+    cpts = _cpts(cpts_id)
+    _check_link_actor(actor, cpts.id)
+    links = db.session.scalars(select(ServiceLink).where(
+        ServiceLink.organisation_id == org.id, ServiceLink.cpts_id == cpts.id,
+        active_link_clause())).all()
+    today = to_local(clock.now()).date()
+    for link in links:
+        link.ended_on = today
+        link.ended_by_user_id = actor.id if actor else None
+    if links:
+        audit.record("link.end", "organisation", org.id, user_id=actor.id if actor else None,
+                     cpts_id=cpts.id, detail=f"cpts={cpts.id}")
+    db.session.flush()
+    return len(links)
 
 
 def find_organisation(ref: str | int) -> Organisation:
@@ -90,11 +179,25 @@ def find_organisation(ref: str | int) -> Organisation:
 
 
 def create_user(email: str, name: str, role: str, organisation: Organisation,
-                password: str | None = None) -> tuple[User, str]:
-    """Create a user; returns it with its password (generated when not given)."""
+                password: str | None = None, *, actor: User | None = None
+                ) -> tuple[User, str]:
+    """Create a user; returns it with its password (generated when not given).
+
+    With ``actor`` (the pages), a CPTS administrator creates accounts only in the
+    organisations of their CPTS, and never a platform operator."""
     email = normalise_email(email)
     if role not in {r.value for r in Role}:
         raise ValidationError(_("Rôle inconnu : %(role)s", role=role), field="role")
+    if (role == Role.OPERATOR.value) != (organisation.kind == OrgKind.PLATFORM.value):
+        raise ValidationError(_("Les comptes d'opérateur appartiennent à l'organisation de la "
+                                "plateforme, et elle seule."), field="role")
+    if actor is not None:
+        from agenda.accounts.scope import is_operator, may_manage_org
+
+        if not may_manage_org(actor, organisation) or (
+                role == Role.OPERATOR.value and not is_operator(actor)):
+            raise Forbidden(_("Vous ne pouvez créer de compte que dans les organisations de "
+                              "votre CPTS."))
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(_("Un compte existe déjà avec l'adresse %(email)s.", email=email),
                        field="email")
@@ -106,6 +209,21 @@ def create_user(email: str, name: str, role: str, organisation: Organisation,
     db.session.add(user)
     db.session.flush()
     return user, password
+
+
+def set_user_active(actor: User, user_id: int, active: bool) -> User:
+    """Activate or deactivate an account within the actor's scope (NotFound outside it)."""
+    from agenda.accounts.scope import may_manage_user
+
+    user = db.session.get(User, user_id)
+    if user is None or not may_manage_user(actor, user):
+        raise NotFound(_("Compte introuvable."))
+    if user.id == actor.id:
+        raise ValidationError(_("Vous ne pouvez pas désactiver votre propre compte."))
+    user.active = active
+    audit.record("user.activate" if active else "user.deactivate", "user", user.id,
+                 user_id=actor.id, cpts_id=user.cpts_id)
+    return user
 
 
 def set_password(user: User, password: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from agenda.accounts import services
 from agenda.accounts.access import roles_required
@@ -18,7 +18,8 @@ from agenda.accounts.forms import (
     TokenForm,
     UserForm,
 )
-from agenda.accounts.models import ApiToken, Organisation, User
+from agenda.accounts.models import ApiToken, Organisation, OrgKind, ServiceLink, User
+from agenda.accounts.scope import is_operator, managed_org_clause
 from agenda.audit import AuditEntry
 from agenda.errors import DomainError
 from agenda.extensions import db, login_manager
@@ -142,67 +143,162 @@ def revoke_token(token_id: int):
     return redirect(url_for("accounts.profile"))
 
 
-# --- admin ------------------------------------------------------------------------------
+# --- administration: the platform operator (every CPTS) and CPTS administrators ---------
+
+ADMIN_ROLES = ("admin", "operator")
+
+
+def _scope_cpts() -> int | None:
+    """None for the operator (every CPTS), else the administrator's CPTS."""
+    return None if is_operator(current_user) else current_user.cpts_id
+
+
+def _managed_orgs() -> list[Organisation]:
+    stmt = select(Organisation).order_by(Organisation.name)
+    cpts_id = _scope_cpts()
+    if cpts_id is not None:
+        stmt = stmt.where(managed_org_clause(cpts_id))
+    return list(db.session.scalars(stmt))
+
+
+def _all_cpts() -> list[Organisation]:
+    return list(db.session.scalars(select(Organisation).where(
+        Organisation.kind == OrgKind.CPTS.value).order_by(Organisation.name)))
+
+
+def _links(cpts_id: int | None) -> list[ServiceLink]:
+    stmt = select(ServiceLink).order_by(ServiceLink.ended_on.is_not(None), ServiceLink.id)
+    if cpts_id is not None:
+        stmt = stmt.where(ServiceLink.cpts_id == cpts_id)
+    return list(db.session.scalars(stmt))
+
 
 @bp.route("/admin/organisations", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(*ADMIN_ROLES)
 def admin_organisations():
     form = OrganisationForm()
-    cpts = db.session.scalars(select(Organisation).where(Organisation.kind == "cpts")).all()
-    form.cpts_id.choices = [(0, "—")] + [(o.id, o.name) for o in cpts]
+    operator = is_operator(current_user)
+    cpts = _all_cpts()
+    if operator:
+        form.cpts_id.choices = [(0, "—")] + [(o.id, o.name) for o in cpts]
+        form.serves.choices = [(o.id, o.name) for o in cpts]
+    else:
+        form.kind.choices = [c for c in form.kind.choices if c[0] not in ("cpts", "platform")]
+        form.cpts_id.choices = [(current_user.cpts_id, current_user.organisation.name)]
+        form.serves.choices = form.cpts_id.choices
     status = 200
     if form.validate_on_submit():
-        services.create_organisation(form.name.data, form.kind.data, form.cpts_id.data or None,
-                                     form.finess.data)
-        db.session.commit()
-        flash(_("Organisation créée."), "info")
-        return redirect(url_for("accounts.admin_organisations"))
+        owner = form.cpts_id.data or None
+        serves = form.serves.data or ([owner] if owner else [])
+        try:
+            services.create_organisation(form.name.data, form.kind.data, owner,
+                                         form.finess.data, serves=serves, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            db.session.commit()
+            flash(_("Organisation créée."), "info")
+            return redirect(url_for("accounts.admin_organisations"))
     elif request.method == "POST":
         status = 400
-    orgs = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
-    return render_template("accounts/organisations.html", form=form, orgs=orgs), status
+    scope = _scope_cpts()
+    booking_orgs = list(db.session.scalars(select(Organisation).where(
+        Organisation.kind.in_(("secretariat", "samu", "ed"))).order_by(Organisation.name)))
+    return render_template("accounts/organisations.html", form=form, orgs=_managed_orgs(),
+                           links=_links(scope), booking_orgs=booking_orgs,
+                           cpts_choices=cpts if operator else [current_user.organisation],
+                           operator=operator), status
+
+
+@bp.post("/admin/liens")
+@roles_required(*ADMIN_ROLES)
+def grant_link():
+    org = db.session.get(Organisation, request.form.get("organisation_id", type=int) or 0)
+    cpts_id = request.form.get("cpts_id", type=int) or current_user.cpts_id
+    if org is None:
+        flash(_("Organisation introuvable."), "error")
+        return redirect(url_for("accounts.admin_organisations")), 303
+    try:
+        services.link_organisation(org, cpts_id, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("accounts.admin_organisations")), 303
+    db.session.commit()
+    flash(_("%(org)s réserve désormais pour cette CPTS.", org=org.name), "info")
+    return redirect(url_for("accounts.admin_organisations"))
+
+
+@bp.post("/admin/liens/<int:link_id>/terminer")
+@roles_required(*ADMIN_ROLES)
+def end_link(link_id: int):
+    link = db.session.get(ServiceLink, link_id)
+    scope = _scope_cpts()
+    if link is None or (scope is not None and link.cpts_id != scope):
+        abort(404)
+    services.unlink_organisation(link.organisation, link.cpts_id, actor=current_user)
+    db.session.commit()
+    flash(_("Lien terminé : %(org)s ne réserve plus pour cette CPTS.",
+            org=link.organisation.name), "info")
+    return redirect(url_for("accounts.admin_organisations"))
 
 
 @bp.route("/admin/utilisateurs", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(*ADMIN_ROLES)
 def admin_users():
     form = UserForm()
-    orgs = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    if not is_operator(current_user):
+        form.role.choices = [c for c in form.role.choices if c[0] != "operator"]
+    orgs = _managed_orgs()
     form.organisation_id.choices = [(o.id, o.name) for o in orgs]
     created_password = None
     status = 200
     if form.validate_on_submit():
-        org = services.find_organisation(form.organisation_id.data)
-        user, created_password = services.create_user(form.email.data, form.name.data,
-                                                      form.role.data, org)
-        db.session.commit()
-        flash(_("Compte créé pour %(email)s.", email=user.email), "info")
+        org = db.session.get(Organisation, form.organisation_id.data)
+        try:
+            user, created_password = services.create_user(
+                form.email.data, form.name.data, form.role.data, org, actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = exc.status
+        else:
+            db.session.commit()
+            flash(_("Compte créé pour %(email)s.", email=user.email), "info")
     elif request.method == "POST":
         status = 400
-    users = db.session.scalars(select(User).order_by(User.email)).all()
+    users = db.session.scalars(select(User).where(
+        User.organisation_id.in_([o.id for o in orgs])).order_by(User.email)).all()
     return render_template("accounts/users.html", form=form, users=users,
                            created_password=created_password), status
 
 
 @bp.post("/admin/utilisateurs/<int:user_id>/activer")
-@roles_required("admin")
+@roles_required(*ADMIN_ROLES)
 def toggle_user(user_id: int):
-    user = db.session.get(User, user_id)
-    if user is None:
-        from flask import abort
-
-        abort(404)
-    if user.id == current_user.id:
-        flash(_("Vous ne pouvez pas désactiver votre propre compte."), "error")
+    target = db.session.get(User, user_id)
+    try:
+        services.set_user_active(current_user, user_id, not (target and target.active))
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "error")
     else:
-        user.active = not user.active
         db.session.commit()
     return redirect(url_for("accounts.admin_users"))
 
 
 @bp.get("/admin/journal")
-@roles_required("admin")
+@roles_required(*ADMIN_ROLES)
 def audit_log():
-    entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())
-                                 .limit(500)).all()
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500)
+    cpts_id = _scope_cpts()
+    if cpts_id is not None:
+        own_users = select(User.id).join(Organisation, Organisation.id == User.organisation_id)\
+            .where(managed_org_clause(cpts_id))
+        stmt = stmt.where(or_(AuditEntry.cpts_id == cpts_id, AuditEntry.user_id.in_(own_users)))
+    entries = db.session.scalars(stmt).all()
     return render_template("accounts/audit.html", entries=entries)

@@ -11,8 +11,7 @@ MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Tél�
                     ("home", _l("Visite à domicile"))]
 MODE_CHOICES = [("", _l("Tous les modes")), ("AMB", _l("Au cabinet")),
                 ("VR", _l("Téléconsultation")), ("HH", _l("Visite à domicile"))]
-HORIZON_CHOICES = [("24", _l("24 heures")), ("48", _l("48 heures")), ("72", _l("3 jours")),
-                   ("168", _l("7 jours"))]
+HORIZON_CHOICES = [("", _l("Charte"))]
 OUTCOME_CHOICES = [("seen", _l("Vu")), ("no_show", _l("Non venu")), ("cancelled", _l("Annulé"))]
 
 
@@ -42,7 +41,8 @@ class PatientForm(FlaskForm):
 
 
 class SearchForm(PatientForm):
-    horizon = SelectField(_l("Horizon"), choices=HORIZON_CHOICES, default="48")
+    # Choices come from the charters of the CPTS served (views.support.horizon_choices).
+    horizon = SelectField(_l("Horizon"), choices=HORIZON_CHOICES, default="")
     mode = SelectField(_l("Filtrer par mode"), choices=MODE_CHOICES, default="",
                        validators=[Optional()])
     day = DateField(_l("Jour"), validators=[Optional()])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, event)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agenda import clock
 from agenda.extensions import db
@@ -88,6 +89,8 @@ class Booking(db.Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # The CPTS of the slot (counted in its statistics and indemnities).
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     channel: Mapped[str] = mapped_column(String(12))  # secretariat / samu / ed
     origin: Mapped[str] = mapped_column(String(10), default="web")  # web / api / sas
     status: Mapped[str] = mapped_column(String(10), default=BookingStatus.BOOKED.value)
@@ -121,6 +124,11 @@ class FloatingRequest(db.Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # The CPTS whose community the request is offered to: the one whose territory holds
+    # the patient's commune (among those the booker serves), else the window's.
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # Set when the booker extended an expired request to a neighbouring CPTS.
+    extended_from_cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     channel: Mapped[str] = mapped_column(String(12))
     origin: Mapped[str] = mapped_column(String(10), default="web")
     reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
@@ -170,6 +178,8 @@ class Reorientation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # The CPTS the call is counted for (the patient's commune's, else the booker's).
+    cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     channel: Mapped[str] = mapped_column(String(12))
     commune_insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee"))
     reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
@@ -183,7 +193,30 @@ class CallLog(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     channel: Mapped[str] = mapped_column(String(12))
     outcome: Mapped[str] = mapped_column(String(20))  # booked / request / reoriented / none
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+@event.listens_for(Session, "before_flush")
+def _every_record_has_its_cpts(session, flush_context, instances) -> None:
+    """A booking belongs to the CPTS of its slot; a request or a call written without a
+    CPTS (demo data, generators) to the first CPTS its booking organisation serves. The
+    services always say it; this only completes rows written by hand."""
+    from sqlalchemy import select
+
+    from agenda.accounts.scope import served_cpts_ids
+    from agenda.slots.models import Slot
+
+    for obj in list(session.new):
+        if isinstance(obj, Booking) and obj.cpts_id is None and obj.slot_id is not None:
+            with session.no_autoflush:
+                obj.cpts_id = session.scalar(select(Slot.cpts_id).where(Slot.id == obj.slot_id))
+        elif (isinstance(obj, (FloatingRequest, Reorientation, CallLog)) and obj.cpts_id is None
+              and obj.booker_org_id is not None):
+            with session.no_autoflush:
+                served = served_cpts_ids(obj.booker_org_id)
+            if served:
+                obj.cpts_id = served[0]

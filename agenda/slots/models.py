@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String,
+                        event)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agenda import clock
 from agenda.extensions import db
@@ -84,6 +85,9 @@ class Slot(db.Model):
         Index("ix_slots_doctor_start", "doctor_id", "start"),
         Index("ix_slots_doctor_week", "doctor_id", "week"),
         Index("ix_slots_caldav_uid", "doctor_id", "caldav_uid", "recurrence_id"),
+        Index("ix_slots_cpts_week", "cpts_id", "week"),
+        Index("ix_slots_cpts_start", "cpts_id", "start"),
+        Index("ix_slots_place_start", "place_id", "start"),
         CheckConstraint("\"end\" > \"start\"", name="end_after_start"),
         CheckConstraint("capacity >= 1", name="capacity_positive"),
         CheckConstraint("booked_count >= 0 AND booked_count <= capacity",
@@ -92,6 +96,9 @@ class Slot(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    # The place of the consultation and its CPTS (whose charter counts the slot).
+    place_id: Mapped[int] = mapped_column(ForeignKey("places.id"))
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     kind: Mapped[str] = mapped_column(String(10), default=SlotKind.FIXED.value)
     start: Mapped[datetime] = mapped_column(UTCDateTime)
     end: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -120,6 +127,7 @@ class Slot(db.Model):
                                                  onupdate=clock.now)
 
     doctor = relationship("Doctor")
+    place = relationship("Place")
 
     @property
     def is_floating(self) -> bool:
@@ -128,3 +136,24 @@ class Slot(db.Model):
     @property
     def remaining(self) -> int:
         return self.capacity - self.booked_count
+
+
+@event.listens_for(Session, "before_flush")
+def _every_slot_has_a_place(session, flush_context, instances) -> None:
+    """A slot written without a place (demo data, generators) belongs to its doctor's main
+    place, and every slot carries the CPTS of its place."""
+    from sqlalchemy import select
+
+    from agenda.territory.models import Place
+
+    for slot in [obj for obj in session.new if isinstance(obj, Slot)]:
+        if slot.place_id is None and slot.place is None and slot.doctor_id is not None:
+            with session.no_autoflush:
+                row = session.execute(
+                    select(Place.id, Place.cpts_id)
+                    .where(Place.doctor_id == slot.doctor_id, Place.active.is_(True))
+                    .order_by(Place.is_main.desc(), Place.id).limit(1)).first()
+            if row is not None:
+                slot.place_id, slot.cpts_id = row
+        if slot.cpts_id is None and slot.place is not None:
+            slot.cpts_id = slot.place.cpts_id

@@ -21,7 +21,7 @@ from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, Validati
 from agenda.extensions import db
 from agenda.slots import lifecycle
 from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotMode, SlotSource
-from agenda.territory.models import Doctor
+from agenda.territory.models import Doctor, doctor_in_cpts
 from agenda.timeutil import iso_week, local_to_utc, parse_week, shift_week, to_local
 
 MIN_FIXED_MINUTES = 5
@@ -40,6 +40,8 @@ class SlotInput:
     end: datetime  # aware
     mode: str = SlotMode.AMB.value
     capacity: int = 1  # floating only
+    # The place of practice (None: the doctor's main place, or the slot's current one).
+    place_id: int | None = None
 
 
 @dataclass
@@ -311,11 +313,15 @@ def _weekday_name(iso_weekday: int) -> str:
     return names[iso_weekday - 1]
 
 
-def counted_in_week(doctor_id: int, week: str, exclude_id: int | None = None) -> int:
-    """What the doctor's in-charter slots of ``week`` count (floating: capacity)."""
+def counted_in_week(doctor_id: int, week: str, exclude_id: int | None = None,
+                    cpts_id: int | None = None) -> int:
+    """What the doctor's in-charter slots of ``week`` count (floating: capacity), in one
+    CPTS when ``cpts_id`` is given (each CPTS's charter counts its own slots)."""
     query = select(func.coalesce(func.sum(_weight_expr()), 0)).where(
         Slot.doctor_id == doctor_id, Slot.week == week, Slot.in_charter.is_(True),
         Slot.status.in_(lifecycle.COUNTED))
+    if cpts_id is not None:
+        query = query.where(Slot.cpts_id == cpts_id)
     if exclude_id is not None:
         query = query.where(Slot.id != exclude_id)
     return int(db.session.scalar(query) or 0)
@@ -328,16 +334,17 @@ class _Verdict:
     warnings: list[str] = field(default_factory=list)
 
 
-def _evaluate(doctor: Doctor, data: SlotInput, *, exclude_id: int | None,
+def _evaluate(doctor: Doctor, data: SlotInput, cpts_id: int, *, exclude_id: int | None,
               keep_out_of_charter: bool) -> tuple[CharterSettings, str, _Verdict]:
-    """Apply every rule; raise, or say whether the slot is in the charter and what to warn."""
+    """Apply every rule of the charter of ``cpts_id`` (the CPTS of the slot's place);
+    raise, or say whether the slot is in the charter and what to warn."""
     if not doctor.active:
         raise Forbidden(_("Ce médecin est désactivé : il ne peut pas publier de créneau."))
-    charter = charter_for(doctor.cpts_id)
+    charter = charter_for(cpts_id)
     _validate_shape(data, charter)
     _check_overlap(doctor.id, data, exclude_id)
     verdict = _Verdict()
-    name = charter_name(doctor.cpts_id)
+    name = charter_name(cpts_id)
 
     def refuse_or_keep(message: str, rule: str) -> None:
         if keep_out_of_charter:
@@ -367,7 +374,7 @@ def _evaluate(doctor: Doctor, data: SlotInput, *, exclude_id: int | None,
 
     week = iso_week(data.start)
     if verdict.in_charter:
-        already = counted_in_week(doctor.id, week, exclude_id)
+        already = counted_in_week(doctor.id, week, exclude_id, cpts_id=cpts_id)
         weight = slot_weight(data.kind, data.capacity)
         if already + weight > charter.max_per_week:
             message = _("Refusé par la %(charter)s : %(max)d consultations SNP au plus par "
@@ -415,10 +422,14 @@ def create_slot(doctor: Doctor, data: SlotInput, *, source: str = SlotSource.WEB
     The returned slot carries ``warnings`` (list of French messages, not stored)."""
     if source not in {s.value for s in SlotSource}:
         raise ValidationError(_("Source inconnue."), field="source")
+    from agenda.territory.services import place_for_slot
+
+    place = place_for_slot(doctor, data.place_id)
     _lock_doctor(doctor)
-    _charter, week, verdict = _evaluate(doctor, data, exclude_id=None,
+    _charter, week, verdict = _evaluate(doctor, data, place.cpts_id, exclude_id=None,
                                         keep_out_of_charter=keep_out_of_charter)
-    slot = Slot(doctor_id=doctor.id, kind=data.kind, start=data.start, end=data.end, week=week,
+    slot = Slot(doctor_id=doctor.id, place_id=place.id, cpts_id=place.cpts_id, kind=data.kind,
+                start=data.start, end=data.end, week=week,
                 capacity=data.capacity if data.kind == SlotKind.FLOATING.value else 1,
                 booked_count=0, mode=data.mode, status=lifecycle.OPEN,
                 in_charter=verdict.in_charter, charter_note=_hors_charte_note(verdict),
@@ -439,13 +450,16 @@ def update_slot(slot: Slot, data: SlotInput, *, keep_out_of_charter: bool = Fals
                            rule="slot_booked")
         raise Conflict(_("Ce créneau est « %(s)s » : il ne peut plus être modifié.",
                          s=lifecycle.status_label(slot.status)), rule="slot_status")
+    from agenda.territory.services import place_for_slot
+
     doctor = db.session.get(Doctor, slot.doctor_id)
+    place = place_for_slot(doctor, data.place_id) if data.place_id else slot.place
     _lock_doctor(doctor)
-    _charter, week, verdict = _evaluate(doctor, data, exclude_id=slot.id,
+    _charter, week, verdict = _evaluate(doctor, data, place.cpts_id, exclude_id=slot.id,
                                         keep_out_of_charter=keep_out_of_charter)
-    old_week = slot.week
-    values = {"kind": data.kind, "start": data.start, "end": data.end, "week": week,
-              "mode": data.mode,
+    old_week, old_cpts = slot.week, slot.cpts_id
+    values = {"place_id": place.id, "cpts_id": place.cpts_id, "kind": data.kind,
+              "start": data.start, "end": data.end, "week": week, "mode": data.mode,
               "capacity": data.capacity if data.kind == SlotKind.FLOATING.value else 1,
               "in_charter": verdict.in_charter, "charter_note": _hors_charte_note(verdict),
               "updated_at": clock.now()}
@@ -455,8 +469,8 @@ def update_slot(slot: Slot, data: SlotInput, *, keep_out_of_charter: bool = Fals
     if result.rowcount != 1:
         raise _busy_conflict(slot)
     db.session.refresh(slot)
-    if old_week != week:
-        _promote_hors_charte(doctor, old_week)
+    if old_week != week or old_cpts != place.cpts_id:
+        _promote_hors_charte(doctor, old_week, old_cpts)
     slot.warnings = verdict.warnings
     return slot
 
@@ -493,23 +507,24 @@ def withdraw_slot(slot: Slot, reason: str | None = None) -> Slot:
     if result.rowcount != 1:
         raise _busy_conflict(slot)
     db.session.refresh(slot)
-    _promote_hors_charte(db.session.get(Doctor, slot.doctor_id), slot.week)
+    _promote_hors_charte(db.session.get(Doctor, slot.doctor_id), slot.week, slot.cpts_id)
     return slot
 
 
-def _promote_hors_charte(doctor: Doctor, week: str) -> list[Slot]:
-    """After a withdrawal, hors-charte slots (over the maximum only) that now fit come back
-    into the charter, oldest first."""
-    charter = charter_for(doctor.cpts_id)
+def _promote_hors_charte(doctor: Doctor, week: str, cpts_id: int) -> list[Slot]:
+    """After a withdrawal, hors-charte slots (over the maximum only) of the same CPTS that
+    now fit come back into the charter, oldest first."""
+    charter = charter_for(cpts_id)
     waiting = db.session.scalars(
         select(Slot).where(Slot.doctor_id == doctor.id, Slot.week == week,
+                           Slot.cpts_id == cpts_id,
                            Slot.in_charter.is_(False), Slot.status == lifecycle.OPEN,
                            Slot.start > clock.now())
         .order_by(Slot.created_at, Slot.id)).all()
     promoted = []
     if not waiting:
         return promoted
-    used = counted_in_week(doctor.id, week)
+    used = counted_in_week(doctor.id, week, cpts_id=cpts_id)
     for slot in waiting:
         data = SlotInput(kind=slot.kind, start=slot.start, end=slot.end, mode=slot.mode,
                          capacity=slot.capacity)
@@ -548,7 +563,7 @@ def copy_week(doctor: Doctor, from_week: str, to_week: str) -> CopyReport:
         new_start = local_to_utc(day, start.time().replace(tzinfo=None))
         new_end = local_to_utc(day + (end.date() - start.date()), end.time().replace(tzinfo=None))
         data = SlotInput(kind=slot.kind, start=new_start, end=new_end, mode=slot.mode,
-                         capacity=slot.capacity)
+                         capacity=slot.capacity, place_id=slot.place_id)
         try:
             with db.session.begin_nested():
                 report.created.append(create_slot(doctor, data, source=SlotSource.WEB.value))
@@ -580,11 +595,10 @@ def week_pool(doctor: Doctor, week: str, *, include_withdrawn: bool = False) -> 
 
 
 def weekly_counts(cpts_id: int, week: str) -> dict[int, int]:
-    """doctor_id -> what their in-charter slots of ``week`` count (one query)."""
+    """doctor_id -> what their in-charter slots of ``week`` in this CPTS count (one query)."""
     rows = db.session.execute(
         select(Slot.doctor_id, func.sum(_weight_expr()))
-        .join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(Doctor.cpts_id == cpts_id, Slot.week == week, Slot.in_charter.is_(True),
+        .where(Slot.cpts_id == cpts_id, Slot.week == week, Slot.in_charter.is_(True),
                Slot.status.in_(lifecycle.COUNTED))
         .group_by(Slot.doctor_id))
     return {doctor_id: int(total) for doctor_id, total in rows}
@@ -593,8 +607,7 @@ def weekly_counts(cpts_id: int, week: str) -> dict[int, int]:
 def hors_charte_counts(cpts_id: int, week: str) -> dict[int, int]:
     rows = db.session.execute(
         select(Slot.doctor_id, func.count(Slot.id))
-        .join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(Doctor.cpts_id == cpts_id, Slot.week == week, Slot.in_charter.is_(False),
+        .where(Slot.cpts_id == cpts_id, Slot.week == week, Slot.in_charter.is_(False),
                Slot.status.in_(lifecycle.LIVE))
         .group_by(Slot.doctor_id))
     return {doctor_id: int(n) for doctor_id, n in rows}
@@ -611,7 +624,7 @@ def charter_report(cpts_id: int, week: str) -> dict:
     counts = weekly_counts(cpts_id, week)
     outside = hors_charte_counts(cpts_id, week)
     doctors = db.session.scalars(
-        select(Doctor).where(Doctor.cpts_id == cpts_id, Doctor.active.is_(True))
+        select(Doctor).where(doctor_in_cpts(cpts_id), Doctor.active.is_(True))
         .options(selectinload(Doctor.commune))
         .order_by(Doctor.last_name, Doctor.first_name)).all()
     rows = []
@@ -663,6 +676,8 @@ def slot_to_dict(slot: Slot) -> dict:
         "in_charter": slot.in_charter,
         "charter_note": slot.charter_note,
         "source": slot.source,
+        "place_id": slot.place_id,
+        "cpts_id": slot.cpts_id,
         "conflict": slot.conflict,
         "warnings": list(getattr(slot, "warnings", []) or []),
     }
@@ -697,10 +712,12 @@ def bookings_for_doctor(doctor: Doctor, slots: list[Slot]) -> dict[int, list]:
     return out
 
 
-def pool_summary(doctor: Doctor, week: str) -> dict:
-    """What the doctor's week counts against the charter (for pages and panels)."""
-    charter = charter_for(doctor.cpts_id)
-    count = counted_in_week(doctor.id, week)
+def pool_summary(doctor: Doctor, week: str, cpts_id: int | None = None) -> dict:
+    """What the doctor's week counts against the charter of one CPTS (default: the main
+    place's) — for pages and panels."""
+    cpts_id = cpts_id or doctor.cpts_id
+    charter = charter_for(cpts_id)
+    count = counted_in_week(doctor.id, week, cpts_id=cpts_id)
     if count < charter.min_per_week:
         state = "under"
     elif count > charter.max_per_week:

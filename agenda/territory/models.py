@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, String, Table
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, String, Table,
+                        event)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agenda import clock
 from agenda.extensions import db
@@ -43,7 +44,13 @@ class Sector(db.Model):
 
 
 class Doctor(db.Model):
-    """A volunteer GP (médecin effecteur) of a CPTS."""
+    """A volunteer GP (médecin effecteur): one record per RPPS, whatever the CPTS.
+
+    A doctor practises at one or more :class:`Place` s, each in one CPTS; they volunteer in
+    every CPTS where they have an active place. ``cpts_id``, ``address``, ``commune_insee``,
+    ``lat`` and ``lon`` mirror the *main* place (kept in step by
+    ``agenda.territory.services``) for the pages that show one practice.
+    """
 
     __tablename__ = "doctors"
     __table_args__ = (Index("ix_doctors_lat_lon", "lat", "lon"),)
@@ -70,3 +77,66 @@ class Doctor(db.Model):
     @property
     def display_name(self) -> str:
         return f"Dr {self.first_name} {self.last_name}"
+
+
+class Place(db.Model):
+    """A place where a doctor practises (lieu d'exercice), in one CPTS.
+
+    Every slot belongs to one place, and so to the CPTS of that place: that CPTS's charter
+    counts it and its bookers see it. The SAS interface shows one PractitionerRole and
+    Location per place.
+    """
+
+    __tablename__ = "places"
+    __table_args__ = (Index("ix_places_lat_lon", "lat", "lon"),
+                      Index("ix_places_doctor", "doctor_id"),
+                      Index("ix_places_cpts", "cpts_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    commune_insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    phone: Mapped[str | None] = mapped_column(String(30))
+    is_main: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    commune: Mapped[Commune] = relationship()
+    doctor: Mapped[Doctor] = relationship()
+
+    @property
+    def display(self) -> str:
+        name = self.commune.name if self.commune is not None else self.commune_insee
+        return self.label or f"{self.address}, {name}".strip(", ")
+
+
+def doctor_in_cpts(cpts_id: int | list[int], column=None):
+    """SQL condition: the doctor (``column``, default ``Doctor.id``) volunteers in
+    ``cpts_id`` (one id or several): an active place there."""
+    from sqlalchemy import select
+
+    ids = [cpts_id] if isinstance(cpts_id, int) else list(cpts_id)
+    column = Doctor.id if column is None else column
+    return column.in_(select(Place.doctor_id).where(Place.cpts_id.in_(ids),
+                                                    Place.active.is_(True)))
+
+
+@event.listens_for(Session, "before_flush")
+def _every_doctor_has_a_main_place(session, flush_context, instances) -> None:
+    """A doctor written without any place (an import, a factory) practises at the address
+    of its record, in its CPTS: that is its main place."""
+    new_doctors = [obj for obj in session.new if isinstance(obj, Doctor)]
+    if not new_doctors:
+        return
+    with_place = {id(obj.doctor) for obj in session.new
+                  if isinstance(obj, Place) and obj.doctor is not None}
+    for doctor in new_doctors:
+        if id(doctor) in with_place or doctor.cpts_id is None:
+            continue
+        session.add(Place(doctor=doctor, cpts_id=doctor.cpts_id, address=doctor.address or "",
+                          commune_insee=doctor.commune_insee, lat=doctor.lat, lon=doctor.lon,
+                          phone=doctor.phone, is_main=True, active=True))

@@ -16,7 +16,8 @@ from sqlalchemy import func, or_, select
 
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
-from agenda.territory.models import Commune, Doctor, Sector
+from agenda.territory.models import (Commune, Doctor, Place, Sector, doctor_in_cpts,
+                                     sector_communes)
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 DEPARTMENT_RE = re.compile(r"^(\d{2}|2[AB]|97\d|98\d)$")
@@ -167,6 +168,17 @@ def _validate_doctor(data: DoctorData, *, doctor_id: int | None = None) -> Commu
 
 
 def create_doctor(data: DoctorData, cpts_id: int) -> Doctor:
+    """A new volunteer of ``cpts_id``, with their main place there.
+
+    A doctor already known under this RPPS in another CPTS is not duplicated: they gain a
+    place in ``cpts_id`` (a doctor may volunteer in several CPTS)."""
+    existing = db.session.scalar(select(Doctor).where(
+        Doctor.rpps == (data.rpps or "").strip()))
+    if existing is not None and cpts_id not in doctor_cpts_ids(existing.id):
+        commune = get_commune(data.commune_insee)
+        add_place(existing, cpts_id, address=data.address or existing.address,
+                  commune=commune, lat=data.lat, lon=data.lon, phone=data.phone)
+        return existing
     commune = _validate_doctor(data)
     doctor = Doctor(rpps=data.rpps, first_name=data.first_name.strip(),
                     last_name=data.last_name.strip(), email=data.email, phone=data.phone,
@@ -176,10 +188,15 @@ def create_doctor(data: DoctorData, cpts_id: int) -> Doctor:
                     accepts_floating=data.accepts_floating, cpts_id=cpts_id)
     db.session.add(doctor)
     db.session.flush()
+    db.session.add(Place(doctor_id=doctor.id, cpts_id=cpts_id, address=doctor.address,
+                         commune_insee=doctor.commune_insee, lat=doctor.lat, lon=doctor.lon,
+                         phone=doctor.phone, is_main=True, active=True))
+    db.session.flush()
     return doctor
 
 
 def update_doctor(doctor: Doctor, data: DoctorData) -> Doctor:
+    """Identity and main practice (the main place follows)."""
     commune = _validate_doctor(data, doctor_id=doctor.id)
     moved = commune.insee != doctor.commune_insee
     doctor.rpps = data.rpps
@@ -194,7 +211,69 @@ def update_doctor(doctor: Doctor, data: DoctorData) -> Doctor:
         doctor.lat, doctor.lon = data.lat, data.lon
     elif moved or doctor.lat is None:
         doctor.lat, doctor.lon = commune.lat, commune.lon
+    main = main_place(doctor.id)
+    if main is not None:
+        main.address, main.commune_insee = doctor.address, doctor.commune_insee
+        main.lat, main.lon, main.phone = doctor.lat, doctor.lon, doctor.phone
     return doctor
+
+
+# --- places (lieux d'exercice) ----------------------------------------------------------
+
+def doctor_cpts_ids(doctor_id: int) -> list[int]:
+    from agenda.accounts.scope import doctor_cpts_ids as _ids
+
+    return _ids(doctor_id)
+
+
+def main_place(doctor_id: int) -> Place | None:
+    return db.session.scalar(select(Place).where(Place.doctor_id == doctor_id,
+                                                 Place.is_main.is_(True)).limit(1))
+
+
+def places_of(doctor_id: int, *, cpts_id: int | None = None,
+              active_only: bool = True) -> list[Place]:
+    stmt = select(Place).where(Place.doctor_id == doctor_id)
+    if cpts_id is not None:
+        stmt = stmt.where(Place.cpts_id == cpts_id)
+    if active_only:
+        stmt = stmt.where(Place.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(Place.is_main.desc(), Place.id)))
+
+
+def add_place(doctor: Doctor, cpts_id: int, *, address: str, commune: Commune,
+              label: str = "", lat: float | None = None, lon: float | None = None,
+              phone: str | None = None) -> Place:
+    """A further place of practice (secondary practice, or the same one in another CPTS)."""
+    from agenda.accounts.models import Organisation, OrgKind
+
+    org = db.session.get(Organisation, cpts_id)
+    if org is None or org.kind != OrgKind.CPTS.value:
+        raise NotFound(_("CPTS introuvable."))
+    place = Place(doctor_id=doctor.id, cpts_id=cpts_id, label=(label or "").strip()[:100],
+                  address=(address or "").strip()[:300], commune_insee=commune.insee,
+                  lat=lat if lat is not None else commune.lat,
+                  lon=lon if lon is not None else commune.lon, phone=phone,
+                  is_main=main_place(doctor.id) is None, active=True)
+    db.session.add(place)
+    db.session.flush()
+    return place
+
+
+def place_for_slot(doctor: Doctor, place_id: int | None = None,
+                   cpts_id: int | None = None) -> Place:
+    """The place a new slot of ``doctor`` belongs to: the one asked for (it must be one of
+    the doctor's active places), else the main place (in ``cpts_id`` when given)."""
+    if place_id is not None:
+        place = db.session.get(Place, place_id)
+        if place is None or place.doctor_id != doctor.id or not place.active:
+            raise NotFound(_("Lieu d'exercice introuvable."))
+        return place
+    places = places_of(doctor.id, cpts_id=cpts_id)
+    if not places:
+        raise ValidationError(_("Ce médecin n'a aucun lieu d'exercice actif dans cette CPTS."),
+                              field="place_id")
+    return places[0]
 
 
 def set_doctor_active(doctor: Doctor, active: bool) -> None:
@@ -204,8 +283,9 @@ def set_doctor_active(doctor: Doctor, active: bool) -> None:
 
 
 def get_doctor(doctor_id: int, cpts_id: int | None = None) -> Doctor:
+    """The doctor; with ``cpts_id``, only if they volunteer in that CPTS."""
     doctor = db.session.get(Doctor, doctor_id)
-    if doctor is None or (cpts_id is not None and doctor.cpts_id != cpts_id):
+    if doctor is None or (cpts_id is not None and cpts_id not in doctor_cpts_ids(doctor.id)):
         raise NotFound(_("Médecin introuvable."))
     return doctor
 
@@ -264,6 +344,10 @@ def import_doctors_csv(text: str, cpts_id: int, *, create_accounts: bool = True)
             if existing is not None and existing.cpts_id == cpts_id:
                 doctor = update_doctor(existing, data)
                 report.updated += 1
+            elif existing is not None:
+                # Known in another CPTS: a place here, the identity stays the other's.
+                doctor = create_doctor(data, cpts_id)
+                report.updated += 1
             else:
                 doctor = create_doctor(data, cpts_id)
                 report.created += 1
@@ -282,7 +366,7 @@ def import_doctors_csv(text: str, cpts_id: int, *, create_accounts: bool = True)
 
 
 def doctors_of(cpts_id: int, *, active_only: bool = False) -> list[Doctor]:
-    stmt = select(Doctor).where(Doctor.cpts_id == cpts_id)
+    stmt = select(Doctor).where(doctor_in_cpts(cpts_id))
     if active_only:
         stmt = stmt.where(Doctor.active.is_(True))
     return list(db.session.scalars(stmt.order_by(func.lower(Doctor.last_name))))
@@ -329,3 +413,35 @@ def delete_sector(cpts_id: int, sector_id: int) -> None:
     if sector is None or sector.cpts_id != cpts_id:
         raise NotFound(_("Secteur introuvable."))
     db.session.delete(sector)
+
+
+def cpts_for_commune(insee: str | None, among: list[int]) -> int:
+    """The CPTS (of ``among``) whose territory holds the commune: its sectors, else the CPTS
+    of the nearest active place of practice, else the first of ``among``."""
+    if not among:
+        raise ValidationError(_("Aucune CPTS."))
+    if insee:
+        inside = db.session.scalar(
+            select(Sector.cpts_id).join(sector_communes, sector_communes.c.sector_id == Sector.id)
+            .where(sector_communes.c.insee == insee, Sector.cpts_id.in_(among))
+            .order_by(Sector.cpts_id).limit(1))
+        if inside is not None:
+            return inside
+        commune = db.session.get(Commune, insee)
+        if commune is not None and commune.lat is not None:
+            dist = ((Place.lat - commune.lat) * (Place.lat - commune.lat)
+                    + (Place.lon - commune.lon) * (Place.lon - commune.lon))
+            nearest = db.session.scalar(
+                select(Place.cpts_id).where(Place.cpts_id.in_(among), Place.active.is_(True),
+                                            Place.lat.is_not(None))
+                .order_by(dist).limit(1))
+            if nearest is not None:
+                return nearest
+    return among[0]
+
+
+def cpts_of_commune(insee: str) -> list[int]:
+    """Every CPTS whose sectors hold the commune."""
+    return sorted(set(db.session.scalars(
+        select(Sector.cpts_id).join(sector_communes, sector_communes.c.sector_id == Sector.id)
+        .where(sector_communes.c.insee == insee))))

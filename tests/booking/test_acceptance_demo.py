@@ -34,7 +34,6 @@ def test_demo_secretary_books_the_treating_doctors_slot_first(frozen, browser_pa
     page.get_by_label("Prénom", exact=True).fill("Arthur")
     page.get_by_label("Commune (nom ou code postal)").fill(doctor.commune_insee)
     page.get_by_label("Médecin traitant", exact=True).select_option(f"doctor:{doctor.id}")
-    page.get_by_label("Horizon").select_option("168")
     page.get_by_role("button", name="Chercher les créneaux").click()
     first = page.locator("li.slot").first
     assert first.get_attribute("data-slot-id") == str(slot.id)

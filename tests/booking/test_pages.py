@@ -33,7 +33,7 @@ def test_four_screens_treating_doctor_first(frozen, make_doctor, make_slot, logi
     c = login_as("secretary")
     # Screen 1: the form.
     token = csrf_token(c, "/reservations/recherche")
-    data = dict(PATIENT, treating=f"doctor:{treating.id}", csrf_token=token, horizon="48",
+    data = dict(PATIENT, treating=f"doctor:{treating.id}", csrf_token=token, horizon="",
                 mode="", sector="0", action="search")
     # Screen 2: the results, the treating doctor's slot first.
     html = c.post("/reservations/recherche", data=data).get_data(as_text=True)
@@ -59,7 +59,7 @@ def test_search_form_errors_are_shown(frozen, login_as, communes):
     c = login_as("secretary")
     token = csrf_token(c, "/reservations/recherche")
     resp = c.post("/reservations/recherche", data=dict(PATIENT, commune="Zzzz", csrf_token=token,
-                                                       horizon="48", sector="0"))
+                                                       horizon="", sector="0"))
     assert resp.status_code == 400 and "Commune inconnue" in resp.get_data(as_text=True)
 
 

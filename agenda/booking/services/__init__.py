@@ -18,11 +18,12 @@ from agenda.booking.services.requests import (accept_request, cancel_request, ex
                                               escalate_due, offers_for, refuse_request,
                                               requests_for)
 from agenda.booking.services.search import SearchQuery, SlotResult, prepare_search, \
-    run_search, search_slots
+    run_search, search_scope, search_slots
 
 __all__ = ["BookingInput", "PatientData", "SearchQuery", "SlotResult", "accept_request", "book",
            "bookings_for", "cancel_booking", "cancel_request", "escalate_due", "expire_due",
            "get_booking", "hold_slot", "letter_booking", "offers_for", "prepare_search",
            "record_outcome", "record_reorientation", "refuse_request", "release_hold",
-           "requests_for", "resolve_commune", "run_search", "search_slots", "treated_patients",
+           "requests_for", "resolve_commune", "run_search", "search_scope", "search_slots",
+           "treated_patients",
            "write_synthesis"]

@@ -4,7 +4,7 @@ that show patient data (with their access rules and audit entries)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case, or_, select, update
@@ -23,7 +23,9 @@ from agenda.booking.services.patients import (PatientData, check_reason, create_
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind, SlotStatus
-from agenda.territory.models import Commune, Doctor
+from agenda.booking.services.search import horizon_ends, search_scope
+from agenda.territory.models import Commune, Doctor, Place
+from agenda.territory.services import cpts_for_commune
 
 ORIGINS = {"web", "api", "sas"}
 OUTCOMES = {BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value,
@@ -41,14 +43,35 @@ class BookingInput:
     origin: str = "web"
 
 
-def _bookable_slot(slot_id: int, cpts_id: int) -> Slot:
-    """The slot (of a doctor of the booker's CPTS), with its doctor loaded: one query."""
-    slot = db.session.scalar(select(Slot).join(Doctor, Doctor.id == Slot.doctor_id)
-                             .where(Slot.id == slot_id, Doctor.cpts_id == cpts_id)
-                             .options(contains_eager(Slot.doctor)))
-    if slot is None:
+def _bookable_slot(user: User, slot_id: int) -> tuple[Slot, datetime]:
+    """The slot ``user`` may book, with its doctor loaded, and the end of its CPTS's booking
+    horizon. Exactly the search's rules (``search.bookable_conditions``): a slot of a CPTS
+    the booker does not serve is not found (404); one the search would hide for a rule of
+    the charter (horizon, hors charte, inactive doctor or place) is refused naming the rule
+    (422); what a race can change (taken, held) is decided by the conditional UPDATE (409).
+    """
+    scope = search_scope(user)
+    row = db.session.execute(
+        select(Slot, Place.active).join(Doctor, Doctor.id == Slot.doctor_id)
+        .join(Place, Place.id == Slot.place_id)
+        .where(Slot.id == slot_id, Slot.cpts_id.in_(scope))
+        .options(contains_eager(Slot.doctor))).first()
+    if row is None:
         raise NotFound(_("Créneau introuvable."))
-    return slot
+    slot, place_active = row
+    horizon = horizon_ends([slot.cpts_id])[slot.cpts_id]
+    if slot.start >= horizon:
+        raise RuleViolation(
+            _("Ce créneau est au-delà de l'horizon de réservation de la charte de sa CPTS "
+              "(réservable jusqu'au %(until)s) : il n'est pas encore proposé.",
+              until=notify.when(horizon)), rule="horizon", field="slot_id")
+    if not slot.in_charter:
+        raise RuleViolation(_("Ce créneau est hors charte : il n'est pas réservable."),
+                            rule="charter", field="slot_id")
+    if not slot.doctor.active or not place_active:
+        raise RuleViolation(_("Ce médecin ne reçoit plus de patients SNP à ce lieu."),
+                            rule="doctor_inactive", field="slot_id")
+    return slot, horizon
 
 
 def _hold_free(user_id: int, now):
@@ -60,17 +83,18 @@ def _hold_free(user_id: int, now):
 def hold_slot(user: User, slot_id: int) -> Slot:
     """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE)."""
     require_booker(user)
-    slot = _bookable_slot(slot_id, user.cpts_id)
+    slot, horizon = _bookable_slot(user, slot_id)
     if slot.kind != SlotKind.FIXED.value:
         raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
                               field="slot_id")
     now = clock.now()
-    until = now + timedelta(minutes=charter_for(user.cpts_id).hold_minutes)
+    until = now + timedelta(minutes=charter_for(slot.cpts_id).hold_minutes)
     result = db.session.execute(
         update(Slot)
         .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
                Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
-               Slot.booked_count < Slot.capacity, Slot.start > now, _hold_free(user.id, now))
+               Slot.booked_count < Slot.capacity, Slot.start > now, Slot.start < horizon,
+               _hold_free(user.id, now))
         .values(held_by_user_id=user.id, held_until=until)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -96,22 +120,24 @@ def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
     require_booker(user)
     if data.origin not in ORIGINS:
         raise ValidationError(_("Origine inconnue."), field="origin")
-    slot = _bookable_slot(data.slot_id, user.cpts_id)
-    patient = validate_patient(data.patient, user.cpts_id)
-    reason_id = check_reason(data.reason_id, user.cpts_id)
+    slot, horizon = _bookable_slot(user, data.slot_id)
+    scope = search_scope(user)
+    patient = validate_patient(data.patient, scope)
+    reason_id = check_reason(data.reason_id, scope)
     note = (data.note or "").strip()[:1000] or None
     if slot.kind == SlotKind.FLOATING.value:
         from agenda.booking.services.requests import create_request
 
         return create_request(user, slot, patient, reason_id=reason_id, note=note,
                               origin=data.origin)
-    return _book_fixed(user, slot, patient, reason_id, note, data.origin)
+    return _book_fixed(user, slot, horizon, patient, reason_id, note, data.origin)
 
 
-def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, note,
+def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reason_id, note,
                 origin: str) -> Booking:
     now = clock.now()
     slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
+    cpts_id = slot.cpts_id
     doctor_email = slot.doctor.email
     # THE take: one conditional UPDATE, its row count decides. Nothing written before it.
     result = db.session.execute(
@@ -119,7 +145,7 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
         .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
                Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
                Slot.booked_count < Slot.capacity, Slot.start == start, Slot.start > now,
-               _hold_free(user.id, now))
+               Slot.start < horizon, _hold_free(user.id, now))
         .values(booked_count=Slot.booked_count + 1,
                 status=case((Slot.booked_count + 1 >= Slot.capacity, SlotStatus.BOOKED.value),
                             else_=SlotStatus.OPEN.value),
@@ -131,15 +157,16 @@ def _book_fixed(user: User, slot: Slot, patient_data: PatientData, reason_id, no
                          "choisissez-en un autre."))
     patient = create_patient(patient_data, flush=False)
     booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor_id,
-                      patient=patient, booker_user_id=user.id,
+                      cpts_id=cpts_id, patient=patient, booker_user_id=user.id,
                       booker_org_id=user.organisation_id, channel=channel_of(user),
                       origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
                       reason_id=reason_id, note=note, created_at=now)
     db.session.add(booking)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, channel=booking.channel,
-                           outcome="booked", created_at=now))
+    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
+                           channel=booking.channel, outcome="booked", created_at=now))
     db.session.flush()
-    audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id)
+    audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id,
+                 cpts_id=cpts_id)
     notify.booking_events(booking, "booked")
     notify.mail_doctor_booked(doctor_email, booking,
                               absolute_url("booking.detail", booking_id=booking.id))
@@ -172,8 +199,7 @@ def get_booking(user: User, booking_id: int, *, audit_view: bool = True
         raise NotFound(_("Réservation introuvable."))
     identity = can_see_identity(user, booking)
     if not identity:
-        same_cpts = db.session.scalar(select(Doctor.cpts_id).where(
-            Doctor.id == booking.doctor_id)) == user.cpts_id
+        same_cpts = booking.cpts_id == user.cpts_id
         if not (user.role in (Role.COORDINATOR.value, Role.ADMIN.value) and same_cpts):
             raise NotFound(_("Réservation introuvable."))
     if identity and audit_view:
@@ -193,8 +219,7 @@ def bookings_for(user: User, *, limit: int = 100, upcoming_only: bool = False
         doctor = require_doctor(user)
         stmt = stmt.where(Booking.doctor_id == doctor.id)
     elif user.role in (Role.COORDINATOR.value, Role.ADMIN.value):
-        stmt = stmt.join(Doctor, Doctor.id == Booking.doctor_id).where(
-            Doctor.cpts_id == user.cpts_id)
+        stmt = stmt.where(Booking.cpts_id == user.cpts_id)
     else:
         raise Forbidden(_("Accès refusé."))
     if upcoming_only:
@@ -215,8 +240,8 @@ def status_counts(user: User) -> dict[str, int]:
     from sqlalchemy import func
 
     rows = db.session.execute(
-        select(Booking.status, func.count()).join(Doctor, Doctor.id == Booking.doctor_id)
-        .where(Doctor.cpts_id == user.cpts_id).group_by(Booking.status))
+        select(Booking.status, func.count())
+        .where(Booking.cpts_id == user.cpts_id).group_by(Booking.status))
     counts = {s.value: 0 for s in BookingStatus}
     counts.update({status: n for status, n in rows})
     counts["reoriented"] = reorientation_count(user)
@@ -270,7 +295,7 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
                            _("Le médecin a annulé la réservation %(ref)s du %(when)s : "
                              "trouvez une autre solution pour le patient.",
                              ref=booking.reference, when=notify.when(booking)),
-                           cpts_id=doc.cpts_id, organisation_id=booking.booker_org_id,
+                           cpts_id=booking.cpts_id, organisation_id=booking.booker_org_id,
                            user_id=booking.booker_user_id, object_type="booking",
                            object_id=booking.id)
         booker = db.session.get(User, booking.booker_user_id) if booking.booker_user_id else None
@@ -279,7 +304,7 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
         alerts.raise_alert("booking_cancelled",
                            _("La réservation %(ref)s du %(when)s a été annulée.",
                              ref=booking.reference, when=notify.when(booking)),
-                           cpts_id=doc.cpts_id, doctor_id=doc.id, object_type="booking",
+                           cpts_id=booking.cpts_id, doctor_id=doc.id, object_type="booking",
                            object_id=booking.id)
         notify.mail_cancelled(doc.email, booking, link, False)
     db.session.commit()
@@ -390,17 +415,20 @@ def letter_booking(user: User, booking_id: int) -> Booking:
 
 def record_reorientation(user: User, commune_insee: str | None = None,
                          reason_id: int | None = None) -> Reorientation:
-    """A call judged a vital emergency: "réorienté vers le 15", no booking, counted."""
+    """A call judged a vital emergency: "réorienté vers le 15", no booking, counted for the
+    CPTS of the patient's commune (among those the booker serves)."""
     require_booker(user)
     if commune_insee and db.session.get(Commune, commune_insee) is None:
         commune_insee = None
+    scope = search_scope(user)
+    cpts_id = cpts_for_commune(commune_insee, scope) if commune_insee else scope[0]
     now = clock.now()
     item = Reorientation(booker_user_id=user.id, booker_org_id=user.organisation_id,
-                         channel=channel_of(user), commune_insee=commune_insee,
-                         reason_id=check_reason(reason_id, user.cpts_id), created_at=now)
+                         cpts_id=cpts_id, channel=channel_of(user), commune_insee=commune_insee,
+                         reason_id=check_reason(reason_id, scope), created_at=now)
     db.session.add(item)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, channel=item.channel,
-                           outcome="reoriented", created_at=now))
+    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
+                           channel=item.channel, outcome="reoriented", created_at=now))
     db.session.commit()
     return item
 
@@ -408,12 +436,9 @@ def record_reorientation(user: User, commune_insee: str | None = None,
 def reorientation_count(user: User) -> int:
     from sqlalchemy import func
 
-    from agenda.accounts.models import Organisation
-
     return db.session.scalar(
         select(func.count()).select_from(Reorientation)
-        .join(Organisation, Organisation.id == Reorientation.booker_org_id)
-        .where(or_(Organisation.cpts_id == user.cpts_id, Organisation.id == user.cpts_id))) or 0
+        .where(Reorientation.cpts_id == user.cpts_id)) or 0
 
 
 __all__ = ["BookingInput", "book", "hold_slot", "release_hold", "cancel_booking",

@@ -14,7 +14,7 @@ from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
 from agenda.errors import NotFound, ValidationError
 from agenda.extensions import db
 from agenda.territory.models import Commune, Doctor
-from agenda.territory.services import INSEE_RE, rpps_is_valid, search_communes
+from agenda.territory.services import INSEE_RE, doctor_cpts_ids, rpps_is_valid, search_communes
 
 PHONE_RE = re.compile(r"^\+?[0-9 .\-]{6,20}$")
 _LABEL_RE = re.compile(r"^(?P<name>.+?)\s*\((?P<postcode>\d{5})\)\s*$")
@@ -77,8 +77,10 @@ def resolve_commune(text: str) -> Commune:
                           field="commune")
 
 
-def validate_patient(data: PatientData, cpts_id: int) -> PatientData:
-    """Normalise and check; raises ValidationError with the field at fault."""
+def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
+    """Normalise and check; raises ValidationError with the field at fault. A treating
+    doctor named from the list must volunteer in one of the ``scope`` CPTS."""
+    scope = [scope] if isinstance(scope, int) else list(scope)
     data.last_name = (data.last_name or "").strip()
     data.first_name = (data.first_name or "").strip()
     if not data.last_name or not data.first_name:
@@ -105,7 +107,7 @@ def validate_patient(data: PatientData, cpts_id: int) -> PatientData:
         raise ValidationError(_("Médecin traitant : choix inconnu."), field="treating")
     if data.treating_kind == TreatingKind.DOCTOR.value:
         doctor = db.session.get(Doctor, data.treating_doctor_id or 0)
-        if doctor is None or doctor.cpts_id != cpts_id:
+        if doctor is None or not set(doctor_cpts_ids(doctor.id)) & set(scope):
             raise ValidationError(_("Médecin traitant introuvable dans le territoire."),
                                   field="treating")
     else:
@@ -142,18 +144,21 @@ def create_patient(data: PatientData, *, flush: bool = True) -> Patient:
 
 # --- reasons ------------------------------------------------------------------------------
 
-def reasons_of(cpts_id: int, *, active_only: bool = True) -> list[Reason]:
-    stmt = select(Reason).where(Reason.cpts_id == cpts_id)
+def reasons_of(cpts_id: int | list[int], *, active_only: bool = True) -> list[Reason]:
+    ids = [cpts_id] if isinstance(cpts_id, int) else list(cpts_id)
+    stmt = select(Reason).where(Reason.cpts_id.in_(ids))
     if active_only:
         stmt = stmt.where(Reason.active.is_(True))
     return list(db.session.scalars(stmt.order_by(Reason.label)))
 
 
-def check_reason(reason_id: int | None, cpts_id: int) -> int | None:
+def check_reason(reason_id: int | None, scope: list[int] | int) -> int | None:
+    """A reason of the protocol list of one of the ``scope`` CPTS (each keeps its own)."""
     if reason_id in (None, "", 0):
         return None
+    scope = [scope] if isinstance(scope, int) else list(scope)
     reason = db.session.get(Reason, int(reason_id))
-    if reason is None or reason.cpts_id != cpts_id or not reason.active:
+    if reason is None or reason.cpts_id not in scope or not reason.active:
         raise ValidationError(_("Motif inconnu du protocole de la CPTS."), field="reason")
     return reason.id
 

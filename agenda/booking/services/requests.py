@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case, select, update
 
 from agenda import alerts, audit, clock
-from agenda.accounts.models import Organisation, User
+from agenda.accounts.models import User
 from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
                                    RequestOffer, RequestStatus, TreatingKind)
 from agenda.booking.services import notify
@@ -23,7 +23,9 @@ from agenda.extensions import db
 from agenda.mail import notify as send_mail
 from agenda.slots.models import Slot, SlotKind, SlotStatus
 from agenda.territory.geo import bounding_box, distance_km
-from agenda.territory.models import Commune, Doctor, Sector, sector_communes
+from agenda.booking.services.search import search_scope
+from agenda.territory.models import Commune, Doctor, Place, Sector, sector_communes
+from agenda.territory.services import cpts_for_commune
 
 
 @dataclass
@@ -34,26 +36,30 @@ class Window:
     distance_km: float | None
 
 
-def _suitable_windows(cpts_id: int, start: datetime, end: datetime, mode: str, *,
+def _suitable_windows(cpts_ids: list[int] | None, start: datetime, end: datetime, mode: str, *,
                       doctor_id: int | None = None, commune: Commune | None = None,
                       radius_km: float | None = None) -> list[Window]:
-    """Floating windows with room overlapping [start, end): one per doctor (the earliest),
-    either of one doctor or within ``radius_km`` of ``commune``. One query."""
+    """Floating windows with room overlapping [start, end) in ``cpts_ids`` (None: any CPTS):
+    one per doctor (the earliest), either of one doctor or within ``radius_km`` of
+    ``commune`` (the window's place). One query."""
     now = clock.now()
-    stmt = (select(Slot.id, Slot.doctor_id, Doctor.email, Doctor.lat, Doctor.lon)
+    stmt = (select(Slot.id, Slot.doctor_id, Doctor.email, Place.lat, Place.lon)
             .join(Doctor, Doctor.id == Slot.doctor_id)
+            .join(Place, Place.id == Slot.place_id)
             .where(Slot.kind == SlotKind.FLOATING.value, Slot.status == SlotStatus.OPEN.value,
                    Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity,
                    Slot.start < end, Slot.end > start, Slot.end > now, Slot.mode == mode,
                    Doctor.active.is_(True), Doctor.accepts_floating.is_(True),
-                   Doctor.cpts_id == cpts_id)
+                   Place.active.is_(True))
             .order_by(Slot.start, Slot.id))
+    if cpts_ids is not None:
+        stmt = stmt.where(Slot.cpts_id.in_(cpts_ids))
     if doctor_id is not None:
         stmt = stmt.where(Slot.doctor_id == doctor_id)
     elif commune is not None and radius_km is not None:
         min_lat, max_lat, min_lon, max_lon = bounding_box(commune.lat, commune.lon, radius_km)
-        stmt = stmt.where(Doctor.lat.between(min_lat, max_lat),
-                          Doctor.lon.between(min_lon, max_lon))
+        stmt = stmt.where(Place.lat.between(min_lat, max_lat),
+                          Place.lon.between(min_lon, max_lon))
     out: dict[int, Window] = {}
     for slot_id, doc_id, email, lat, lon in db.session.execute(stmt):
         if doc_id in out:
@@ -110,7 +116,10 @@ def create_request(user: User, slot: Slot, patient_data: PatientData, *, reason_
     """Book into floating capacity: a request offered to the treating doctor first."""
     require_booker(user)
     now = clock.now()
-    charter = charter_for(user.cpts_id)
+    scope = search_scope(user)
+    # The community of the CPTS whose territory holds the patient's commune.
+    cpts_id = cpts_for_commune(patient_data.commune_insee, scope)
+    charter = charter_for(cpts_id)
     if (slot.status != SlotStatus.OPEN.value or not slot.in_charter
             or slot.booked_count >= slot.capacity or slot.end <= now):
         raise Conflict(_("Cette fenêtre flottante n'a plus de place : choisissez un autre "
@@ -121,39 +130,40 @@ def create_request(user: User, slot: Slot, patient_data: PatientData, *, reason_
     treating = []
     if (patient_data.treating_kind == TreatingKind.DOCTOR.value
             and patient_data.treating_doctor_id):
-        treating = _suitable_windows(user.cpts_id, window_start, slot.end, slot.mode,
+        treating = _suitable_windows(scope, window_start, slot.end, slot.mode,
                                      doctor_id=patient_data.treating_doctor_id, commune=commune)
     patient = create_patient(patient_data)
     req = FloatingRequest(
         reference=new_reference("D"), patient_id=patient.id, booker_user_id=user.id,
-        booker_org_id=user.organisation_id, channel=channel_of(user), origin=origin,
+        booker_org_id=user.organisation_id, cpts_id=cpts_id, channel=channel_of(user),
+        origin=origin,
         reason_id=reason_id, note=note, window_start=window_start, window_end=slot.end,
         mode=slot.mode, phase="treating" if treating else "community",
         status=RequestStatus.PENDING.value, created_at=now,
         t1_at=min(now + timedelta(minutes=charter.request_t1_min), deadline) if treating
         else now, deadline_at=deadline)
     db.session.add(req)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, channel=req.channel,
-                           outcome="request", created_at=now))
+    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
+                           channel=req.channel, outcome="request", created_at=now))
     db.session.flush()
-    audit.record("create", "request", req.id, patient_id=patient.id, user_id=user.id)
+    audit.record("create", "request", req.id, patient_id=patient.id, user_id=user.id,
+                 cpts_id=cpts_id)
     if treating:
         _offer(req, treating, "treating")
     else:
-        _offer(req, _community(req, user.cpts_id, charter.radius_km), "community")
+        _offer(req, _community(req, cpts_id, charter.radius_km), "community")
     db.session.commit()
     return req
 
 
 def _community(req: FloatingRequest, cpts_id: int, radius_km: float) -> list[Window]:
     commune = db.session.get(Commune, req.patient.commune_insee)
-    return _suitable_windows(cpts_id, req.window_start, req.window_end, req.mode,
+    return _suitable_windows([cpts_id], req.window_start, req.window_end, req.mode,
                              commune=commune, radius_km=radius_km)
 
 
 def _cpts_of_request(req: FloatingRequest) -> int:
-    org = db.session.get(Organisation, req.booker_org_id)
-    return org.served_cpts_id
+    return req.cpts_id
 
 
 def to_community(req: FloatingRequest) -> bool:
@@ -212,19 +222,20 @@ def accept_request(user: User, request_id: int, start: datetime) -> Booking:
         raise Conflict(_("Cette demande a déjà été acceptée par un confrère ou a expiré."))
     if start is None or start.tzinfo is None:
         raise ValidationError(_("Choisissez l'heure de la consultation."), field="start")
-    cpts_id = doctor.cpts_id
-    length = timedelta(minutes=charter_for(cpts_id).default_length_min)
+    length = timedelta(minutes=charter_for(req.cpts_id).default_length_min)
     end = start + length
     if start < now - timedelta(minutes=1) or start < req.window_start - timedelta(seconds=1) \
             or end > req.window_end:
         raise RuleViolation(_("L'heure choisie doit être dans la fenêtre de la demande et à "
                               "venir."), rule="time_in_window")
-    windows = _suitable_windows(cpts_id, start, end, req.mode, doctor_id=doctor.id)
+    # The doctor's own windows, in whichever CPTS they practise (the offer says which).
+    windows = _suitable_windows(None, start, end, req.mode, doctor_id=doctor.id)
     slot_id = None
+    slot_cpts = None
     for w in windows:
         s = db.session.get(Slot, w.slot_id)
         if s.start <= start and s.end >= end:
-            slot_id = s.id
+            slot_id, slot_cpts = s.id, s.cpts_id
             break
     if slot_id is None:
         raise RuleViolation(_("Aucune de vos fenêtres flottantes libres ne contient cette "
@@ -254,7 +265,8 @@ def accept_request(user: User, request_id: int, start: datetime) -> Booking:
         raise Conflict(_("Votre fenêtre flottante vient d'être remplie."))
     db.session.refresh(req)
     booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor.id,
-                      patient_id=req.patient_id, booker_user_id=req.booker_user_id,
+                      cpts_id=slot_cpts, patient_id=req.patient_id,
+                      booker_user_id=req.booker_user_id,
                       booker_org_id=req.booker_org_id, channel=req.channel, origin=req.origin,
                       status=BookingStatus.BOOKED.value, start=start, end=end,
                       reason_id=req.reason_id, note=req.note, request_id=req.id,
@@ -296,6 +308,68 @@ def requests_for(user: User, *, limit: int = 50) -> list[FloatingRequest]:
     return list(db.session.scalars(
         select(FloatingRequest).where(FloatingRequest.booker_org_id == user.organisation_id)
         .order_by(FloatingRequest.created_at.desc()).limit(limit)))
+
+
+def extension_choices(user: User, req: FloatingRequest) -> list[tuple[int, str]]:
+    """The other CPTS the booker serves, nearest to the patient's commune first."""
+    from agenda.accounts.models import Organisation
+
+    scope = [c for c in search_scope(user) if c != req.cpts_id]
+    if not scope:
+        return []
+    commune = db.session.get(Commune, req.patient.commune_insee)
+    names = dict(db.session.execute(select(Organisation.id, Organisation.name)
+                                    .where(Organisation.id.in_(scope))).all())
+
+    def distance(cpts_id: int) -> float:
+        if commune is None or commune.lat is None:
+            return 0.0
+        rows = db.session.execute(select(Place.lat, Place.lon).where(
+            Place.cpts_id == cpts_id, Place.active.is_(True), Place.lat.is_not(None))).all()
+        return min((distance_km(commune.lat, commune.lon, lat, lon) for lat, lon in rows),
+                   default=float("inf"))
+
+    return [(c, names.get(c, str(c))) for c in sorted(scope, key=distance)]
+
+
+def extend_request(user: User, request_id: int, cpts_id: int) -> FloatingRequest:
+    """An expired request offered again, to the community of another CPTS the booker
+    serves (one action, audited): a new deadline from that CPTS's charter."""
+    require_booker(user)
+    req = db.session.get(FloatingRequest, request_id)
+    if req is None or req.booker_org_id != user.organisation_id:
+        raise NotFound(_("Demande introuvable."))
+    scope = search_scope(user)
+    if cpts_id not in scope or cpts_id == req.cpts_id:
+        raise ValidationError(_("Choisissez une autre CPTS que votre organisation sert."),
+                              field="cpts_id")
+    now = clock.now()
+    if req.status != RequestStatus.EXPIRED.value:
+        raise RuleViolation(_("Seule une demande expirée s'étend à une CPTS voisine."),
+                            rule="extend_expired_only")
+    if req.window_end <= now + timedelta(minutes=5):
+        raise RuleViolation(_("La fenêtre de cette demande est passée : faites une nouvelle "
+                              "recherche."), rule="window_over")
+    charter = charter_for(cpts_id)
+    deadline = min(now + timedelta(minutes=charter.request_deadline_min), req.window_end)
+    previous = req.cpts_id
+    result = db.session.execute(
+        update(FloatingRequest).where(FloatingRequest.id == req.id,
+                                      FloatingRequest.status == RequestStatus.EXPIRED.value)
+        .values(status=RequestStatus.PENDING.value, cpts_id=cpts_id,
+                extended_from_cpts_id=previous, phase="community",
+                window_start=max(req.window_start, now), t1_at=now, deadline_at=deadline,
+                expired_at=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(_("Cette demande vient de changer : rechargez la page."))
+    db.session.refresh(req)
+    audit.record("extend", "request", req.id, patient_id=req.patient_id, user_id=user.id,
+                 cpts_id=cpts_id, detail=f"cpts {previous}->{cpts_id}")
+    _offer(req, _community(req, cpts_id, charter.radius_km), "community")
+    db.session.commit()
+    return req
 
 
 def cancel_request(user: User, request_id: int) -> FloatingRequest:
@@ -373,4 +447,5 @@ def expire_due() -> int:
 
 
 __all__ = ["create_request", "accept_request", "refuse_request", "offers_for", "requests_for",
-           "cancel_request", "escalate_due", "expire_due", "to_community"]
+           "cancel_request", "extend_request", "extension_choices", "escalate_due",
+           "expire_due", "to_community"]

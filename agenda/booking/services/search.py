@@ -1,9 +1,15 @@
-"""Search of bookable slots: the treating doctor's first, then by distance, then by time.
+"""Search of bookable slots across every CPTS the booker serves: the treating doctor's
+first (wherever they practise), then by distance, then by time.
 
-One SQL query: a bounding-box pre-filter on the doctors' coordinates (indexed), the slot
-conditions on ``(status, start)``, and an ORDER BY on an equirectangular distance (plain
-arithmetic, portable to SQLite and PostgreSQL; identical ranking to the great-circle
-distance at the scale of a territory). The exact km shown are computed on the result rows.
+One SQL query: a bounding-box pre-filter on the places' coordinates (indexed), the slot
+conditions, and an ORDER BY on an equirectangular distance (plain arithmetic, portable to
+SQLite and PostgreSQL; identical ranking to the great-circle distance at the scale of a
+territory). The exact km shown are computed on the result rows.
+
+What is bookable is said once, by :func:`bookable_conditions` and :func:`horizon_ends`:
+the search shows exactly that, and every booking path (pages, JSON API, SAS link) takes a
+slot only under the same conditions (``agenda.booking.services.bookings``). Each CPTS's
+own charter (horizon, radius) applies to its slots.
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from sqlalchemy import and_, case, literal, or_, select
 from agenda import clock
 from agenda.booking.services.common import charter_for
 from agenda.slots.services import booking_horizon_end
-from agenda.errors import ValidationError
+from agenda.errors import Forbidden, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind, SlotMode, SlotStatus
 from agenda.territory.geo import bounding_box, distance_km
-from agenda.territory.models import Commune, Doctor, sector_communes
+from agenda.territory.models import Commune, Doctor, Place, sector_communes
 from agenda.timeutil import local_to_utc
 
 SEARCH_RADIUS_KM = 30
@@ -32,13 +38,14 @@ MAX_RESULTS = 50
 
 @dataclass
 class SearchQuery:
-    """A resolved search: build it with :func:`prepare_search` (reads the charter)."""
+    """A resolved search: build it with :func:`prepare_search` (reads the charters)."""
 
-    cpts_id: int
+    cpts_ids: list[int]
     user_id: int
     lat: float
     lon: float
-    horizon_end: datetime
+    # CPTS id -> end of the booking horizon of its charter (narrowed by the booker's choice).
+    horizons: dict[int, datetime]
     treating_doctor_id: int | None = None
     mode: str | None = None
     day: date | None = None
@@ -46,9 +53,13 @@ class SearchQuery:
     radius_km: float = SEARCH_RADIUS_KM
     kind: str | None = None
     limit: int = MAX_RESULTS
-    # The bounding box of the doctors considered: the radius around the patient's commune,
-    # stretched to take in the treating doctor's practice.
+    # The bounding box of the places considered: the radius around the patient's commune,
+    # stretched to take in the treating doctor's practices.
     box: tuple[float, float, float, float] | None = None
+
+    @property
+    def horizon_end(self) -> datetime:
+        return max(self.horizons.values())
 
 
 @dataclass
@@ -66,6 +77,9 @@ class SlotResult:
     distance_km: float | None
     is_treating: bool
     held_by_me: bool
+    cpts_id: int = 0
+    cpts_name: str = ""
+    place_id: int = 0
 
     @property
     def is_floating(self) -> bool:
@@ -76,15 +90,70 @@ class SlotResult:
                 "end": self.end.isoformat(), "mode": self.mode, "remaining": self.remaining,
                 "doctor": {"id": self.doctor_id, "name": self.doctor_name,
                            "address": self.address, "commune": self.commune_name},
+                "cpts": {"id": self.cpts_id, "name": self.cpts_name},
+                "place_id": self.place_id,
                 "distance_km": self.distance_km, "treating_doctor": self.is_treating,
                 "held_by_me": self.held_by_me}
+
+
+def search_scope(user) -> list[int]:
+    """The CPTS ``user`` searches and books in (Forbidden when none)."""
+    from agenda.accounts.scope import booking_scope
+
+    scope = booking_scope(user)
+    if not scope:
+        raise Forbidden(_("Votre organisation ne réserve pour aucune CPTS : demandez à "
+                          "l'administrateur de la CPTS de vous en donner l'accès."))
+    return scope
+
+
+def horizon_ends(cpts_ids: list[int], horizon_hours: int | None = None,
+                 now: datetime | None = None) -> dict[int, datetime]:
+    """CPTS id -> end of its charter's booking horizon ("48 h", "same day until 19:30"),
+    narrowed to ``horizon_hours`` when the booker asks for less (never widened)."""
+    now = now or clock.now()
+    out = {}
+    for cpts_id in cpts_ids:
+        end = booking_horizon_end(charter_for(cpts_id), now)
+        if horizon_hours:
+            end = min(end, now + timedelta(hours=horizon_hours))
+        out[cpts_id] = end
+    return out
+
+
+def bookable_conditions(user_id: int, now: datetime, horizons: dict[int, datetime], *,
+                        status=None) -> list:
+    """The SQL conditions of a slot ``user_id`` may book now (Slot, Doctor and Place joined):
+    open, in the charter, with room, within its CPTS's horizon and the booker's CPTS, still
+    ahead (a floating window: not over), not held by somebody else, its doctor and place
+    active. The search filters on them; the booking's conditional UPDATE repeats the ones
+    that can change under a race."""
+    status = Slot.status if status is None else status
+    ends = set(horizons.values())
+    if len(ends) == 1:
+        within = Slot.start < next(iter(ends))
+    else:
+        within = and_(Slot.start < max(ends), or_(*[
+            and_(Slot.cpts_id == cpts_id, Slot.start < end) for cpts_id, end in horizons.items()]))
+    return [
+        status == SlotStatus.OPEN.value,
+        Slot.in_charter.is_(True),
+        Slot.booked_count < Slot.capacity,
+        Slot.cpts_id.in_(sorted(horizons)),
+        within,
+        # A fixed slot must still be ahead; a floating window must not be over.
+        or_(Slot.start > now, and_(Slot.kind == SlotKind.FLOATING.value, Slot.end > now)),
+        or_(Slot.held_until.is_(None), Slot.held_until <= now, Slot.held_by_user_id == user_id),
+        Doctor.active.is_(True),
+        Place.active.is_(True),
+    ]
 
 
 def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = None,
                    horizon_hours: int | None = None, mode: str | None = None,
                    day: date | None = None, sector_id: int | None = None,
                    kind: str | None = None, radius_km: float | None = None,
-                   limit: int = MAX_RESULTS) -> SearchQuery:
+                   limit: int = MAX_RESULTS, cpts_ids: list[int] | None = None) -> SearchQuery:
     if commune.lat is None or commune.lon is None:
         raise ValidationError(_("Cette commune n'a pas de coordonnées : recherche impossible."),
                               field="commune")
@@ -92,25 +161,27 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
         raise ValidationError(_("Mode de consultation inconnu."), field="mode")
     if kind and kind not in {k.value for k in SlotKind}:
         raise ValidationError(_("Type de créneau inconnu."), field="kind")
-    charter = charter_for(user.cpts_id)
     if horizon_hours is not None and not 1 <= horizon_hours <= 24 * 14:
         raise ValidationError(_("Horizon de recherche invalide (1 heure à 14 jours)."),
                               field="horizon")
-    # The charter's horizon ("48 h", or "same day until 19:30") unless the booker asks.
-    horizon_end = (clock.now() + timedelta(hours=horizon_hours) if horizon_hours
-                   else booking_horizon_end(charter))
-    # Twice the charter radius (30 km by default): beyond that an SNP consultation is not
-    # a realistic offer; the treating doctor is always included (see ``box``).
-    radius = radius_km or max(2 * charter.radius_km, MIN_SEARCH_RADIUS_KM)
+    scope = search_scope(user)
+    if cpts_ids:
+        scope = [c for c in scope if c in set(cpts_ids)] or scope
+    horizons = horizon_ends(scope, horizon_hours)
+    # Twice the widest charter radius (30 km by default): beyond that an SNP consultation
+    # is not a realistic offer; the treating doctor is always included (see ``box``).
+    widest = max(charter_for(c).radius_km for c in scope)
+    radius = radius_km or max(2 * widest, MIN_SEARCH_RADIUS_KM)
     min_lat, max_lat, min_lon, max_lon = bounding_box(commune.lat, commune.lon, radius)
     if treating_doctor_id:
-        where = db.session.execute(select(Doctor.lat, Doctor.lon).where(
-            Doctor.id == treating_doctor_id)).first()
-        if where is not None and where[0] is not None and where[1] is not None:
-            min_lat, max_lat = min(min_lat, where[0]), max(max_lat, where[0])
-            min_lon, max_lon = min(min_lon, where[1]), max(max_lon, where[1])
-    return SearchQuery(cpts_id=user.cpts_id, user_id=user.id, lat=commune.lat, lon=commune.lon,
-                       horizon_end=horizon_end,
+        for lat, lon in db.session.execute(select(Place.lat, Place.lon).where(
+                Place.doctor_id == treating_doctor_id, Place.active.is_(True),
+                Place.cpts_id.in_(scope))):
+            if lat is not None and lon is not None:
+                min_lat, max_lat = min(min_lat, lat), max(max_lat, lat)
+                min_lon, max_lon = min(min_lon, lon), max(max_lon, lon)
+    return SearchQuery(cpts_ids=scope, user_id=user.id, lat=commune.lat, lon=commune.lon,
+                       horizons=horizons,
                        treating_doctor_id=treating_doctor_id, mode=mode or None, day=day,
                        sector_id=sector_id, kind=kind or None, radius_km=radius,
                        limit=max(1, min(limit, 200)),
@@ -119,36 +190,27 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
 
 def run_search(q: SearchQuery) -> list[SlotResult]:
     """The bookable slots for ``q``, best first. Exactly one SQL query."""
+    from agenda.accounts.models import Organisation
+
     now = clock.now()
     min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
     coslat = math.cos(math.radians(q.lat))
-    dx = (Doctor.lon - q.lon) * coslat
-    dy = Doctor.lat - q.lat
+    dx = (Place.lon - q.lon) * coslat
+    dy = Place.lat - q.lat
     approx = dx * dx + dy * dy
     if q.treating_doctor_id:
         treating_rank = case((Slot.doctor_id == q.treating_doctor_id, 0), else_=1)
     else:
         treating_rank = literal(1)
-    status, cpts = Slot.status, Doctor.cpts_id
+    status = Slot.status
     if db.session.get_bind().dialect.name == "sqlite":
         # SQLite has no statistics by default and would walk every open slot by
-        # (status, start): let it start from the doctors' bounding box instead
-        # (ix_doctors_lat_lon, then ix_slots_doctor_start), not from the CPTS.
-        # PostgreSQL plans on its statistics.
-        status, cpts = Slot.status.concat(""), Doctor.cpts_id + 0
-    conditions = [
-        status == SlotStatus.OPEN.value,
-        Slot.in_charter.is_(True),
-        Slot.booked_count < Slot.capacity,
-        Slot.start < q.horizon_end,
-        # A fixed slot must still be ahead; a floating window must not be over.
-        or_(Slot.start > now, and_(Slot.kind == SlotKind.FLOATING.value, Slot.end > now)),
-        or_(Slot.held_until.is_(None), Slot.held_until <= now,
-            Slot.held_by_user_id == q.user_id),
-        Doctor.active.is_(True),
-        cpts == q.cpts_id,
-        Doctor.lat.between(min_lat, max_lat),
-        Doctor.lon.between(min_lon, max_lon),
+        # (status, start): let it start from the places' bounding box instead
+        # (ix_places_lat_lon, then ix_slots_place_start). PostgreSQL plans on its statistics.
+        status = Slot.status.concat("")
+    conditions = bookable_conditions(q.user_id, now, q.horizons, status=status) + [
+        Place.lat.between(min_lat, max_lat),
+        Place.lon.between(min_lon, max_lon),
     ]
     if q.mode:
         conditions.append(Slot.mode == q.mode)
@@ -159,21 +221,23 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
         day_end = local_to_utc(q.day + timedelta(days=1), time(0))
         conditions += [Slot.start < day_end, Slot.end > day_start]
     if q.sector_id:
-        conditions.append(Doctor.commune_insee.in_(
+        conditions.append(Place.commune_insee.in_(
             select(sector_communes.c.insee).where(sector_communes.c.sector_id == q.sector_id)))
     stmt = (select(Slot.id, Slot.kind, Slot.start, Slot.end, Slot.mode, Slot.capacity,
                    Slot.booked_count, Slot.held_by_user_id, Slot.held_until, Doctor.id,
-                   Doctor.first_name, Doctor.last_name, Doctor.address, Doctor.lat,
-                   Doctor.lon, Commune.name)
+                   Doctor.first_name, Doctor.last_name, Place.address, Place.lat,
+                   Place.lon, Commune.name, Slot.cpts_id, Organisation.name, Place.id)
+            .join(Place, Place.id == Slot.place_id)
             .join(Doctor, Doctor.id == Slot.doctor_id)
-            .join(Commune, Commune.insee == Doctor.commune_insee)
+            .join(Commune, Commune.insee == Place.commune_insee)
+            .join(Organisation, Organisation.id == Slot.cpts_id)
             .where(*conditions)
             .order_by(treating_rank, approx, Slot.start, Slot.id)
             .limit(q.limit))
     results = []
     for row in db.session.execute(stmt):
         (slot_id, kind, start, end, mode, capacity, booked, held_by, held_until, doctor_id,
-         first, last, address, lat, lon, commune_name) = row
+         first, last, address, lat, lon, commune_name, cpts_id, cpts_name, place_id) = row
         dist = None
         if lat is not None and lon is not None:
             dist = round(distance_km(q.lat, q.lon, lat, lon), 1)
@@ -183,7 +247,8 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
             doctor_name=f"Dr {first} {last}", address=address or "",
             commune_name=commune_name, distance_km=dist,
             is_treating=bool(q.treating_doctor_id) and doctor_id == q.treating_doctor_id,
-            held_by_me=held_by == q.user_id and held_until is not None and held_until > now))
+            held_by_me=held_by == q.user_id and held_until is not None and held_until > now,
+            cpts_id=cpts_id, cpts_name=cpts_name, place_id=place_id))
     return results
 
 

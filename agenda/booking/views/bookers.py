@@ -43,7 +43,8 @@ def search():
         commune = services.resolve_commune(form.commune.data)
         ctx["commune"] = commune
         # The patient's fields are checked before the slots are shown.
-        patient_services.validate_patient(patient_data(form, commune), current_user.cpts_id)
+        patient_services.validate_patient(patient_data(form, commune),
+                                          services.search_scope(current_user))
         if action == "hold":
             slot_id = request.form.get("slot_id", type=int)
             slot = db.session.get(Slot, slot_id or 0)
@@ -53,7 +54,7 @@ def search():
                 slot = services.hold_slot(current_user, slot.id)
             ctx["slot"] = slot
             ctx["doctor"] = db.session.get(Doctor, slot.doctor_id)
-            ctx["charter"] = charter_for(current_user.cpts_id)
+            ctx["charter"] = charter_for(slot.cpts_id)
             return render_template("booking/confirm.html", **ctx)
         if action == "book":
             result = services.book(current_user, services.BookingInput(
@@ -63,7 +64,8 @@ def search():
             return _after_booking(result)
         ctx["results"] = services.search_slots(
             current_user, commune, treating_doctor_id=treating_id(form),
-            horizon_hours=int(form.horizon.data or 48), mode=form.mode.data or None,
+            horizon_hours=int(form.horizon.data) if form.horizon.data else None,
+            mode=form.mode.data or None,
             day=form.day.data, sector_id=form.sector.data or None)
         return render_template("booking/search.html", **ctx)
     except DomainError as exc:
@@ -85,9 +87,9 @@ def _after_booking(result):
 def book_slot(slot_id: int):
     """Book one given slot (e.g. from the SAS platform: ``?origin=sas``)."""
     slot = db.session.get(Slot, slot_id)
-    doctor = db.session.get(Doctor, slot.doctor_id) if slot else None
-    if slot is None or doctor.cpts_id != current_user.cpts_id:
+    if slot is None or slot.cpts_id not in services.search_scope(current_user):
         abort(404)
+    doctor = db.session.get(Doctor, slot.doctor_id)
     form = PatientForm()
     prepare(form)
     if request.method == "GET":

@@ -14,15 +14,17 @@ from agenda.booking.forms import ActionForm
 from agenda.booking.services import patients as patient_services
 from agenda.errors import DomainError
 from agenda.extensions import db
-from agenda.territory.models import Commune, Doctor, Sector
+from agenda.accounts.models import Organisation
+from agenda.territory.models import Commune, Doctor, Sector, doctor_in_cpts
 
 
 
-def treating_choices(cpts_id: int) -> list[tuple[str, str]]:
+def treating_choices(cpts_ids: list[int]) -> list[tuple[str, str]]:
+    """The volunteers of the CPTS the booker serves (wherever they practise)."""
     doctors = db.session.execute(
         select(Doctor.id, Doctor.first_name, Doctor.last_name, Commune.name)
         .join(Commune, Commune.insee == Doctor.commune_insee)
-        .where(Doctor.cpts_id == cpts_id, Doctor.active.is_(True))
+        .where(doctor_in_cpts(cpts_ids), Doctor.active.is_(True))
         .order_by(Doctor.last_name, Doctor.first_name))
     return ([("unknown", _("Ne sait pas")), ("none", _("Aucun")),
              ("external", _("Hors territoire (nom et RPPS ci-dessous)"))]
@@ -30,19 +32,54 @@ def treating_choices(cpts_id: int) -> list[tuple[str, str]]:
                for i, first, last, commune in doctors])
 
 
-def reason_choices(cpts_id: int) -> list[tuple[int, str]]:
-    return [(0, _("— choisir —"))] + [(r.id, r.label)
-                                      for r in patient_services.reasons_of(cpts_id)]
+def reason_choices(cpts_ids: list[int]) -> list[tuple[int, str]]:
+    """The reasons of the CPTS served, one per label (each CPTS keeps its own list)."""
+    seen: dict[str, int] = {}
+    for r in patient_services.reasons_of(cpts_ids):
+        seen.setdefault(r.label.casefold(), r.id)
+    labels = {r.id: r.label for r in patient_services.reasons_of(cpts_ids)}
+    return [(0, _("— choisir —"))] + sorted(((i, labels[i]) for i in seen.values()),
+                                             key=lambda c: c[1].casefold())
 
 
 def prepare(form) -> None:
-    cpts_id = current_user.cpts_id
-    form.treating.choices = treating_choices(cpts_id)
-    form.reason.choices = reason_choices(cpts_id)
+    from agenda.booking.services.search import search_scope
+
+    scope = search_scope(current_user)
+    form.treating.choices = treating_choices(scope)
+    form.reason.choices = reason_choices(scope)
     if hasattr(form, "sector"):
-        sectors = db.session.scalars(select(Sector).where(Sector.cpts_id == cpts_id)
-                                     .order_by(Sector.name))
-        form.sector.choices = [(0, _("Tous les secteurs"))] + [(s.id, s.name) for s in sectors]
+        rows = db.session.execute(select(Sector.id, Sector.name, Organisation.name)
+                                  .join(Organisation, Organisation.id == Sector.cpts_id)
+                                  .where(Sector.cpts_id.in_(scope))
+                                  .order_by(Organisation.name, Sector.name)).all()
+        several = len(scope) > 1
+        form.sector.choices = [(0, _("Tous les secteurs"))] + [
+            (i, f"{name} ({cpts})" if several else name) for i, name, cpts in rows]
+    if hasattr(form, "horizon"):
+        form.horizon.choices = horizon_choices(scope)
+        if not form.horizon.data or form.horizon.data not in dict(form.horizon.choices):
+            form.horizon.data = form.horizon.choices[0][0]
+
+
+def horizon_choices(scope: list[int]) -> list[tuple[str, str]]:
+    """The horizons a booker may pick: the charter's own (default), then shorter ones."""
+    from agenda.booking.services.common import charter_for
+
+    charters = [charter_for(c) for c in scope]
+    same_day = {c.same_day_until for c in charters if c.same_day_until}
+    if len(charters) == 1 and same_day:
+        label = _("Charte : le jour même jusqu'à %(h)s", h=next(iter(same_day)))
+        widest = 24
+    else:
+        widest = max(c.horizon_hours or 48 for c in charters)
+        label = (_("Charte : %(h)s h", h=widest) if len(charters) == 1
+                 else _("Charte de chaque CPTS"))
+    choices = [("", label)]
+    for hours in (4, 12, 24, 48, 72, 168):
+        if hours < widest:
+            choices.append((str(hours), _("%(h)s h", h=hours)))
+    return choices
 
 
 def communes_datalist() -> list[str]:
