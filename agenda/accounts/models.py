@@ -6,8 +6,8 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agenda import clock
 from agenda.extensions import db
@@ -163,3 +163,22 @@ class LoginAttempt(db.Model):
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+@event.listens_for(Session, "before_flush")
+def _a_new_booking_organisation_serves_its_cpts(session, flush_context, instances) -> None:
+    """A booking organisation written with an owner CPTS and no link (generators, the SAS
+    accounts' organisation) serves that CPTS, as the migration of 0002 assumed."""
+    linked = {id(obj.organisation) for obj in session.new
+              if isinstance(obj, ServiceLink) and obj.organisation is not None}
+    for org in [obj for obj in session.new if isinstance(obj, Organisation)]:
+        if (org.cpts_id is None and org.cpts is None) or id(org) in linked \
+                or org.kind in (OrgKind.CPTS.value, OrgKind.PLATFORM.value):
+            continue
+        link = ServiceLink(organisation=org, started_on=clock.now().date(),
+                           created_at=clock.now())
+        if org.cpts_id is not None:
+            link.cpts_id = org.cpts_id
+        else:
+            link.cpts = org.cpts
+        session.add(link)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from agenda.extensions import db
 from agenda.slots.models import CharterSettings, SlotStatus
-from agenda.territory.models import Commune, Doctor, Sector, sector_communes
+from agenda.territory.models import Commune, Doctor, Place, Sector, sector_communes
 
 # Slot statuses that are no longer supply (the doctor took them back).
 GONE_STATUSES = (SlotStatus.CANCELLED.value, SlotStatus.WITHDRAWN.value)
@@ -123,8 +123,14 @@ class DoctorRow:
 
 
 def doctors(cpts_id: int, *, active_only: bool = True) -> list[DoctorRow]:
-    stmt = select(Doctor.id, Doctor.first_name, Doctor.last_name, Doctor.commune_insee,
-                  Doctor.lat, Doctor.lon, Doctor.active).where(Doctor.cpts_id == cpts_id)
+    # The doctor's place in this CPTS (the main one first) locates them on its map.
+    place = (select(Place.doctor_id, func.min(Place.id).label("place_id"))
+             .where(Place.cpts_id == cpts_id, Place.active.is_(True))
+             .group_by(Place.doctor_id).subquery())
+    stmt = (select(Doctor.id, Doctor.first_name, Doctor.last_name, Place.commune_insee,
+                   Place.lat, Place.lon, Doctor.active)
+            .join(place, place.c.doctor_id == Doctor.id)
+            .join(Place, Place.id == place.c.place_id))
     if active_only:
         stmt = stmt.where(Doctor.active.is_(True))
     rows = db.session.execute(stmt.order_by(Doctor.last_name, Doctor.first_name)).all()
@@ -132,9 +138,9 @@ def doctors(cpts_id: int, *, active_only: bool = True) -> list[DoctorRow]:
 
 
 def partner_org_ids_clause(column, cpts_id: int):
-    """``column`` (an organisation id) belongs to the CPTS or one of its partners."""
-    from agenda.accounts.models import Organisation
+    """``column`` (an organisation id) is the CPTS or an organisation that has served it
+    (a link, active or ended: the history of past bookings)."""
+    from agenda.accounts.models import ServiceLink
 
-    partners = select(Organisation.id).where(
-        or_(Organisation.id == cpts_id, Organisation.cpts_id == cpts_id))
-    return column.in_(partners)
+    partners = select(ServiceLink.organisation_id).where(ServiceLink.cpts_id == cpts_id)
+    return or_(column == cpts_id, column.in_(partners))

@@ -32,7 +32,7 @@ from agenda.coverage.common import Territory, charter, territory
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotStatus
 from agenda.territory.geo import EARTH_RADIUS_KM
-from agenda.territory.models import Doctor
+from agenda.territory.models import Doctor, Place
 from agenda.timeutil import iso_week, week_bounds
 
 HORIZONS = ("24h", "48h", "week")
@@ -88,10 +88,11 @@ def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime,
 def bookable_doctors(cpts_id: int, start: datetime,
                      end: datetime) -> list[tuple[int, float, float]]:
     """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
-    stmt = (select(Doctor.id, Doctor.lat, Doctor.lon).distinct()
+    stmt = (select(Doctor.id, Place.lat, Place.lon).distinct()
             .join(Slot, Slot.doctor_id == Doctor.id)
-            .where(Doctor.cpts_id == cpts_id, Doctor.active.is_(True),
-                   Doctor.lat.is_not(None), Doctor.lon.is_not(None),
+            .join(Place, Place.id == Slot.place_id)
+            .where(Slot.cpts_id == cpts_id, Doctor.active.is_(True), Place.active.is_(True),
+                   Place.lat.is_not(None), Place.lon.is_not(None),
                    Slot.start < end, Slot.end > start,
                    Slot.status.in_((SlotStatus.OPEN.value, SlotStatus.HELD.value)),
                    Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity))

@@ -20,10 +20,9 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 
 from agenda.booking.models import Booking, FloatingRequest
-from agenda.coverage.common import GONE_STATUSES, Charter, charter, partner_org_ids_clause
+from agenda.coverage.common import GONE_STATUSES, Charter, charter
 from agenda.extensions import db
 from agenda.slots.models import Slot
-from agenda.territory.models import Doctor
 from agenda.timeutil import parse_week, to_local, week_bounds
 
 HOUR = timedelta(hours=1)
@@ -124,8 +123,7 @@ def week_slots(cpts_id: int, week: str, *, start: datetime | None = None,
         start, end = week_bounds(week)
     stmt = (select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end, Slot.capacity,
                    Slot.booked_count)
-            .join(Doctor, Doctor.id == Slot.doctor_id)
-            .where(Doctor.cpts_id == cpts_id, Slot.start < end, Slot.end > start,
+            .where(Slot.cpts_id == cpts_id, Slot.start < end, Slot.end > start,
                    Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True)))
     return db.session.execute(stmt).all()
 
@@ -135,10 +133,10 @@ def demand_counts(cpts_id: int, start: datetime, end: datetime) -> dict[tuple[in
     counts: dict[tuple[int, int], int] = defaultdict(int)
     requests = select(FloatingRequest.created_at).where(
         FloatingRequest.created_at >= start, FloatingRequest.created_at < end,
-        partner_org_ids_clause(FloatingRequest.booker_org_id, cpts_id))
-    bookings = (select(Booking.created_at).join(Doctor, Doctor.id == Booking.doctor_id)
+        FloatingRequest.cpts_id == cpts_id)
+    bookings = (select(Booking.created_at)
                 .where(Booking.created_at >= start, Booking.created_at < end,
-                       Booking.request_id.is_(None), Doctor.cpts_id == cpts_id))
+                       Booking.request_id.is_(None), Booking.cpts_id == cpts_id))
     for stmt in (requests, bookings):
         for (at,) in db.session.execute(stmt):
             local = to_local(at)

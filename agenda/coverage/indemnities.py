@@ -29,7 +29,6 @@ from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
-from agenda.territory.models import Doctor
 from agenda.timeutil import local_to_utc, to_local
 
 CENT = Decimal("0.01")
@@ -175,8 +174,7 @@ def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
     rows = {d.id: DoctorMonth(d.id, d.name) for d in doctors(cpts_id, active_only=False)}
     for doctor_id, kind, s, e in db.session.execute(
             select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end)
-            .join(Doctor, Doctor.id == Slot.doctor_id)
-            .where(Doctor.cpts_id == cpts_id, Slot.start >= start, Slot.start < end,
+            .where(Slot.cpts_id == cpts_id, Slot.start >= start, Slot.start < end,
                    Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True))):
         row = rows[doctor_id]
         if kind == SlotKind.FLOATING.value:
@@ -187,8 +185,7 @@ def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
         row.days.add(to_local(s).date())
     for doctor_id, s, status in db.session.execute(
             select(Booking.doctor_id, Booking.start, Booking.status)
-            .join(Doctor, Doctor.id == Booking.doctor_id)
-            .where(Doctor.cpts_id == cpts_id, Booking.start >= start, Booking.start < end,
+            .where(Booking.cpts_id == cpts_id, Booking.start >= start, Booking.start < end,
                    Booking.status.in_((BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value)))):
         row = rows[doctor_id]
         if status == BookingStatus.SEEN.value:

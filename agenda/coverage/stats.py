@@ -26,10 +26,10 @@ from sqlalchemy import func, select
 
 from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest, Patient,
                                    Reason, Reorientation, RequestStatus)
-from agenda.coverage.common import GONE_STATUSES, doctors, partner_org_ids_clause
+from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
-from agenda.territory.models import Commune, Doctor
+from agenda.territory.models import Commune
 from agenda.timeutil import iso_week, local_to_utc, to_local
 
 CHANNELS = ("secretariat", "samu", "ed")
@@ -129,13 +129,13 @@ def _bucket(dt: datetime, unit: str) -> str:
 def compute(cpts_id: int, period: Period) -> Stats:
     start, end = period.start, period.end
     unit = "month" if period.days > 62 else ("day" if period.days <= 14 else "week")
-    in_cpts_doctor = Doctor.cpts_id == cpts_id
+    in_cpts_slot = Slot.cpts_id == cpts_id
+    in_cpts_booking = Booking.cpts_id == cpts_id
 
     # Slots made available.
     slot_rows = db.session.execute(
         select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end, Slot.capacity)
-        .join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(in_cpts_doctor, Slot.start >= start, Slot.start < end,
+        .where(in_cpts_slot, Slot.start >= start, Slot.start < end,
                Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True))).all()
     per_doctor: dict[int, dict] = defaultdict(lambda: defaultdict(float))
     timeline: dict[str, dict] = defaultdict(lambda: defaultdict(int))
@@ -157,8 +157,7 @@ def compute(cpts_id: int, period: Period) -> Stats:
     # Bookings by channel and status (one grouped query), then by doctor, commune, reason.
     b_base = (select(Booking.channel, Booking.status, Booking.treating_seen,
                      func.count(Booking.id))
-              .join(Doctor, Doctor.id == Booking.doctor_id)
-              .where(in_cpts_doctor, Booking.start >= start, Booking.start < end)
+              .where(in_cpts_booking, Booking.start >= start, Booking.start < end)
               .group_by(Booking.channel, Booking.status, Booking.treating_seen))
     channels: dict[str, dict] = {c: defaultdict(int) for c in CHANNELS}
     cancelled = 0
@@ -176,16 +175,15 @@ def compute(cpts_id: int, period: Period) -> Stats:
 
     for doctor_id, status, n in db.session.execute(
             select(Booking.doctor_id, Booking.status, func.count(Booking.id))
-            .join(Doctor, Doctor.id == Booking.doctor_id)
-            .where(in_cpts_doctor, Booking.start >= start, Booking.start < end,
+            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
                    Booking.status != BookingStatus.CANCELLED.value)
             .group_by(Booking.doctor_id, Booking.status)):
         d = per_doctor[doctor_id]
         _tally(d, status, n)
 
     for s, status in db.session.execute(
-            select(Booking.start, Booking.status).join(Doctor, Doctor.id == Booking.doctor_id)
-            .where(in_cpts_doctor, Booking.start >= start, Booking.start < end,
+            select(Booking.start, Booking.status)
+            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
                    Booking.status != BookingStatus.CANCELLED.value)):
         t = timeline[_bucket(s, unit)]
         _tally(t, status, 1)
@@ -194,8 +192,7 @@ def compute(cpts_id: int, period: Period) -> Stats:
     for insee, status, n in db.session.execute(
             select(Patient.commune_insee, Booking.status, func.count(Booking.id))
             .join(Patient, Patient.id == Booking.patient_id)
-            .join(Doctor, Doctor.id == Booking.doctor_id)
-            .where(in_cpts_doctor, Booking.start >= start, Booking.start < end,
+            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
                    Booking.status != BookingStatus.CANCELLED.value)
             .group_by(Patient.commune_insee, Booking.status)):
         c = communes[insee]
@@ -204,15 +201,14 @@ def compute(cpts_id: int, period: Period) -> Stats:
     reasons: dict[int | None, dict] = defaultdict(lambda: defaultdict(int))
     for reason_id, n in db.session.execute(
             select(Booking.reason_id, func.count(Booking.id))
-            .join(Doctor, Doctor.id == Booking.doctor_id)
-            .where(in_cpts_doctor, Booking.start >= start, Booking.start < end,
+            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
                    Booking.status != BookingStatus.CANCELLED.value)
             .group_by(Booking.reason_id)):
         reasons[reason_id]["bookings"] += n
 
     # Requests made in the period.
     req_scope = (FloatingRequest.created_at >= start, FloatingRequest.created_at < end,
-                 partner_org_ids_clause(FloatingRequest.booker_org_id, cpts_id))
+                 FloatingRequest.cpts_id == cpts_id)
     requests_by_status: dict[str, int] = defaultdict(int)
     for channel, status, n in db.session.execute(
             select(FloatingRequest.channel, FloatingRequest.status,
@@ -241,7 +237,7 @@ def compute(cpts_id: int, period: Period) -> Stats:
 
     # Reorientations and calls.
     reo_scope = (Reorientation.created_at >= start, Reorientation.created_at < end,
-                 partner_org_ids_clause(Reorientation.booker_org_id, cpts_id))
+                 Reorientation.cpts_id == cpts_id)
     reorientations = 0
     for channel, n in db.session.execute(
             select(Reorientation.channel, func.count(Reorientation.id)).where(*reo_scope)
@@ -261,7 +257,7 @@ def compute(cpts_id: int, period: Period) -> Stats:
     for channel, n in db.session.execute(
             select(CallLog.channel, func.coalesce(func.sum(CallLog.count), 0))
             .where(CallLog.created_at >= start, CallLog.created_at < end,
-                   partner_org_ids_clause(CallLog.booker_org_id, cpts_id))
+                   CallLog.cpts_id == cpts_id)
             .group_by(CallLog.channel)):
         channels.setdefault(channel, defaultdict(int))["calls"] += int(n)
         calls += int(n)

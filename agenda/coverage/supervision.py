@@ -19,7 +19,8 @@ from agenda.errors import NotFound, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
 from agenda.sync.models import CalendarAccount
-from agenda.territory.models import Commune, Doctor
+from agenda.territory.models import Commune, Doctor, doctor_in_cpts
+from agenda.territory.services import doctor_cpts_ids
 from agenda.timeutil import iso_week, shift_week, week_bounds
 
 # --- charter compliance -----------------------------------------------------------------
@@ -35,8 +36,7 @@ def week_counts(cpts_id: int, weeks: list[str]) -> dict[tuple[int, str], tuple[i
         select(Slot.doctor_id, Slot.week,
                func.sum(case((Slot.in_charter.is_(True), _weight()), else_=0)),
                func.sum(case((Slot.in_charter.is_(False), 1), else_=0)))
-        .join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(Doctor.cpts_id == cpts_id, Slot.week.in_(weeks),
+        .where(Slot.cpts_id == cpts_id, Slot.week.in_(weeks),
                Slot.status.not_in(GONE_STATUSES))
         .group_by(Slot.doctor_id, Slot.week))
     return {(d, w): (int(n or 0), int(h or 0)) for d, w, n, h in rows}
@@ -66,8 +66,8 @@ def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> 
     docs = doctors(cpts_id)
     counts = week_counts(cpts_id, sorted({week, nxt, *past}))
     last_start = dict(db.session.execute(
-        select(Slot.doctor_id, func.max(Slot.start)).join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(Doctor.cpts_id == cpts_id, Slot.status.not_in(GONE_STATUSES),
+        select(Slot.doctor_id, func.max(Slot.start))
+        .where(Slot.cpts_id == cpts_id, Slot.status.not_in(GONE_STATUSES),
                Slot.start < week_bounds(week)[1])
         .group_by(Slot.doctor_id)).all())
     under: dict[str, list[dict]] = {week: [], nxt: []}
@@ -117,7 +117,7 @@ def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
                    FloatingRequest.expired_at,
                    FloatingRequest.deadline_at)
             .where(FloatingRequest.status == RequestStatus.EXPIRED.value,
-                   partner_org_ids_clause(FloatingRequest.booker_org_id, cpts_id),
+                   FloatingRequest.cpts_id == cpts_id,
                    FloatingRequest.deadline_at >= now - timedelta(days=days))
             .order_by(FloatingRequest.deadline_at.desc())):
         out.append(AlertRow("request_expired", expired_at or deadline,
@@ -128,7 +128,7 @@ def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
             select(CalendarAccount.id, Doctor.first_name, Doctor.last_name,
                    CalendarAccount.last_error, CalendarAccount.last_sync_at)
             .join(Doctor, Doctor.id == CalendarAccount.doctor_id)
-            .where(Doctor.cpts_id == cpts_id, CalendarAccount.state == "error")):
+            .where(doctor_in_cpts(cpts_id), CalendarAccount.state == "error")):
         out.append(AlertRow("sync_error", at,
                             _("Synchronisation du calendrier en erreur : %(err)s",
                               err=(err or _("erreur inconnue"))[:200]),
@@ -137,7 +137,7 @@ def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
     conflicts = db.session.execute(
         select(Slot.id, Slot.start, Slot.conflict, Doctor.first_name, Doctor.last_name)
         .join(Doctor, Doctor.id == Slot.doctor_id)
-        .where(Doctor.cpts_id == cpts_id, Slot.conflict.is_not(None),
+        .where(Slot.cpts_id == cpts_id, Slot.conflict.is_not(None),
                Slot.booked_count > 0, Slot.end > now)
         .order_by(Slot.start)).all()
     bookers: dict[int, set[str]] = {}
@@ -192,7 +192,7 @@ def what_if(cpts_id: int, week: str, weekday: int, hour_from: int, hour_to: int,
         raise ValidationError(_("Choisissez un jour et une plage horaire valides."))
     if doctor_id:
         doc = db.session.get(Doctor, doctor_id)
-        if doc is None or doc.cpts_id != cpts_id or doc.lat is None:
+        if doc is None or cpts_id not in doctor_cpts_ids(doc.id) or doc.lat is None:
             raise NotFound(_("Médecin introuvable."))
         lat, lon, label = doc.lat, doc.lon, doc.display_name
     elif commune_insee:

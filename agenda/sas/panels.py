@@ -9,7 +9,7 @@ from agenda.dashboard import panel
 from agenda.extensions import db
 from agenda.outbox import OutboxItem
 from agenda.sas.models import SasAccount, SasAppointment
-from agenda.territory.models import Doctor
+from agenda.territory.models import doctor_in_cpts
 
 
 @panel("coordinator")
@@ -18,8 +18,7 @@ def sas_panel(user) -> dict | None:
     cpts_id = user.cpts_id
     failing = list(db.session.scalars(
         select(OutboxItem)
-        .join(Doctor, Doctor.id == OutboxItem.doctor_id)
-        .where(OutboxItem.kind == "sas.appointment", Doctor.cpts_id == cpts_id,
+        .where(OutboxItem.kind == "sas.appointment", doctor_in_cpts(cpts_id, OutboxItem.doctor_id),
                or_(OutboxItem.status == "failed",
                    (OutboxItem.status == "pending") & (OutboxItem.attempts > 0)))
         .order_by(OutboxItem.created_at).limit(20)))

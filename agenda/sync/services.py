@@ -16,7 +16,7 @@ from agenda.extensions import db
 from agenda.sync import crypto
 from agenda.sync.adapter import AdapterError, RemoteCalendar, adapter_for
 from agenda.sync.models import CalendarAccount, SyncLogEntry
-from agenda.territory.models import Doctor
+from agenda.territory.models import Doctor, doctor_in_cpts
 
 
 @dataclass
@@ -180,7 +180,7 @@ def states_for_cpts(cpts_id: int) -> list[tuple[Doctor, SyncState]]:
     rows = db.session.execute(
         select(Doctor, CalendarAccount).join(CalendarAccount,
                                              CalendarAccount.doctor_id == Doctor.id)
-        .where(Doctor.cpts_id == cpts_id, CalendarAccount.calendar_url.is_not(None))
+        .where(doctor_in_cpts(cpts_id), CalendarAccount.calendar_url.is_not(None))
         .order_by(func.lower(Doctor.last_name))).all()
     pending = dict(db.session.execute(
         select(OutboxItem.doctor_id, func.count(OutboxItem.id))

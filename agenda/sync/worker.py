@@ -364,10 +364,10 @@ def _prepare_charters() -> None:
     """The slot rules create a CPTS's charter row on first use: done here, once, before
     the threads start, so that two threads never race to create it."""
     from agenda.slots.services import charter_for
-    from agenda.territory.models import Doctor
+    from agenda.territory.models import Place
 
-    cpts_ids = db.session.scalars(select(Doctor.cpts_id).join(
-        CalendarAccount, CalendarAccount.doctor_id == Doctor.id).where(
+    cpts_ids = db.session.scalars(select(Place.cpts_id).join(
+        CalendarAccount, CalendarAccount.doctor_id == Place.doctor_id).where(
         CalendarAccount.calendar_url.is_not(None)).distinct()).all()
     for cpts_id in cpts_ids:
         try:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from agenda.accounts.models import User
+from agenda.accounts.scope import served_cpts_ids
 from agenda.extensions import db
 from agenda.sas.models import SasAccount
 from tests.sas.fhir_check import parse
@@ -47,7 +48,7 @@ def test_post_creates_account_without_verification(fhir, cpts):
     assert user.role == "regulator" and user.active
     assert user.national_id == "3456780581/11242343"
     assert user.password_hash  # a generated password nobody knows: reset through the form
-    assert user.organisation.kind == "samu" and user.organisation.served_cpts_id == cpts.id
+    assert user.organisation.kind == "samu" and cpts.id in served_cpts_ids(user.organisation.id)
     # POST again (a retry): the same account, updated, no duplicate
     again = fhir.post("/fhir/r4/Practitioner", regulator(family="Loridon-Martin"))
     assert again.status_code == 200

@@ -130,10 +130,17 @@ def booker(make_user):
 
 
 @pytest.fixture()
-def book(booker, communes):
-    """``book(slot)`` -> a Booking through the booking services (patient data included)."""
+def book(booker, communes, cpts):
+    """``book(slot)`` -> a Booking through the booking services (patient data included).
+
+    The sync tests book slots a week or two ahead: their CPTS's charter opens bookings
+    three weeks ahead (a booking outside the charter's horizon is refused)."""
     from agenda.booking.services.bookings import BookingInput, book as book_service
     from agenda.booking.services.patients import PatientData
+    from agenda.slots.services import charter_for
+
+    charter_for(cpts.id).horizon_hours = 24 * 21
+    db.session.commit()
 
     def _book(slot, last_name: str = "Dupontel", phone: str = "06 12 34 56 78"):
         return book_service(booker, BookingInput(
