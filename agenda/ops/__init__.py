@@ -15,8 +15,7 @@ def init_app(app: Flask) -> None:
     from agenda.ops import exporter
     from agenda.ops.views import bp
 
-    app.extensions["agenda.ops"] = {
-        "trusted": exporter.parse_networks(app.config.get("METRICS_TRUSTED_ADDRESSES") or "")}
+    exporter.parse_networks(app.config.get("METRICS_TRUSTED_ADDRESSES") or "")  # fail early
     app.register_blueprint(bp)
     exporter.install_request_hooks(app)
     exporter.install_session_hooks()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import time
@@ -35,7 +36,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # --- access ----------------------------------------------------------------------------------
 
 
-def parse_networks(value: str) -> list[Network]:
+@functools.lru_cache(maxsize=8)
+def parse_networks(value: str) -> tuple[Network, ...]:
     """``"127.0.0.1, 10.0.0.0/8"`` -> networks; a wrong entry stops the start-up."""
     networks = []
     for part in (value or "").replace(";", ",").split(","):
@@ -47,10 +49,10 @@ def parse_networks(value: str) -> list[Network]:
         except ValueError as exc:
             raise ValueError(f"AGENDA_METRICS_TRUSTED_ADDRESSES : adresse ou réseau invalide "
                              f"« {part} »") from exc
-    return networks
+    return tuple(networks)
 
 
-def _address_trusted(address: str | None, networks: list[Network]) -> bool:
+def _address_trusted(address: str | None, networks: tuple[Network, ...]) -> bool:
     if not address or not networks:
         return False
     try:
@@ -72,7 +74,7 @@ def _token_valid(token: str) -> bool:
 def require_scraper() -> None:
     """404 when metrics are off, 403 when this request may not read them."""
     token = current_app.config.get("METRICS_TOKEN") or ""
-    networks: list[Network] = current_app.extensions["agenda.ops"]["trusted"]
+    networks = parse_networks(current_app.config.get("METRICS_TRUSTED_ADDRESSES") or "")
     if not token and not networks:
         abort(404)
     if _token_valid(token) or _address_trusted(request.remote_addr, networks):
