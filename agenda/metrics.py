@@ -68,8 +68,13 @@ def count_booking(kind: str, channel: str | None, origin: str | None) -> None:
     counter.labels(channel=_label(channel), origin=_label(origin)).inc()
 
 
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
-    REQUEST_LATENCY.labels(endpoint=endpoint or "aucun", method=method,
+    """``endpoint`` None (no route matched: 404, 405): "aucun"; an unusual method: "autre"."""
+    REQUEST_LATENCY.labels(endpoint=endpoint or "aucun",
+                           method=method if method in _METHODS else "autre",
                            status=str(status)).observe(seconds)
 
 
