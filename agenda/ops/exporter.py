@@ -107,43 +107,44 @@ class DatabaseCollector:
         if not result.ok:
             return
         state = result.state
-        yield GaugeMetricFamily("agenda_database_latency_seconds",
-                                "Temps de réponse de la base (SELECT 1).",
-                                value=(result.latency_ms or 0) / 1000)
-        if state.heartbeat_age is not None:
-            yield GaugeMetricFamily("agenda_worker_heartbeat_age_seconds",
-                                    "Âge du dernier battement de cœur d'un worker de "
-                                    "synchronisation.", value=state.heartbeat_age)
-        yield GaugeMetricFamily("agenda_workers_recent",
-                                "Workers de synchronisation vus dans le délai de santé.",
-                                value=state.workers_recent)
-        pending = GaugeMetricFamily("agenda_outbox_pending_rows",
-                                    "Lignes en attente dans la file d'envoi (outbox), par type.",
-                                    labels=["kind"])
-        for kind, count in sorted(state.outbox_pending.items()):
-            pending.add_metric([kind], count)
-        yield pending
-        yield GaugeMetricFamily("agenda_outbox_due_rows",
-                                "Lignes de la file d'envoi dont l'heure est venue (hors "
-                                "attente d'un nouvel essai).", value=state.outbox_due)
-        yield GaugeMetricFamily("agenda_outbox_failed_rows",
-                                "Lignes de la file d'envoi abandonnées après tous les essais.",
-                                value=state.outbox_failed)
-        yield GaugeMetricFamily("agenda_outbox_oldest_pending_age_seconds",
-                                "Âge de la plus ancienne ligne en attente (0 : aucune).",
-                                value=state.oldest_pending_age or 0)
-        yield GaugeMetricFamily("agenda_outbox_oldest_due_delay_seconds",
-                                "Retard de la ligne due la plus ancienne (0 : aucune).",
-                                value=state.oldest_due_delay or 0)
-        accounts = GaugeMetricFamily("agenda_calendar_accounts",
-                                     "Agendas CalDAV connectés, par état (ok, pending, error).",
-                                     labels=["state"])
-        for name, count in sorted(state.accounts.items()):
-            accounts.add_metric([name], count)
-        yield accounts
-        yield GaugeMetricFamily("agenda_sync_accounts_in_error",
-                                "Agendas CalDAV en erreur de synchronisation.",
-                                value=state.accounts.get("error", 0))
+        gauges: list[tuple[str, str, float | None]] = [
+            ("agenda_database_latency_seconds", "Temps de réponse de la base (SELECT 1).",
+             (result.latency_ms or 0) / 1000),
+            ("agenda_worker_heartbeat_age_seconds",
+             "Âge du dernier battement de cœur d'un worker de synchronisation.",
+             state.heartbeat_age),  # absent when no worker ever ran
+            ("agenda_workers_recent", "Workers de synchronisation vus dans le délai de santé.",
+             state.workers_recent),
+            ("agenda_outbox_due_rows",
+             "Lignes de la file d'envoi dont l'heure est venue (hors attente d'un nouvel essai).",
+             state.outbox_due),
+            ("agenda_outbox_failed_rows",
+             "Lignes de la file d'envoi abandonnées après tous les essais.", state.outbox_failed),
+            ("agenda_outbox_oldest_pending_age_seconds",
+             "Âge de la plus ancienne ligne en attente (0 : aucune).",
+             state.oldest_pending_age or 0),
+            ("agenda_outbox_oldest_due_delay_seconds",
+             "Retard de la ligne due la plus ancienne (0 : aucune).",
+             state.oldest_due_delay or 0),
+            ("agenda_sync_accounts_in_error", "Agendas CalDAV en erreur de synchronisation.",
+             state.accounts.get("error", 0)),
+        ]
+        for name, documentation, value in gauges:
+            if value is not None:
+                yield GaugeMetricFamily(name, documentation, value=value)
+        yield _labelled("agenda_outbox_pending_rows",
+                        "Lignes en attente dans la file d'envoi (outbox), par type.", "kind",
+                        state.outbox_pending)
+        yield _labelled("agenda_calendar_accounts",
+                        "Agendas CalDAV connectés, par état (ok, pending, error).", "state",
+                        state.accounts)
+
+
+def _labelled(name: str, documentation: str, label: str, counts: dict[str, int]) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, count in sorted(counts.items()):
+        family.add_metric([key], count)
+    return family
 
 
 def render(app: Flask) -> tuple[bytes, str]:
