@@ -50,6 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_errors(app)
     _register_template_helpers(app)
     _register_cli(app)
+    from agenda import ops
+
+    ops.init_app(app)  # /healthz, /metrics, request metrics
     return app
 
 

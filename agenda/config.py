@@ -35,6 +35,14 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "FHIR_CLIENT_SUBJECTS": ("", str, "certificate subjects allowed (mTLS), separated by ';' "
                              "(or ',' when each starts with CN=)"),
     "LOG_LEVEL": ("INFO", str, "logging level"),
+    "HEALTH_MAX_HEARTBEAT_AGE_SECONDS": (300, int,
+                                         "/healthz: oldest acceptable sync worker heartbeat"),
+    "HEALTH_REQUIRE_WORKER": (True, bool, "/healthz: unhealthy when no sync worker ever ran"),
+    "HEALTH_MAX_OUTBOX_DELAY_SECONDS": (600, int,
+                                        "/healthz: how late a due outbox row may be"),
+    "HEALTH_TIMEOUT_SECONDS": (2.0, float, "/healthz: time given to the database"),
+    "METRICS_TOKEN": ("", str, "bearer token that opens /metrics (empty: closed)"),
+    "METRICS_TRUSTED_ADDRESSES": ("", str, "addresses or networks (CIDR) allowed on /metrics"),
 }
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from agenda import clock
 from agenda import outbox
 from agenda.extensions import db
+from agenda.ops.health import record_heartbeat
 from agenda.outbox import OutboxItem, RetryLater
 from agenda.sync.inbound import serial_writes
 from agenda.sync.models import CalendarAccount
@@ -525,6 +526,7 @@ def run_forever(app: Flask, *, interval: int | None = None, threads: int | None 
         started = time.monotonic()
         try:
             report = run_pass(app, threads=threads, owner=owner)
+            record_heartbeat(owner)  # read by /healthz and /metrics
             if echo and (report.events_read or report.delivered or report.retried
                          or report.errors):
                 echo(f"{datetime.now():%H:%M:%S} {report.doctors} médecins, "

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, literal, or_, select
 
-from agenda import clock
+from agenda import clock, metrics
 from agenda.booking.services.common import charter_for
 from agenda.slots.services import booking_horizon_end
 from agenda.errors import Forbidden, ValidationError
@@ -192,6 +192,7 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
     """The bookable slots for ``q``, best first. Exactly one SQL query."""
     from agenda.accounts.models import Organisation
 
+    metrics.count_search()
     now = clock.now()
     min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
     coslat = math.cos(math.radians(q.lat))
