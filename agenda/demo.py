@@ -1,5 +1,9 @@
-"""The demo CPTS: a real territory (Pays de Châteaubriant, Loire-Atlantique), ~25 doctors,
-one tele-secretariat, one SAMU, one emergency department and one user per role.
+"""The demo department: three CPTS of Loire-Atlantique on real communes — the Pays de
+Châteaubriant (~25 doctors, the main one), the Pays d'Ancenis and Erdre et Gesvres (8
+doctors each) — the SAMU 44 serving all three, the Châteaubriant hospital's emergency
+department serving two, a shared tele-secretariat serving all three, the Châteaubriant CPTS's
+own secretariat, one doctor practising at two places in two CPTS, and one user per role
+(plus a coordinator per CPTS, a CPTS administrator and the platform operator).
 
 Other packages add their part (slots, calendars…) with :func:`step`; ``flask --app agenda
 demo`` runs every step in order, once, on an empty database.
@@ -27,6 +31,10 @@ from agenda.territory.services import (
 )
 
 CENTRE_INSEE = "44036"  # Châteaubriant
+# The two neighbouring CPTS of the demo department: (name, centre INSEE, FINESS, phone).
+NEIGHBOURS = [("CPTS du Pays d'Ancenis", "44003", "440000018", "02 40 83 00 00"),
+              ("CPTS Erdre et Gesvres", "44110", "440000026", "02 40 72 00 00")]
+NEIGHBOUR_DOCTORS = 8
 TERRITORY_RADIUS_KM = 28
 # The first demo doctors publish from their calendar app (CalDAV, local Radicale) rather
 # than from the web page; the first of them is the demo login doctor, whose SNP calendar is
@@ -50,6 +58,12 @@ class Demo:
     samu: Organisation
     ed: Organisation
     doctors: list[Doctor]
+    # The other CPTS of the department, the shared call centre, the platform.
+    neighbours: list[Organisation] = field(default_factory=list)
+    shared_secretariat: Organisation | None = None
+    platform: Organisation | None = None
+    # The doctor who also practises at a second place, in another CPTS.
+    two_places: Doctor | None = None
     users: dict[str, tuple[User, str]] = field(default_factory=dict)  # role -> (user, password)
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, email, password)
 
@@ -77,10 +91,23 @@ def build(seed: int = 44) -> Demo:
     communes.sort(key=lambda c: -(c.population or 0))
 
     cpts = create_organisation("CPTS du Pays de Châteaubriant", "cpts", finess="440000000")
+    cpts.phone = "02 40 81 00 00"
+    neighbours = []
+    for name, _insee, finess, phone in NEIGHBOURS:
+        org = create_organisation(name, "cpts", finess=finess)
+        org.phone = phone
+        neighbours.append(org)
+    every = [cpts.id] + [n.id for n in neighbours]
+    # The CPTS's own secretariat books for it alone; the others serve several CPTS.
     secretariat = create_organisation("Télésecrétariat CPTS", "secretariat", cpts.id)
-    samu = create_organisation("SAMU 44 – SAS", "samu", cpts.id)
-    ed = create_organisation("Urgences – Centre hospitalier de Châteaubriant", "ed", cpts.id)
-    demo = Demo(cpts=cpts, secretariat=secretariat, samu=samu, ed=ed, doctors=[])
+    samu = create_organisation("SAMU 44 – SAS", "samu", serves=every)
+    ed = create_organisation("Urgences – Centre hospitalier de Châteaubriant", "ed",
+                             serves=[cpts.id, neighbours[0].id])
+    shared = create_organisation("Plateforme de télésecrétariat 44", "secretariat",
+                                 serves=every)
+    platform = create_organisation("Plateforme agenda SNP 44", "platform")
+    demo = Demo(cpts=cpts, secretariat=secretariat, samu=samu, ed=ed, doctors=[],
+                neighbours=neighbours, shared_secretariat=shared, platform=platform)
 
     # ~25 doctors: the larger communes get more; a few rural ones get one.
     homes = [communes[0]] * 5 + communes[1:8] * 2 + communes[8:14]
@@ -103,22 +130,63 @@ def build(seed: int = 44) -> Demo:
         demo.logins.append((role, email, password))
         return user
 
+    _neighbour_doctors(demo, rng)
+
     first = demo.doctors[0]
     first.user_id = add_user(Role.DOCTOR.value, "medecin@demo.cpts.fr",
                              first.display_name, cpts).id
     for doctor in demo.doctors[1:]:
-        doctor.user_id = create_user(doctor.email, doctor.display_name, Role.DOCTOR.value, cpts,
+        home = db.session.get(Organisation, doctor.cpts_id)
+        doctor.user_id = create_user(doctor.email, doctor.display_name, Role.DOCTOR.value, home,
                                      password=_demo_password(rng))[0].id
     add_user(Role.SECRETARY.value, "secretariat@demo.cpts.fr", "Nadia Secrétaire", secretariat)
     add_user(Role.REGULATOR.value, "regulation@demo.cpts.fr", "Marc Régulateur", samu)
     add_user(Role.ED_NURSE.value, "urgences@demo.cpts.fr", "Sandrine IOA", ed)
     add_user(Role.COORDINATOR.value, "coordination@demo.cpts.fr", "Hélène Coordinatrice", cpts)
     add_user(Role.ADMIN.value, "admin@demo.cpts.fr", "Admin CPTS", cpts)
+    add_user(Role.OPERATOR.value, "operateur@demo.cpts.fr", "Opérateur plateforme", platform)
+    add_user(Role.SECRETARY.value, "plateforme@demo.cpts.fr", "Karim Télésecrétaire", shared)
+    for n, org in enumerate(neighbours, start=2):
+        add_user(Role.COORDINATOR.value, f"coordination{n}@demo.cpts.fr",
+                 f"Coordination {org.name}", org)
     db.session.flush()
     for func in _STEPS:
         func(demo)
     db.session.commit()
     return demo
+
+
+def _neighbour_doctors(demo: Demo, rng: random.Random) -> None:
+    """Eight volunteers around each neighbouring CPTS's centre, and one Châteaubriant
+    doctor who also consults at a second place, in Erdre et Gesvres."""
+    from agenda.territory.services import add_place
+
+    for k, ((_name, insee, _finess, _phone), org) in enumerate(zip(NEIGHBOURS, demo.neighbours,
+                                                                  strict=True)):
+        centre = db.session.get(Commune, insee)
+        near = sorted((c for c in db.session.scalars(select(Commune).where(
+            Commune.department == "44", Commune.lat.is_not(None)))
+            if distance_km(centre.lat, centre.lon, c.lat, c.lon) <= 14),
+            key=lambda c: -(c.population or 0))
+        for j in range(NEIGHBOUR_DOCTORS):
+            i = 25 + k * NEIGHBOUR_DOCTORS + j
+            commune = near[j % max(1, min(len(near), 5))]
+            doctor = create_doctor(DoctorData(
+                rpps=rpps_with_check_digit(f"10{200000 + i * 41:08d}"),
+                first_name=FIRST_NAMES[i % len(FIRST_NAMES)],
+                last_name=f"{LAST_NAMES[(i * 7) % len(LAST_NAMES)]}-{commune.name[:3]}",
+                commune_insee=commune.insee, email=f"medecin{i + 1}@demo.cpts.fr",
+                phone=f"02 40 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                address=f"{rng.randint(1, 40)} place de l'Église, {commune.name}",
+                lat=round(commune.lat + rng.uniform(-0.004, 0.004), 5),
+                lon=round(commune.lon + rng.uniform(-0.004, 0.004), 5)), org.id)
+            demo.doctors.append(doctor)
+    doctor = demo.doctors[5]
+    nort = db.session.get(Commune, NEIGHBOURS[1][1])
+    add_place(doctor, demo.neighbours[1].id, address="2 rue du Port, Nort-sur-Erdre",
+              commune=nort, label="Cabinet secondaire de Nort-sur-Erdre",
+              phone="02 40 72 11 22")
+    demo.two_places = doctor
 
 
 def _demo_password(_rng: random.Random) -> str:

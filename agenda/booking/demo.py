@@ -25,7 +25,8 @@ NAMES = [("Durand", "Lucie"), ("Morin", "Paul"), ("Lefèvre", "Anaïs"), ("Guill
 
 @step
 def booking_demo(demo: Demo) -> None:
-    ensure_default_reasons(demo.cpts.id)
+    for org in [demo.cpts, *demo.neighbours]:
+        ensure_default_reasons(org.id)
     reasons = db.session.query(Reason).filter_by(cpts_id=demo.cpts.id).all()
     orgs = {"secretariat": demo.secretariat, "samu": demo.samu, "ed": demo.ed}
     users = {"secretariat": demo.users.get("secretary"), "samu": demo.users.get("regulator"),

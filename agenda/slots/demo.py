@@ -73,4 +73,30 @@ def publish_pools(demo: Demo) -> None:
                 continue  # Sunday: nothing left to publish this week
             wanted = 1 if doctor.id in under else rng.randint(2, 6)
             _pool(rng, doctor, days, wanted, doctor.accepts_floating)
+    _second_place(demo, today)
     db.session.flush()
+
+
+def _second_place(demo: Demo, today: date) -> None:
+    """The doctor with two places also consults at the second one (another CPTS): two
+    slots on each of the next working days, counted by that CPTS's charter."""
+    from agenda.territory.services import places_of
+
+    doctor = demo.two_places
+    if doctor is None:
+        return
+    second = [p for p in places_of(doctor.id) if not p.is_main]
+    if not second:
+        return
+    days = [today + timedelta(days=n) for n in range(0, 4)
+            if (today + timedelta(days=n)).isoweekday() <= 5][:2]
+    for day in days:
+        for hour in (time(12, 40), time(19, 20)):
+            end = time(hour.hour, hour.minute + 20) if hour.minute < 40 else time(hour.hour + 1, 0)
+            data = services.local_slot_input("fixed", day, hour, end, "AMB")
+            data.place_id = second[0].id
+            try:
+                with db.session.begin_nested():
+                    services.create_slot(doctor, data, source="web")
+            except DomainError:
+                continue

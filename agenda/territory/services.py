@@ -187,8 +187,7 @@ def create_doctor(data: DoctorData, cpts_id: int) -> Doctor:
                     lon=data.lon if data.lon is not None else commune.lon,
                     accepts_floating=data.accepts_floating, cpts_id=cpts_id)
     db.session.add(doctor)
-    db.session.flush()
-    db.session.add(Place(doctor_id=doctor.id, cpts_id=cpts_id, address=doctor.address,
+    db.session.add(Place(doctor=doctor, cpts_id=cpts_id, address=doctor.address,
                          commune_insee=doctor.commune_insee, lat=doctor.lat, lon=doctor.lon,
                          phone=doctor.phone, is_main=True, active=True))
     db.session.flush()

@@ -25,7 +25,16 @@ MODE_LABELS = {"AMB": "au cabinet", "VR": "téléconsultation", "HH": "visite à
 def _helpers() -> dict:
     return {"booking_status_label": lambda s: _(STATUS_LABELS.get(s, s)),
             "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
-            "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m))}
+            "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m)),
+            "cpts_name": _cpts_name}
+
+
+def _cpts_name(cpts_id: int | None) -> str:
+    from agenda.accounts.models import Organisation
+    from agenda.extensions import db
+
+    org = db.session.get(Organisation, cpts_id) if cpts_id else None
+    return org.name if org is not None else ""
 
 
 from agenda.booking.views import bookers, doctors, records  # noqa: E402,F401

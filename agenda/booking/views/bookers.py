@@ -204,7 +204,25 @@ def request_detail(request_id: int):
     audit.record("view", "request", req.id, patient_id=req.patient_id, user_id=current_user.id)
     db.session.commit()
     return render_template("booking/request_detail.html", req=req,
-                           booking=cascade.booking_of_request(req), form=ActionForm())
+                           booking=cascade.booking_of_request(req), form=ActionForm(),
+                           extend_to=cascade.extension_choices(current_user, req)
+                           if req.status == "expired" else [])
+
+
+@bp.post("/reservations/demandes/<int:request_id>/etendre")
+@roles_required(*BOOKERS)
+def request_extend(request_id: int):
+    """An expired request offered to a neighbouring CPTS the organisation serves."""
+    if not ActionForm().validate():
+        abort(400)
+    cpts_id = request.form.get("cpts_id", type=int) or 0
+    outcome = commit_or_flash(lambda: cascade.extend_request(current_user, request_id, cpts_id))
+    if outcome.status == 404:
+        abort(404)
+    if outcome.ok:
+        flash(_("Demande étendue à la CPTS voisine : ses médecins ont reçu la proposition."),
+              "info")
+    return redirect(url_for("booking.request_detail", request_id=request_id))
 
 
 @bp.post("/reservations/demandes/<int:request_id>/annuler")
@@ -212,7 +230,10 @@ def request_detail(request_id: int):
 def request_cancel(request_id: int):
     if not ActionForm().validate():
         abort(400)
-    if commit_or_flash(lambda: services.cancel_request(current_user, request_id)).ok:
+    outcome = commit_or_flash(lambda: services.cancel_request(current_user, request_id))
+    if outcome.status == 404:
+        abort(404)
+    if outcome.ok:
         flash(_("Demande annulée."), "info")
     return redirect(url_for("booking.request_detail", request_id=request_id))
 

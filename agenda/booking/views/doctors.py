@@ -88,9 +88,15 @@ def accept(request_id: int):
         abort(400)
     value = request.form.get(f"r{request_id}-time") or request.form.get("time") or ""
     try:
-        booking = services.accept_request(current_user, request_id, _parse_choice(value))
+        try:
+            start = _parse_choice(value)
+        except DomainError:
+            start = None  # the service says so, once it has found the doctor's offer
+        booking = services.accept_request(current_user, request_id, start)
     except DomainError as exc:
         db.session.rollback()
+        if exc.status == 404:
+            abort(404)
         flash(exc.message, "error")
         return redirect(url_for("booking.my_requests"))
     flash(_("Demande acceptée : le patient est attendu à %(t)s.",

@@ -44,6 +44,7 @@ def detail(booking_id: int):
 @roles_required(*BOOKERS, "doctor")
 def cancel(booking_id: int):
     if request.method == "GET":  # a link (e.g. from "Ma semaine SNP"): the form with a reason
+        services.get_booking(current_user, booking_id, audit_view=False)  # 404 if not theirs
         return redirect(url_for("booking.detail", booking_id=booking_id) + "#annuler")
     reason = request.form.get("c-reason") or request.form.get("reason") or ""
     form = ActionForm()
@@ -74,6 +75,7 @@ def outcome(booking_id: int):
 @roles_required("doctor")
 def synthesis(booking_id: int):
     form = SynthesisForm(prefix="s")
+    services.get_booking(current_user, booking_id, audit_view=False)  # 404 if not theirs
     if not form.validate():
         flash(_("La synthèse est vide."), "error")
         return redirect(url_for("booking.detail", booking_id=booking_id))
