@@ -25,7 +25,7 @@ import pytest
 
 from agenda.accounts.models import Role, ServiceLink
 from agenda.accounts.services import create_organisation, create_token, create_user
-from agenda.booking.models import Booking, Reason
+from agenda.booking.models import Reason
 from agenda.booking.services import BookingInput, PatientData, book
 from agenda.extensions import db
 from agenda.slots.models import Slot
@@ -166,9 +166,9 @@ def _side(name: str, insee: str, communes) -> Side:
     reason = Reason(cpts_id=cpts.id, label="Fièvre", active=True)
     db.session.add(reason)
     db.session.flush()
-    doctor = create_doctor(DoctorData(rpps=rpps_with_check_digit(f"77{len(name):01d}{ord(name[0]):07d}"),
-                                      first_name="Médecin", last_name=name, commune_insee=insee,
-                                      address=f"1 rue {name}"), cpts.id)
+    rpps = rpps_with_check_digit(f"77{ord(name[0]):08d}")
+    doctor = create_doctor(DoctorData(rpps=rpps, first_name="Médecin", last_name=name,
+                                      commune_insee=insee, address=f"1 rue {name}"), cpts.id)
     doctor.user_id = side.users["doctor"][0].id
     now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     slots = []
