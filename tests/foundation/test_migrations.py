@@ -45,3 +45,82 @@ def test_upgrade_from_empty_twice_and_matches_models(empty_database_url, tmp_pat
         assert version
         assert diff == [], f"models and migrations disagree: {diff}"
         db.engine.dispose()
+
+
+def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_path,
+                                                        monkeypatch):
+    """A database filled under the one-CPTS schema (0001) upgrades without losing a row:
+    partner organisations serve their CPTS, doctors get their main place, slots, bookings,
+    requests and calls their CPTS — and the partner's bookers still find the slots."""
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("AGENDA_INSTANCE_PATH", str(tmp_path))
+    app = create_app({"DATABASE_URL": empty_database_url, "TESTING": True})
+    now = datetime.now(UTC).replace(microsecond=0)
+    with app.app_context():
+        upgrade(revision="0001")
+        t = {"t": True, "f": False, "now": now, "start": now + timedelta(hours=3),
+             "end": now + timedelta(hours=3, minutes=20)}
+        rows = [
+            "INSERT INTO communes (insee, name, department, postcodes, population, lat, lon) "
+            "VALUES ('44036', 'Châteaubriant', '44', '44110', 12000, 47.72, -1.39)",
+            "INSERT INTO organisations (id, name, kind, cpts_id, active, created_at) VALUES "
+            "(1, 'CPTS', 'cpts', NULL, :t, :now), (2, 'Secrétariat', 'secretariat', 1, :t, :now)",
+            "INSERT INTO users (id, email, name, role, organisation_id, active, created_at) "
+            "VALUES (1, 's@x.fr', 'S', 'secretary', 2, :t, :now)",
+            "INSERT INTO doctors (id, rpps, first_name, last_name, address, commune_insee, lat, "
+            "lon, accepts_floating, active, cpts_id, created_at) VALUES (1, '10000000008', "
+            "'A', 'B', '1 rue', '44036', 47.72, -1.39, :t, :t, 1, :now)",
+            "INSERT INTO slots (id, doctor_id, kind, start, \"end\", week, capacity, "
+            "booked_count, mode, status, in_charter, source, created_at, updated_at) VALUES "
+            "(1, 1, 'fixed', :start, :end, '2026-W49', 1, 1, 'AMB', 'booked', :t, 'web', :now, "
+            ":now), (2, 1, 'fixed', :end, :end, '2026-W49', 1, 0, 'AMB', 'open', :t, 'web', "
+            ":now, :now)",
+            "INSERT INTO patients (id, last_name, first_name, commune_insee, treating_kind, "
+            "mobility, created_at) VALUES (1, 'P', 'Q', '44036', 'unknown', 'mobile', :now)",
+            "INSERT INTO bookings (id, reference, slot_id, doctor_id, patient_id, "
+            "booker_user_id, booker_org_id, channel, origin, status, start, \"end\", "
+            "treating_seen, created_at) VALUES (1, 'R1', 1, 1, 1, 1, 2, 'secretariat', 'web', "
+            "'booked', :start, :end, :f, :now)",
+            "INSERT INTO calls (booker_org_id, channel, outcome, created_at, count) VALUES "
+            "(2, 'secretariat', 'booked', :now, 1)",
+            "INSERT INTO audit_log (at, user_id, action, object_type, object_id, patient_id) "
+            "VALUES (:now, 1, 'create', 'booking', 1, 1)",
+        ]
+        with db.engine.begin() as conn:
+            for sql in rows:
+                # the second slot ends after it starts
+                conn.execute(text(sql.replace(":end, :end, '2026-W49', 1, 0",
+                                              ":end, :later, '2026-W49', 1, 0")),
+                             {**t, "later": t["end"] + timedelta(minutes=20)})
+        before = _counts()
+        upgrade()
+        assert {k: v for k, v in _counts().items() if k in before} == before
+        with db.engine.connect() as conn:
+            q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
+            assert q("SELECT organisation_id, cpts_id, ended_on FROM service_links") == \
+                [(2, 1, None)]
+            assert q("SELECT doctor_id, cpts_id, is_main FROM places") == [(1, 1, True)]
+            assert q("SELECT id, place_id IS NOT NULL, cpts_id FROM slots ORDER BY id") == \
+                [(1, True, 1), (2, True, 1)]
+            assert q("SELECT cpts_id FROM bookings") == [(1,)]
+            assert q("SELECT cpts_id FROM calls") == [(1,)]
+            assert q("SELECT cpts_id FROM audit_log") == [(1,)]
+        # Reachable: the secretary still finds the open slot and sees the booking.
+        from agenda.accounts.models import User
+        from agenda.booking import services
+        from agenda.territory.models import Commune
+
+        user = db.session.get(User, 1)
+        found = services.search_slots(user, db.session.get(Commune, "44036"))
+        assert [r.slot_id for r in found] == [2]
+        assert [b.id for b in services.bookings_for(user)] == [1]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _counts() -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar()
+                for t in ("organisations", "users", "doctors", "slots", "patients", "bookings",
+                          "calls", "audit_log", "communes")}
