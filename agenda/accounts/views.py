@@ -302,3 +302,4 @@ def audit_log():
         stmt = stmt.where(or_(AuditEntry.cpts_id == cpts_id, AuditEntry.user_id.in_(own_users)))
     entries = db.session.scalars(stmt).all()
     return render_template("accounts/audit.html", entries=entries)
+from agenda.accounts import panels as _panels  # noqa: E402,F401
