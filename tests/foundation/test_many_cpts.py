@@ -125,7 +125,9 @@ def test_ending_a_link_ends_the_access(department):
     commune = db.session.get(Commune, "44036")
     results = services.search_slots(d["users"]["regulator"], commune, radius_km=80)
     assert d["c"].id not in {r.cpts_id for r in results}
-    with pytest.raises(Exception) as exc:
+    from agenda.errors import DomainError
+
+    with pytest.raises(DomainError) as exc:
         services.book(d["users"]["regulator"], services.BookingInput(
             slot_id=d["slots"]["c"].id, patient=services.PatientData(
                 last_name="X", first_name="Y", commune_insee="44036")))
@@ -162,7 +164,9 @@ def test_admin_of_cpts_b_is_refused_at_every_step_on_cpts_a(app, department):
     assert resp.status_code == 400  # not one of the organisations they may choose
     assert db.session.scalar(select(User).where(User.email == "intrus@dep.fr")) is None
     # …nor through the service directly
-    with pytest.raises(Exception) as exc:
+    from agenda.errors import DomainError
+
+    with pytest.raises(DomainError) as exc:
         create_user("intrus@dep.fr", "Intrus", "secretary", d["sec_a"],
                     actor=d["users"]["admin_b"])
     assert getattr(exc.value, "status", None) == 403
@@ -206,3 +210,76 @@ def test_coordinator_of_b_counts_a_samu_booking_without_identity(app, department
     from agenda.booking.services.bookings import status_counts
 
     assert status_counts(d["users"]["coord_b"])["booked"] == 1
+
+
+def test_floating_request_goes_to_the_patients_cpts_then_extends_to_a_neighbour(
+        app, department, frozen):
+    """A shared booker's floating request is offered in the CPTS whose territory holds the
+    patient's commune; once expired there, one action offers it to a neighbouring CPTS."""
+    from agenda.audit import AuditEntry
+    from agenda.booking.models import FloatingRequest, RequestOffer
+    from agenda.booking.services import requests as cascade
+    from agenda.territory.models import Sector
+
+    d = department
+    now = frozen.advance(minutes=0)
+    db.session.add_all([Sector(cpts_id=d["a"].id, name="A", communes=[
+        db.session.get(Commune, "44036")]), Sector(cpts_id=d["b"].id, name="B", communes=[
+            db.session.get(Commune, "44109")])])
+    doc_a2 = _doctor(d["a"], "44180", 11)   # Soudan, CPTS A
+    doc_b2 = _doctor(d["b"], "44150", 12)   # Rougé, volunteering in CPTS B
+    window = {}
+    for doctor in (doc_a2, doc_b2):
+        slot = Slot(doctor_id=doctor.id, kind="floating", start=now + timedelta(hours=1),
+                    end=now + timedelta(hours=6), week=iso_week(now), capacity=2,
+                    booked_count=0, mode="AMB", status="open", in_charter=True, source="web")
+        db.session.add(slot)
+        window[doctor.id] = slot
+    db.session.commit()
+    regulator = d["users"]["regulator"]
+    req = services.book(regulator, services.BookingInput(
+        slot_id=window[doc_b2.id].id, patient=services.PatientData(
+            last_name="Flottant", first_name="Léo", commune_insee="44036")))
+    assert isinstance(req, FloatingRequest) and req.cpts_id == d["a"].id
+    offered = set(db.session.scalars(select(RequestOffer.doctor_id).where(
+        RequestOffer.request_id == req.id)))
+    assert doc_a2.id in offered and doc_b2.id not in offered  # A's community only
+    # Nobody in A accepts: expired; the SAMU serves B and C, nearest first.
+    frozen.set(req.deadline_at + timedelta(minutes=1))
+    assert cascade.expire_due() == 1
+    db.session.refresh(req)
+    choices = [cid for cid, _name in cascade.extension_choices(regulator, req)]
+    assert set(choices) == {d["b"].id, d["c"].id}
+    cascade.extend_request(regulator, req.id, d["b"].id)
+    db.session.refresh(req)
+    assert req.status == "pending" and req.cpts_id == d["b"].id
+    assert req.extended_from_cpts_id == d["a"].id
+    offered = set(db.session.scalars(select(RequestOffer.doctor_id).where(
+        RequestOffer.request_id == req.id)))
+    assert doc_b2.id in offered
+    assert db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "extend", AuditEntry.object_id == req.id)) is not None
+    # The secretariat of A alone cannot extend anything to B (it does not serve B).
+    from agenda.errors import DomainError
+
+    with pytest.raises(DomainError) as refused:
+        cascade.extend_request(d["users"]["sec_a"], req.id, d["b"].id)
+    assert refused.value.status == 404  # not their organisation's request
+
+
+def test_cli_creates_a_departmental_samu_and_links(app, department):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-org", "--name", "SAMU 49", "--kind", "samu",
+                                 "--serves", "CPTS A,CPTS B"])
+    assert result.exit_code == 0, result.output
+    from agenda.accounts.models import Organisation
+    from agenda.accounts.scope import served_cpts_ids
+
+    org = db.session.scalar(select(Organisation).where(Organisation.name == "SAMU 49"))
+    assert org.cpts_id is None
+    assert served_cpts_ids(org.id) == sorted([department["a"].id, department["b"].id])
+    assert runner.invoke(args=["link", "--org", "SAMU 49", "--cpts", "CPTS C"]).exit_code == 0
+    assert runner.invoke(args=["unlink", "--org", "SAMU 49", "--cpts", "CPTS A"]).exit_code == 0
+    assert served_cpts_ids(org.id) == sorted([department["b"].id, department["c"].id])
+    bad = runner.invoke(args=["create-org", "--name", "X", "--kind", "samu"])
+    assert bad.exit_code != 0 and "au moins une CPTS" in bad.output

@@ -367,7 +367,9 @@ def extend_request(user: User, request_id: int, cpts_id: int) -> FloatingRequest
     db.session.refresh(req)
     audit.record("extend", "request", req.id, patient_id=req.patient_id, user_id=user.id,
                  cpts_id=cpts_id, detail=f"cpts {previous}->{cpts_id}")
-    _offer(req, _community(req, cpts_id, charter.radius_km), "community")
+    # Further than the usual community: the booker chose to look beyond the patient's
+    # CPTS, so twice that CPTS's radius (as the search does).
+    _offer(req, _community(req, cpts_id, 2 * charter.radius_km), "community")
     db.session.commit()
     return req
 
