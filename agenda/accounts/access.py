@@ -16,7 +16,7 @@ from flask_login import current_user
 from agenda.accounts.models import Role
 
 PUBLIC_ENDPOINTS = {"static", "health", "accounts.login", "accounts.forgot_password",
-                    "accounts.reset_password", "api.openapi"}
+                    "accounts.reset_password", "api.openapi", "sas.capability_statement"}
 # Endpoints that authenticate by other means (bearer token, API key, secret URL).
 SELF_AUTHENTICATED_PREFIXES = ("api.", "sas.", "sync.ics_feed")
 
