@@ -77,6 +77,7 @@ def build(seed: int = 44) -> Demo:
     communes.sort(key=lambda c: -(c.population or 0))
 
     cpts = create_organisation("CPTS du Pays de Châteaubriant", "cpts", finess="440000000")
+    cpts.phone = "02 40 81 00 00"  # Organization.telecom of the SAS interface
     secretariat = create_organisation("Télésecrétariat CPTS", "secretariat", cpts.id)
     samu = create_organisation("SAMU 44 – SAS", "samu", cpts.id)
     ed = create_organisation("Urgences – Centre hospitalier de Châteaubriant", "ed", cpts.id)
