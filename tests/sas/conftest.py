@@ -43,6 +43,18 @@ def fhir(app, client, cpts, frozen):
 
 
 @pytest.fixture()
+def make_doctor(make_doctor):
+    """The shared factory, with a street address: a doctor without one is not exposed
+    (FrLocationAgregateur.address.line 1..1), see test_conformance_rules."""
+
+    def _make(insee: str = "44036", **kwargs):
+        kwargs.setdefault("address", "3 rue de la Gare")
+        return make_doctor(insee, **kwargs)
+
+    return _make
+
+
+@pytest.fixture()
 def make_slot(app):
     def _make(doctor, start: datetime, minutes: int = 20, **kwargs) -> Slot:
         slot = Slot(doctor_id=doctor.id, start=start, end=start + timedelta(minutes=minutes),

@@ -33,6 +33,8 @@ class SasStandIn:
         self.api_key = api_key
         self.calls: list[Call] = []
         self.store: dict[str, dict] = {}  # "system|value" -> Appointment
+        # (status, diagnostics) answered to every call while set: a refusal of the platform.
+        self.refuse: tuple[int, str] | None = None
         self.port: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -62,6 +64,13 @@ class SasStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _refuse(self, parts, query, body, status: int, message: str):
+                standin.calls.append(Call(self.command, parts.path, query, dict(self.headers),
+                                          body if isinstance(body, dict) else None, status,
+                                          [message]))
+                self._answer(status, {"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "processing", "diagnostics": message}]})
+
             def _handle(self):
                 parts = urlsplit(self.path)
                 query = {k: v for k, v in parse_qs(parts.query).items()}
@@ -76,7 +85,9 @@ class SasStandIn:
                 if not (self.headers.get("Content-Type") or "").startswith("application/fhir+json"):
                     problems.append("content type")
                 if self.headers.get("X-API-Key") != standin.api_key:
-                    problems.append("api key")
+                    return self._refuse(parts, query, body, 401, "api key")
+                if standin.refuse is not None:
+                    return self._refuse(parts, query, body, *standin.refuse)
                 if parts.path != "/fhir/Appointment":
                     problems.append("path")
                 if isinstance(body, dict):

@@ -48,12 +48,13 @@ def test_post_creates_account_without_verification(fhir, cpts):
     assert user.national_id == "3456780581/11242343"
     assert user.password_hash  # a generated password nobody knows: reset through the form
     assert user.organisation.kind == "samu" and user.organisation.served_cpts_id == cpts.id
-    # POST again (a retry): the same account, updated, no duplicate
+    # POST again: refused (the platform updates by PUT), nothing changed, no duplicate
     again = fhir.post("/fhir/r4/Practitioner", regulator(family="Loridon-Martin"))
-    assert again.status_code == 200
+    assert again.status_code == 422
+    assert again.get_json()["resourceType"] == "OperationOutcome"
     assert db.session.scalar(select(db.func.count()).select_from(SasAccount)) == 1
     db.session.expire_all()
-    assert _user("sebastien.loridon@test.fr").name == "Sébastien Loridon-Martin"
+    assert _user("sebastien.loridon@test.fr").name == "Sébastien Loridon"
 
 
 def test_technical_id_then_national_id_attached(fhir):
@@ -114,7 +115,7 @@ def test_malformed_bodies_are_400(fhir):
     good = regulator()
     cases = [
         {**good, "resourceType": "Patient"},
-        {**good, "meta": {}},
+        {**good, "meta": {"source": "urn:oid:1.2.3"}},
         {**good, "identifier": []},
         {**good, "identifier": [{"system": "urn:autre", "value": "x"}]},
         {**good, "active": "yes"},

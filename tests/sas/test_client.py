@@ -199,7 +199,7 @@ def test_refused_call_is_retried(sas_on, sas_regulator, make_doctor, make_slot, 
     _book(sas_regulator(), slot)
     drain_outbox()
     (item,) = _sas_items()
-    assert item.status == "pending" and "400" in item.last_error
+    assert item.status == "pending" and "401" in item.last_error  # our key: retried
     assert "api key" in item.last_error
     sas_on.api_key = "sas-outbound-key"
     frozen.advance(minutes=5)

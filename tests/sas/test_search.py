@@ -160,8 +160,8 @@ def test_dst_offset(fhir, make_doctor, make_slot, frozen):
     bundle = _bundle(fhir.get(search_url([a], "2026-03-29", "2026-03-29")))
     starts = {e["resource"]["id"]: e["resource"]["start"] for e in bundle["entry"]
               if e["search"]["mode"] == "match"}
-    assert starts == {f"slot-{before.id}": "2026-03-29T01:30:00+01:00",
-                      f"slot-{after.id}": "2026-03-29T10:00:00+02:00"}
+    assert starts == {f"slot-{before.id}": "2026-03-29T01:30:00.000+01:00",
+                      f"slot-{after.id}": "2026-03-29T10:00:00.000+02:00"}
 
 
 def test_malformed_searches_are_400(fhir, make_doctor):
