@@ -2,8 +2,9 @@
 
 A real HTTP server on a free localhost port: ``POST /Appointment`` (honours
 ``If-None-Exist``) and ``PUT /Appointment?identifier=system|value`` (conditional update).
-Each call is validated like the platform would (content type, API key, FrAppointmentSAS
-constraints) and recorded; it can be stopped and started again on the same port.
+Each call is validated like the platform would (content type, API key, the FrAppointmentSAS
+profile of the guide through ``profile_check``) and recorded; it can be stopped and
+started again on the same port.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from agenda.sas.resources import PROFILE_APPOINTMENT
+from tests.sas import profile_check
 from tests.sas.fhir_check import check_appointment
 
 
@@ -92,6 +95,7 @@ class SasStandIn:
                     problems.append("path")
                 if isinstance(body, dict):
                     problems += check_appointment(body)
+                    problems += profile_check.check(body, PROFILE_APPOINTMENT)
                 status, answer, location = 400, None, None
                 if not problems:
                     ident = body["identifier"][0]
