@@ -172,6 +172,10 @@ def _release_national_ids(account: SasAccount, data: RegulatorData) -> None:
             continue
         if systems == {R.NATIONAL_ID_SYSTEM} and not other.habilitated:
             other.user.national_id = None
+            if other.user.email == data.email:
+                # The same person's old account: its address follows the identifier (the
+                # deactivated account keeps a unique placeholder and cannot log in).
+                other.user.email = f"compte-sas-desactive-{other.user_id}@invalid.invalid"
             db.session.flush()
             audit.record("sas.account.national_id_moved", "user", other.user_id,
                          detail=f"to user {account.user_id}")

@@ -156,3 +156,22 @@ def test_practitioner_bodies_never_5xx(fhir, body, mutate, put):
         resp = fhir.post("/fhir/r4/Practitioner", body)
     assert resp.status_code in (200, 201, 400, 412, 422), resp.get_data(as_text=True)
     assert resp.get_json()["resourceType"] in ("Practitioner", "OperationOutcome")
+
+
+def test_national_id_moves_with_its_email_from_a_deactivated_account(fhir):
+    """Guide page specifications_techniques-tous-gestion_regulateur.md, rule ID 1 (the
+    national identifier is attached later by an update): the person's old, deactivated
+    account gives up its national identifier and, when it is the same address, its e-mail."""
+    assert fhir.post("/fhir/r4/Practitioner", regulator()).status_code == 201
+    assert fhir.put(f"/fhir/r4/Practitioner?identifier={NAT}|3456780581/11242343",
+                    regulator(active=False)).status_code == 200
+    assert fhir.post("/fhir/r4/Practitioner", regulator(
+        national=None, technical="t-new", email="autre@test.fr")).status_code == 201
+    resp = fhir.put(f"/fhir/r4/Practitioner?identifier={SAS}|t-new",
+                    regulator(technical="t-new"))
+    assert resp.status_code == 200, resp.get_json()
+    db.session.expire_all()
+    user = _user("sebastien.loridon@test.fr")
+    assert user.national_id == "3456780581/11242343" and user.active
+    old = db.session.scalar(select(User).where(User.email.like("compte-sas-desactive-%")))
+    assert old is not None and not old.active and old.national_id is None
