@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import requests
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from agenda import clock, outbox
 from agenda.extensions import db
@@ -214,3 +215,24 @@ def deliver(item) -> None:
         db.session.flush()
         log.warning("SAS appointment of booking %s not delivered: %s", booking.id, exc)
         raise
+
+
+def resend(cpts_id: int, booking_id: int) -> None:
+    """Queue again an appointment the platform refused (after the coordinator fixed the
+    cause): nothing refused is lost. Only a refused appointment of ``cpts_id``'s doctors."""
+    from agenda import audit
+    from agenda.booking.models import Booking
+    from agenda.errors import NotFound
+    from agenda.territory.models import Doctor
+
+    booking = db.session.scalar(
+        select(Booking).join(SasAppointment, SasAppointment.booking_id == Booking.id)
+        .join(Doctor, Doctor.id == Booking.doctor_id)
+        .where(Booking.id == booking_id, Doctor.cpts_id == cpts_id,
+               SasAppointment.last_status == "rejected"))
+    if booking is None:
+        raise NotFound(_("Aucun rendez-vous refusé par la plateforme SAS pour cette "
+                         "réservation."))
+    outbox.enqueue("sas.appointment", {"booking_id": booking.id, "action": "resend"},
+                   doctor_id=booking.doctor_id)
+    audit.record("sas.appointment.resend", "booking", booking.id)

@@ -33,7 +33,7 @@ def sas_panel(user) -> dict | None:
     from agenda.sas.settings import missing_data
 
     rejected = list(db.session.execute(
-        select(Booking.reference, SasAppointment.last_error)
+        select(Booking.id, Booking.reference, SasAppointment.last_error)
         .join(Booking, Booking.id == SasAppointment.booking_id)
         .join(Doctor, Doctor.id == Booking.doctor_id)
         .where(SasAppointment.last_status == "rejected", Doctor.cpts_id == cpts_id)

@@ -219,6 +219,24 @@ bp.record_once(lambda state: state.app.add_url_rule(
     methods=["GET", "POST"]))
 
 
+@roles_required("coordinator", "admin")
+def resend_appointment(booking_id: int):
+    """Send again an appointment the platform refused (button of the dashboard panel)."""
+    from flask import flash
+
+    from agenda.sas.client import resend
+    from agenda.web import commit_or_flash
+
+    if commit_or_flash(lambda: resend(current_user.cpts_id, booking_id)).ok:
+        flash(_("Le rendez-vous sera renvoyé à la plateforme SAS."), "info")
+    return redirect(url_for("accounts.dashboard"))
+
+
+bp.record_once(lambda state: state.app.add_url_rule(
+    "/sas/rendez-vous/<int:booking_id>/renvoyer", endpoint="sas_resend_appointment",
+    view_func=resend_appointment, methods=["POST"]))
+
+
 # Endpoints an account managed by the SAS platform may reach outside the slot path.
 _SAS_ACCOUNT_FREE = {"static", "health", "accounts.login", "accounts.logout",
                      "accounts.forgot_password", "accounts.reset_password",

@@ -340,6 +340,21 @@ def test_9_permanent_refusal_stops_alerts_and_shows_the_body(app, sas_on, sas_re
     html = login_as("coordinator").get("/").get_data(as_text=True)
     assert f'data-sas-rejected="{booking.reference}"' in html and "praticien inconnu" in html
 
+    # once the cause is fixed, the coordinator sends it again: nothing refused is lost
+    sas_on.refuse = None
+    coordinator = login_as("coordinator")
+    token = CSRF_RE.search(coordinator.get("/").get_data(as_text=True)).group(1)
+    resp = coordinator.post(f"/sas/rendez-vous/{booking.id}/renvoyer",
+                            data={"csrf_token": token})
+    assert resp.status_code == 302
+    drain_outbox()
+    assert sas_on.calls[-1].status == 201
+    row = db.session.scalar(select(SasAppointment).where(SasAppointment.booking_id == booking.id))
+    assert row.created_remote and row.last_status == "booked" and row.last_error is None
+    assert coordinator.post(f"/sas/rendez-vous/{booking.id}/renvoyer",
+                            data={"csrf_token": token}).status_code == 302  # nothing to resend
+    assert len(sas_on.calls) == 2
+
     sas_on.refuse = (429, "Trop de requêtes")
     _book(sas_regulator(national="810009999998"), make_slot(doctor, NOW + timedelta(hours=5)))
     drain_outbox()
