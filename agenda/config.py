@@ -31,6 +31,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "SYNC_THREADS": (4, int, "doctors synchronised in parallel by one worker"),
     "SAS_ENDPOINT": ("", str, "base URL of the national SAS platform (INT_R03), empty = off"),
     "SAS_API_KEY": ("", str, "API key sent to the SAS platform"),
+    "SAS_IDENTIFIER_SYSTEM": ("urn:agenda-snp", str, "base of this software's FHIR "
+                              "identifier systems (INT_R03 …:rendez-vous); never change it"),
     "FHIR_API_KEYS": ("", str, "comma-separated API keys allowed on the FHIR endpoints"),
     "FHIR_CLIENT_SUBJECTS": ("", str, "certificate subjects allowed (mTLS), separated by ';' "
                              "(or ',' when each starts with CN=)"),

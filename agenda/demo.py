@@ -91,7 +91,7 @@ def build(seed: int = 44) -> Demo:
     communes.sort(key=lambda c: -(c.population or 0))
 
     cpts = create_organisation("CPTS du Pays de Châteaubriant", "cpts", finess="440000000")
-    cpts.phone = "02 40 81 00 00"
+    cpts.phone = "02 40 81 00 00"  # Organization.telecom of the SAS interface
     neighbours = []
     for name, _insee, finess, phone in NEIGHBOURS:
         org = create_organisation(name, "cpts", finess=finess)

@@ -16,7 +16,7 @@ from flask_login import current_user
 from agenda.accounts.models import Role
 
 PUBLIC_ENDPOINTS = {"static", "health", "accounts.login", "accounts.forgot_password",
-                    "accounts.reset_password", "api.openapi",
+                    "accounts.reset_password", "api.openapi", "sas.capability_statement",
                     # load balancers; Prometheus (own token/address check: tests/ops)
                     "ops.healthz", "ops.metrics"}
 # Endpoints that authenticate by other means (bearer token, API key, secret URL).

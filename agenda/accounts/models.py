@@ -63,6 +63,7 @@ class Organisation(db.Model):
     # organisation *serves* is said by its ServiceLinks, not by this column.
     cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     finess: Mapped[str | None] = mapped_column(String(9))
+    siret: Mapped[str | None] = mapped_column(String(14))
     phone: Mapped[str | None] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -1,6 +1,6 @@
 """INT_R02: regulator accounts managed by the national SAS platform.
 
-``POST /fhir/r4/Practitioner`` creates (or, for a known identifier, updates) the account;
+``POST /fhir/r4/Practitioner`` creates the account (422 when an identifier is already known);
 ``PUT /fhir/r4/Practitioner?identifier=[system|]value`` is a conditional update (creates
 when nothing matches, as FHIR says); ``active: false`` removes the habilitation (the
 account is deactivated, its bookings stay). No e-mail verification step: the account gets a
@@ -49,8 +49,12 @@ def parse_practitioner(body: object) -> RegulatorData:
     """Check a FrPractitionerRegul resource; :class:`ValidationError` (400) when malformed."""
     if not isinstance(body, dict) or body.get("resourceType") != "Practitioner":
         raise ValidationError(_("Le corps doit être une ressource FHIR Practitioner."))
-    meta = body.get("meta") or {}
-    if not isinstance(meta, dict) or meta.get("source") != R.SAS_SYSTEM:
+    meta = body.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise ValidationError(_("meta doit être un objet."))
+    source = (meta or {}).get("source")
+    if source is not None and source != R.SAS_SYSTEM:
+        # FrPractitionerRegul: meta.source 0..1, pattern urn:oid:1.2.250.1.213.3.6.
         raise ValidationError(_("meta.source doit valoir %(v)s.", v=R.SAS_SYSTEM))
     national = technical = None
     identifiers = body.get("identifier")
@@ -58,15 +62,11 @@ def parse_practitioner(body: object) -> RegulatorData:
         raise ValidationError(_("Au moins un identifiant (national ou technique SAS) est "
                                 "attendu."))
     for ident in identifiers:
-        if not isinstance(ident, dict):
-            raise ValidationError(_("Identifiant mal formé."))
-        system, value = ident.get("system"), ident.get("value")
-        if not isinstance(value, str) or not value.strip() or len(value) > 64:
-            raise ValidationError(_("Identifiant sans valeur ou trop long."))
+        system, value = _checked_identifier(ident)
         if system == R.NATIONAL_ID_SYSTEM:
-            national = value.strip()
+            national = value
         elif system == R.SAS_SYSTEM:
-            technical = value.strip()
+            technical = value
     if national is None and technical is None:
         raise ValidationError(_("Aucun identifiant national (%(a)s) ni technique SAS (%(b)s).",
                                 a=R.NATIONAL_ID_SYSTEM, b=R.SAS_SYSTEM))
@@ -94,6 +94,39 @@ def parse_practitioner(body: object) -> RegulatorData:
                          email=normalise_email(email))
 
 
+# FrPractitionerRegul (guide 1.1.0 and 1.2.0): the identifier slices IdentifiantNatPS and
+# IdentifiantInterne, discriminated by system, each with its fixed type (fr-v2-0203).
+_TYPE_OF_SYSTEM = {R.NATIONAL_ID_SYSTEM: "IDNPS", R.SAS_SYSTEM: "INTRN"}
+
+
+def _checked_identifier(ident: object) -> tuple[str, str]:
+    """(system, value) of one identifier; 400 when it breaks the profile: type, system and
+    value 1..1, and the type code of its system's slice (IDNPS national, INTRN SAS)."""
+    if not isinstance(ident, dict):
+        raise ValidationError(_("Identifiant mal formé."))
+    system, value = ident.get("system"), ident.get("value")
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ValidationError(_("Identifiant sans valeur ou trop long."))
+    if not isinstance(system, str) or not system:
+        raise ValidationError(_("Identifiant sans système (identifier.system)."))
+    itype = ident.get("type")
+    codings = itype.get("coding") if isinstance(itype, dict) else None
+    if not isinstance(codings, list) or not codings:
+        raise ValidationError(_("Identifiant sans type (identifier.type)."))
+    codes = {c.get("code") for c in codings
+             if isinstance(c, dict) and c.get("system") == R.V2_0203}
+    expected = _TYPE_OF_SYSTEM.get(system)
+    if expected is not None and expected not in codes:
+        raise ValidationError(_(
+            "Le type de l'identifiant %(system)s doit être %(code)s (%(cs)s).",
+            system=system, code=expected, cs=R.V2_0203))
+    wrong = codes & set(_TYPE_OF_SYSTEM.values()) - {expected}
+    if wrong:
+        raise ValidationError(_("Type d'identifiant %(code)s incompatible avec le système "
+                                "%(system)s.", code=", ".join(sorted(wrong)), system=system))
+    return system, value.strip()
+
+
 def find_accounts(identifier: str) -> list[SasAccount]:
     """Accounts matching a FHIR token ``[system|]value``."""
     system, sep, value = identifier.rpartition("|")
@@ -111,18 +144,44 @@ def find_accounts(identifier: str) -> list[SasAccount]:
     return list(found.values())
 
 
+def _designated(data: RegulatorData) -> dict[int, tuple[SasAccount, set[str]]]:
+    """Accounts the identifiers of ``data`` designate, with by which systems."""
+    found: dict[int, tuple[SasAccount, set[str]]] = {}
+    for system, value in ((R.NATIONAL_ID_SYSTEM, data.national_id),
+                          (R.SAS_SYSTEM, data.technical_id)):
+        if value:
+            for acc in find_accounts(f"{system}|{value}"):
+                found.setdefault(acc.id, (acc, set()))[1].add(system)
+    return found
+
+
 def _account_for(data: RegulatorData) -> SasAccount | None:
-    accounts: dict[int, SasAccount] = {}
-    if data.national_id:
-        for acc in find_accounts(f"{R.NATIONAL_ID_SYSTEM}|{data.national_id}"):
-            accounts[acc.id] = acc
-    if data.technical_id:
-        for acc in find_accounts(f"{R.SAS_SYSTEM}|{data.technical_id}"):
-            accounts[acc.id] = acc
+    accounts = _designated(data)
     if len(accounts) > 1:
         raise RuleViolation(_("Les identifiants transmis désignent deux comptes différents."),
                             rule="sas_identifiers")
-    return next(iter(accounts.values()), None)
+    return next((acc for acc, _systems in accounts.values()), None)
+
+
+def _release_national_ids(account: SasAccount, data: RegulatorData) -> None:
+    """Before ``account`` takes the identifiers of ``data``: a national identifier still
+    held by a deactivated account moves (INT_R02 rule ID 1: the national identifier is
+    attached later, by an update); any other account designated is a 422."""
+    for other, systems in _designated(data).values():
+        if other.id == account.id:
+            continue
+        if systems == {R.NATIONAL_ID_SYSTEM} and not other.habilitated:
+            other.user.national_id = None
+            if other.user.email == data.email:
+                # The same person's old account: its address follows the identifier (the
+                # deactivated account keeps a unique placeholder and cannot log in).
+                other.user.email = f"compte-sas-desactive-{other.user_id}@invalid.invalid"
+            db.session.flush()
+            audit.record("sas.account.national_id_moved", "user", other.user_id,
+                         detail=f"to user {account.user_id}")
+            continue
+        raise RuleViolation(_("Les identifiants transmis désignent un autre compte."),
+                            rule="sas_identifiers")
 
 
 def sas_organisation() -> Organisation:
@@ -182,19 +241,17 @@ def _create(data: RegulatorData) -> SasAccount:
     return account
 
 
-def create_or_update(body: object) -> tuple[SasAccount, bool]:
-    """POST: create the account, or update the one the identifiers designate.
-    Returns (account, created)."""
+def create(body: object) -> SasAccount:
+    """POST (FHIR create): a new account; refused (422) when an identifier already
+    designates an account — the platform updates it by a conditional PUT."""
     data = parse_practitioner(body)
-    account = _account_for(data)
-    created = account is None
-    if created:
-        account = _create(data)
-    else:
-        _apply(account, data)
-    _record(account, "created" if created else "updated")
+    if _designated(data):
+        raise RuleViolation(_("Ce régulateur existe déjà : sa mise à jour passe par "
+                              "PUT /Practitioner?identifier=…"), rule="sas_exists")
+    account = _create(data)
+    _record(account, "created")
     db.session.commit()
-    return account, created
+    return account
 
 
 def conditional_update(identifier: str, body: object) -> tuple[SasAccount, bool]:
@@ -211,10 +268,7 @@ def conditional_update(identifier: str, body: object) -> tuple[SasAccount, bool]
             _apply(account, data)
     else:
         account, created = matches[0], False
-        other = _account_for(data)
-        if other is not None and other.id != account.id:
-            raise RuleViolation(_("Les identifiants transmis désignent un autre compte."),
-                                rule="sas_identifiers")
+        _release_national_ids(account, data)
         _apply(account, data)
     _record(account, "created" if created else "updated")
     db.session.commit()
@@ -228,7 +282,7 @@ def _record(account: SasAccount, what: str) -> None:
 
 
 def practitioner_of(account: SasAccount) -> dict:
-    """The account as a FHIR Practitioner (echoed in responses)."""
+    """The account as a FrPractitionerRegul Practitioner (echoed in responses)."""
     user = account.user
     identifiers = []
     if user.national_id:
@@ -239,6 +293,7 @@ def practitioner_of(account: SasAccount) -> dict:
                             "system": R.SAS_SYSTEM, "value": account.technical_id})
     given, _sep, family = user.name.partition(" ")
     return {"resourceType": "Practitioner", "id": f"regulator-{account.id}",
+            "meta": {"profile": [R.PROFILE_REGULATOR], "source": R.SAS_SYSTEM},
             "identifier": identifiers, "active": bool(account.habilitated),
             "name": [{"family": family or given, "given": [given]}],
             "telecom": [{"system": "email", "value": user.email}]}

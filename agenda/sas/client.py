@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import requests
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from agenda import clock, outbox
 from agenda.extensions import db
@@ -36,6 +37,22 @@ class SasConfigurationError(outbox.RetryLater):
     """The booking cannot be described to the SAS (e.g. no regulator identifier)."""
 
 
+class SasRejected(Exception):
+    """A permanent refusal of the platform (a 4xx other than those a retry may cure):
+    retrying would send the same thing again; the delivery stops and the coordinator is
+    alerted with the platform's answer."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(_("La plateforme SAS a refusé le rendez-vous (%(code)s) : %(detail)s",
+                           code=status, detail=detail or "-"))
+        self.status = status
+
+
+# 4xx a later attempt may cure: our credentials (fixed by the operator), a timeout, a
+# conflict of versions, too many requests. Every other 4xx is permanent.
+RETRYABLE_4XX = {401, 403, 408, 409, 425, 429}
+
+
 def _operator(booking) -> dict | None:
     from agenda.accounts.models import User
 
@@ -50,10 +67,21 @@ def _operator(booking) -> dict | None:
 def _sync_row(booking_id: int) -> SasAppointment:
     row = db.session.query(SasAppointment).filter_by(booking_id=booking_id).first()
     if row is None:
-        row = SasAppointment(booking_id=booking_id, identifier=str(uuid.uuid4()))
+        row = SasAppointment(booking_id=booking_id, identifier=str(uuid.uuid4()),
+                             identifier_system=R.appointment_identifier_system())
         db.session.add(row)
         db.session.flush()
     return row
+
+
+def identifier_system(row: SasAppointment) -> str:
+    """The system of the Appointment's identifier: the one it was first sent with (an
+    update must match it), else the software's fixed one (``AGENDA_SAS_IDENTIFIER_SYSTEM``)."""
+    if row.identifier_system:
+        return row.identifier_system
+    if row.created_remote:
+        return R.legacy_appointment_identifier_system()
+    return R.appointment_identifier_system()
 
 
 def appointment_for(booking, row: SasAppointment, status: str | None = None) -> dict:
@@ -63,7 +91,7 @@ def appointment_for(booking, row: SasAppointment, status: str | None = None) -> 
             "Rendez-vous SAS %(ref)s : le régulateur n'a ni identifiant national ni "
             "identifiant technique SAS.", ref=booking.reference))
     return R.appointment_resource(
-        identifier=row.identifier,
+        identifier=row.identifier, system=identifier_system(row),
         status=status or R.APPOINTMENT_STATUS.get(booking.status, "booked"),
         start=booking.start, end=booking.end, created=booking.created_at,
         doctor_rpps=booking.doctor.rpps, operator=operator)
@@ -91,15 +119,39 @@ def _send(method: str, url: str, resource: dict, extra: dict | None = None,
         raise outbox.RetryLater(_("Plateforme SAS injoignable : %(err)s",
                                   err=type(exc).__name__)) from exc
     if resp.status_code >= 300:
-        detail = ""
-        try:
-            issues = resp.json().get("issue") or []
-            detail = "; ".join(str(i.get("diagnostics", "")) for i in issues)[:200]
-        except ValueError:
-            pass
+        detail = _answer_detail(resp)
+        if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE_4XX:
+            raise SasRejected(resp.status_code, detail)
         raise outbox.RetryLater(_("La plateforme SAS a refusé l'envoi (%(code)s) %(detail)s",
-                                  code=resp.status_code, detail=detail))
+                                  code=resp.status_code, detail=detail[:200]))
     return resp
+
+
+def _answer_detail(resp: requests.Response) -> str:
+    """What the platform said: the OperationOutcome's diagnostics, else the body's text."""
+    try:
+        body = resp.json()
+        issues = body.get("issue") if isinstance(body, dict) else None
+        if isinstance(issues, list) and issues:
+            return "; ".join(str(i.get("diagnostics") or i.get("details") or i.get("code"))
+                             for i in issues if isinstance(i, dict))[:400]
+    except ValueError:
+        pass
+    return " ".join(resp.text.split())[:400]
+
+
+def _report_rejection(booking, row: SasAppointment, exc: SasRejected) -> None:
+    from agenda.alerts import raise_alert
+
+    message = str(exc)[:500]
+    if row.last_error != message:
+        raise_alert("sas_error", message, cpts_id=booking.doctor.cpts_id,
+                    object_type="booking", object_id=booking.id)
+    row.last_error = message
+    row.last_status = "rejected"
+    log.warning("SAS appointment of booking %s rejected by the platform (%s)", booking.id,
+                exc.status)
+    db.session.flush()
 
 
 def _report_unknown_operator(booking, row: SasAppointment) -> None:
@@ -130,7 +182,7 @@ def deliver(item) -> None:
         log.info("SAS endpoint not configured: appointment of booking %s not sent", booking.id)
         return
     row = _sync_row(booking.id)
-    token = f"{R.appointment_identifier_system()}|{row.identifier}"
+    token = f"{identifier_system(row)}|{row.identifier}"
     if _operator(booking) is None:
         # Permanent: a booking marked "sas" by a regulator the platform does not know.
         # Retrying cannot help; the coordinator is told once and the row is closed.
@@ -155,8 +207,32 @@ def deliver(item) -> None:
             row.last_sent_at = clock.now()
         row.last_error = None
         db.session.flush()
+    except SasRejected as exc:
+        # Permanent: stop (the outbox row closes), alert once, keep the platform's answer.
+        _report_rejection(booking, row, exc)
     except outbox.RetryLater as exc:
         row.last_error = str(exc)[:500]
         db.session.flush()
         log.warning("SAS appointment of booking %s not delivered: %s", booking.id, exc)
         raise
+
+
+def resend(cpts_id: int, booking_id: int) -> None:
+    """Queue again an appointment the platform refused (after the coordinator fixed the
+    cause): nothing refused is lost. Only a refused appointment of ``cpts_id``'s doctors."""
+    from agenda import audit
+    from agenda.booking.models import Booking
+    from agenda.errors import NotFound
+    from agenda.territory.models import Doctor
+
+    booking = db.session.scalar(
+        select(Booking).join(SasAppointment, SasAppointment.booking_id == Booking.id)
+        .join(Doctor, Doctor.id == Booking.doctor_id)
+        .where(Booking.id == booking_id, Doctor.cpts_id == cpts_id,
+               SasAppointment.last_status == "rejected"))
+    if booking is None:
+        raise NotFound(_("Aucun rendez-vous refusé par la plateforme SAS pour cette "
+                         "réservation."))
+    outbox.enqueue("sas.appointment", {"booking_id": booking.id, "action": "resend"},
+                   doctor_id=booking.doctor_id)
+    audit.record("sas.appointment.resend", "booking", booking.id)

@@ -41,6 +41,9 @@ class SasAppointment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), unique=True)
     identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    # The identifier system the Appointment was first sent with, kept for its updates even
+    # if the setting changes (NULL: sent before it was recorded, see client.identifier_system).
+    identifier_system: Mapped[str | None] = mapped_column(String(200))
     created_remote: Mapped[bool] = mapped_column(Boolean, default=False)
     remote_location: Mapped[str | None] = mapped_column(String(500))
     last_status: Mapped[str | None] = mapped_column(String(12))
@@ -48,3 +51,17 @@ class SasAppointment(db.Model):
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class SasSettings(db.Model):
+    """What a CPTS tells the SAS platform about its slots, beside its charter.
+
+    ``slot_visibility``: the TRE_R314 codes (space-separated) its Slots carry in
+    ``meta.security`` besides ``CPTS``, which every CPTS slot carries (guide 1.2.0,
+    FrSlotAgregateurCPTS, value set sas-cpts-valueset-typecreneau).
+    """
+
+    __tablename__ = "sas_settings"
+
+    cpts_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    slot_visibility: Mapped[str] = mapped_column(String(40), default="SNP")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
+import re
+
+from flask import current_app, has_request_context, request
+from flask_babel import gettext as _
 
 from agenda.timeutil import to_local
 
@@ -19,6 +22,10 @@ NATIONAL_ID_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # national identifier of a pr
 STRUCTURE_ID_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"  # national identifier of a structure
 SAS_SYSTEM = "urn:oid:1.2.250.1.213.3.6"  # SAS platform (technical ids, meta.source)
 V2_0203 = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
+# Guide 1.2.0 types the CPTS Organization's identifier with the fr-core code system; 1.1.0
+# with fr-location-identifier-type: both codings are sent (a pattern on a CodeableConcept
+# asks that its coding be among the instance's codings).
+FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 LOCATION_ID_TYPE = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
 SLOT_TYPE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -39,11 +46,18 @@ PROFILE_SERVICE = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefiniti
                    "sas-cpts-healthcareservice-aggregator")
 PROFILE_ORGANIZATION = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
                         "sas-cpts-organization-aggregator")
-PROFILES_APPOINTMENT = ["http://interopsante.org/fhir/StructureDefinition/FrAppointmentSAS",
-                        "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"]
+# The canonical URL of FrAppointmentSAS (package 1.1.0 and sources 1.2.0); the
+# "interopsante.org/…/FrAppointmentSAS" of a guide page names no profile.
+PROFILE_APPOINTMENT = "http://sas.fr/fhir/StructureDefinition/FrAppointmentSAS"
+PROFILE_REGULATOR = ("https://interop.esante.gouv.fr/ig/fhir/sas/StructureDefinition/"
+                     "FrPractitionerRegul")
+GUIDE_URL = "https://interop.esante.gouv.fr/ig/fhir/sas"
 
-# Our slots are SNP slots of a CPTS pool: both types of TRE_R314.
-SLOT_TYPES = ("SNP", "CPTS")
+# Slot types (TRE_R314, value set sas-cpts-valueset-typecreneau): every slot we expose is a
+# CPTS slot; the CPTS chooses who else sees it (SAS settings, default: SNP — regulators).
+CPTS_SLOT_TYPE = "CPTS"
+VISIBILITY_CODES = ("SNP", "PRO", "PUBLIC")
+DEFAULT_VISIBILITY = ("SNP",)
 MODE_LABELS = {"AMB": "Consultation au cabinet", "VR": "Téléconsultation",
                "HH": "Visite à domicile"}
 # Booking status -> FHIR AppointmentStatus (the four values the SAS platform reads).
@@ -57,16 +71,35 @@ def national_id(rpps: str) -> str:
 
 
 def fhir_instant(dt: datetime) -> str:
-    """An aware datetime as a FHIR dateTime with the Europe/Paris offset."""
-    return to_local(dt).isoformat(timespec="seconds")
+    """An aware datetime as a FHIR instant with milliseconds and the Europe/Paris offset
+    (``2026-11-30T14:00:00.000+01:00``, as the guide's examples and the platform's checks)."""
+    return to_local(dt).isoformat(timespec="milliseconds")
 
 
 def base_url() -> str:
+    """The public address of the pages (links sent out, such as Slot.comment)."""
     return current_app.config["BASE_URL"].rstrip("/")
 
 
 def fhir_base() -> str:
-    return base_url() + "/fhir/r4"
+    """The FHIR base of fullUrls, self links and Location headers: in a request, the
+    address the client called (scheme and host as the proxy passed them), so that a
+    Bundle's self link and its fullUrls always agree; outside a request, ``BASE_URL``."""
+    root = request.url_root.rstrip("/") if has_request_context() else base_url()
+    return root + "/fhir/r4"
+
+
+def self_link() -> str:
+    """The self link of a search answer: the request, on the same base as the fullUrls."""
+    query = request.query_string.decode("latin-1")
+    return request.url_root.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def identifier_system(kind: str) -> str:
+    """A FHIR identifier system of this software (``AGENDA_SAS_IDENTIFIER_SYSTEM:kind``):
+    fixed for the software, never derived from the host, so a domain change does not
+    turn later updates into duplicates on the platform."""
+    return f"{current_app.config.get('SAS_IDENTIFIER_SYSTEM') or 'urn:agenda-snp'}:{kind}"
 
 
 def full_url(resource: dict) -> str:
@@ -82,6 +115,97 @@ def _coding(system: str, code: str, display: str | None = None) -> dict:
 
 def _idnps(value: str) -> dict:
     return {"type": {"coding": [_coding(V2_0203, "IDNPS")]}, "system": NATIONAL_ID_SYSTEM,
+            "value": value}
+
+
+# --- who a slot belongs to: one function each (issue 10 moves them to place and CPTS) --
+
+def doctor_of(slot):
+    """The doctor of the Practitioner and PractitionerRole of ``slot``."""
+    return slot.doctor
+
+
+def place_of(slot):
+    """What the Location of ``slot`` is built from (``address``, ``commune``, ``lat``,
+    ``lon``, ``id``): today the doctor's practice address."""
+    return slot.doctor
+
+
+def cpts_id_of(slot) -> int:
+    """The CPTS whose HealthcareService and Organization ``slot`` is published for."""
+    return slot.doctor.cpts_id
+
+
+# --- what must be known before a slot is exposed (FrLocationAgregateur, CPTS Organization)
+
+FINESS_RE = re.compile(r"^\d{9}$")
+SIRET_RE = re.compile(r"^\d{14}$")
+
+
+def place_problems(place) -> list[str]:
+    """Why ``place`` cannot make a valid FrLocationAgregateur (empty: it can).
+    Guide 1.1.0/1.2.0 FrLocationAgregateur: address 1..1, address.line 1..1,
+    address.city 1..1, address.postalCode 1..1."""
+    problems = []
+    if not (place.address or "").strip():
+        problems.append(_("adresse (voie) du lieu de consultation absente"))
+    commune = place.commune
+    if commune is None or not (commune.name or "").strip():
+        problems.append(_("commune du lieu de consultation absente"))
+    elif not postal_code(place):
+        problems.append(_("code postal de la commune inconnu"))
+    return problems
+
+
+def cpts_problems(cpts) -> list[str]:
+    """Why the slots of ``cpts`` cannot be exposed (empty: they can). Guide 1.2.0
+    FrOrganizationAgregateurCPTS: identifier 1..1, FINESS-invariant ``^1[0-9]{9}$``."""
+    if not cpts.finess:
+        return [_("FINESS de la CPTS absent (l'Organization CPTS du guide l'exige)")]
+    if not FINESS_RE.match(cpts.finess):
+        return [_("FINESS de la CPTS mal formé (9 chiffres attendus)")]
+    return []
+
+
+def cpts_warnings(cpts) -> list[str]:
+    """What the platform would miss without blocking the slots (telecom 0..* MS)."""
+    if not cpts.phone:
+        return [_("téléphone de la CPTS absent (Organization.telecom)")]
+    if international_phone(cpts.phone) is None:
+        return [_("téléphone de la CPTS illisible (format +33XXXXXXXXX attendu)")]
+    return []
+
+
+def postal_code(place) -> str | None:
+    commune = place.commune
+    postcodes = ((commune.postcodes if commune is not None else "") or "").split()
+    return postcodes[0] if postcodes else None
+
+
+def international_phone(phone: str | None) -> str | None:
+    """A French number in the form the guide asks (FAQ: ``+33XXXXXXXXX``), or None."""
+    digits = re.sub(r"[\s.\-()]", "", phone or "")
+    if digits.startswith("+"):
+        return digits if re.fullmatch(r"\+\d{8,15}", digits) else None
+    if digits.startswith("0033"):
+        digits = "0" + digits[4:]
+    if re.fullmatch(r"0[1-9]\d{8}", digits):
+        return "+33" + digits[1:]
+    return None
+
+
+def structure_identifier(org) -> dict | None:
+    """The national structure identifier (IDNST) of ``org``, in the guide's order: FINESS
+    (prefix 1), else SIRET (prefix 3) — guide FAQ "ID nationaux de structure", and
+    FrPractitionerRoleExerciceAgregateur.organization.identifier (type IDNST of fr-v2-0203,
+    system urn:oid:1.2.250.1.71.4.2.2)."""
+    if org.finess:
+        value = "1" + org.finess
+    elif getattr(org, "siret", None):
+        value = "3" + org.siret
+    else:
+        return None
+    return {"type": {"coding": [_coding(V2_0203, "IDNST")]}, "system": STRUCTURE_ID_SYSTEM,
             "value": value}
 
 
@@ -118,18 +242,28 @@ def ref(resource_type: str, rid: str) -> dict:
 # --- INT_R04 ----------------------------------------------------------------------------
 
 def booking_link(slot) -> str:
-    """The URL (Slot.comment) that opens the booking of ``slot`` for a SAS regulator."""
+    """The URL (Slot.comment) that opens the booking of ``slot`` for a SAS regulator.
+
+    No ``origin`` of ours: the SAS platform appends its own (guide, INT_R04 rule ID 20);
+    the landing page reads it even when appended with a second ``?``."""
     from agenda.sas.auth import sign_slot_link
 
-    return f"{base_url()}/sas/creneau/{slot.id}?origin=sas&sig={sign_slot_link(slot.id)}"
+    return f"{base_url()}/sas/creneau/{slot.id}?sig={sign_slot_link(slot.id)}"
 
 
-def slot_resource(slot, cpts) -> dict:
+def slot_types(visibility: str | None) -> list[str]:
+    """The TRE_R314 codes of a CPTS slot: the CPTS's chosen visibility, then ``CPTS``."""
+    chosen = [c for c in (visibility or "").split() if c in VISIBILITY_CODES]
+    return [*dict.fromkeys(chosen), CPTS_SLOT_TYPE]
+
+
+def slot_resource(slot, cpts, visibility: str | None = None) -> dict:
     return {
         "resourceType": "Slot",
         "id": slot_id(slot),
         "meta": {"profile": [PROFILE_SLOT],
-                 "security": [_coding(SLOT_TYPE_SYSTEM, code) for code in SLOT_TYPES]},
+                 "security": [_coding(SLOT_TYPE_SYSTEM, code) for code in slot_types(
+                     " ".join(DEFAULT_VISIBILITY) if visibility is None else visibility)]},
         "serviceType": [
             {"coding": [_coding(ACT_CODE_SYSTEM, slot.mode)],
              "text": MODE_LABELS.get(slot.mode, slot.mode)},
@@ -138,7 +272,7 @@ def slot_resource(slot, cpts) -> dict:
              "coding": [_coding(CATEGORY_SYSTEM, CPTS_CATEGORY_CODE)]},
         ],
         "appointmentType": {"coding": [_coding(APPOINTMENT_REASON_SYSTEM, "ROUTINE")]},
-        "schedule": ref("Schedule", schedule_id(slot.doctor)),
+        "schedule": ref("Schedule", schedule_id(doctor_of(slot))),
         "status": "free",
         "start": fhir_instant(slot.start),
         "end": fhir_instant(slot.end),
@@ -168,34 +302,36 @@ def practitioner_resource(doctor) -> dict:
     }
 
 
-def role_resource(doctor, cpts) -> dict:
-    commune = doctor.commune
-    address: dict = {"use": "work"}
-    if doctor.address:
-        address["line"] = [doctor.address]
-    if commune is not None:
-        address["city"] = commune.name
-        postcodes = (commune.postcodes or "").split()
-        if postcodes:
-            address["postalCode"] = postcodes[0]
+def location_resource(place) -> dict:
+    """The contained FrLocationAgregateur (``place_problems(place)`` must be empty)."""
+    address = {"use": "work", "line": [place.address.strip()], "city": place.commune.name,
+               "postalCode": postal_code(place)}
     location = {
         "resourceType": "Location",
         "id": "lieu",
         "meta": {"profile": [PROFILE_LOCATION]},
         "identifier": [{"type": {"coding": [_coding(LOCATION_ID_TYPE, "INTRN")]},
-                        "system": f"{fhir_base()}/Location", "value": f"doctor-{doctor.id}"}],
+                        "system": identifier_system("lieu"), "value": f"doctor-{place.id}"}],
         "address": address,
     }
-    if doctor.lat is not None and doctor.lon is not None:
-        location["position"] = {"latitude": doctor.lat, "longitude": doctor.lon}
+    if place.lat is not None and place.lon is not None:
+        location["position"] = {"latitude": place.lat, "longitude": place.lon}
+    return location
+
+
+def role_resource(doctor, place, cpts) -> dict:
+    organization = ref("Organization", organization_id(cpts))
+    identifier = structure_identifier(cpts)
+    if identifier is not None:
+        organization["identifier"] = identifier
     return {
         "resourceType": "PractitionerRole",
         "id": role_id(doctor),
         "meta": {"profile": [PROFILE_ROLE]},
-        "contained": [location],
+        "contained": [location_resource(place)],
         "active": True,
         "practitioner": ref("Practitioner", practitioner_id(doctor)),
-        "organization": ref("Organization", organization_id(cpts)),
+        "organization": organization,
         "location": [{"reference": "#lieu"}],
     }
 
@@ -213,35 +349,50 @@ def service_resource(cpts) -> dict:
 
 
 def organization_resource(cpts) -> dict:
+    """The CPTS Organization (``cpts_problems(cpts)`` must be empty)."""
     org = {
         "resourceType": "Organization",
         "id": organization_id(cpts),
         "meta": {"profile": [PROFILE_ORGANIZATION]},
-        "identifier": [{"type": {"coding": [_coding(LOCATION_ID_TYPE, "IDNST")]},
+        "identifier": [{"type": {"coding": [_coding(LOCATION_ID_TYPE, "IDNST"),
+                                            _coding(FR_CORE_V2_0203, "IDNST")]},
                         "system": STRUCTURE_ID_SYSTEM, "value": "1" + cpts.finess}],
         "active": True,
         "name": cpts.name,
     }
-    if cpts.phone:
-        org["telecom"] = [{"system": "phone", "value": cpts.phone}]
+    phone = international_phone(cpts.phone)
+    if phone:
+        org["telecom"] = [{"system": "phone", "value": phone}]
     return org
 
 
+# The minimum of sas-cpts-bundle-aggregator: one entry at least of each of these.
+_BUNDLE_REQUIRED = ("Slot", "Schedule", "Practitioner", "PractitionerRole")
+
+
 def searchset(matches: list[dict], includes: list[dict], self_url: str) -> dict:
+    """A searchset Bundle; it claims the CPTS Bundle profile only when it meets its minimum
+    (entry 4..*: a Slot, a Schedule, a Practitioner and a PractitionerRole at least) — an
+    empty answer or one without ``_include`` is a plain searchset."""
     import uuid
 
     def entry(resource: dict, mode: str) -> dict:
         return {"fullUrl": full_url(resource), "resource": resource, "search": {"mode": mode}}
 
-    return {
+    bundle = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"profile": [PROFILE_BUNDLE]},
         "type": "searchset",
         "total": len(matches),
         "link": [{"relation": "self", "url": self_url}],
         "entry": [entry(r, "match") for r in matches] + [entry(r, "include") for r in includes],
     }
+    present = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    if all(kind in present for kind in _BUNDLE_REQUIRED):
+        bundle["meta"] = {"profile": [PROFILE_BUNDLE]}
+    if not bundle["entry"]:
+        del bundle["entry"]
+    return bundle
 
 
 # --- INT_R03 ----------------------------------------------------------------------------
@@ -257,16 +408,24 @@ def operator_identifier(national: str | None, technical: str | None) -> dict | N
 
 
 def appointment_identifier_system() -> str:
+    """The system of our Appointment identifiers (INT_R03), fixed for the software."""
+    return identifier_system("rendez-vous")
+
+
+def legacy_appointment_identifier_system() -> str:
+    """The system used before it was fixed (derived from ``BASE_URL``): kept for the
+    updates of appointments first sent with it."""
     return f"{base_url()}/fhir/r4/identifiants/rendez-vous"
 
 
-def appointment_resource(*, identifier: str, status: str, start: datetime, end: datetime,
-                         created: datetime, doctor_rpps: str, operator: dict) -> dict:
+def appointment_resource(*, identifier: str, system: str, status: str, start: datetime,
+                         end: datetime, created: datetime, doctor_rpps: str,
+                         operator: dict) -> dict:
     return {
         "resourceType": "Appointment",
-        "meta": {"profile": list(PROFILES_APPOINTMENT)},
+        "meta": {"profile": [PROFILE_APPOINTMENT]},
         "extension": [{"url": OPERATOR_EXT, "valueReference": {"identifier": operator}}],
-        "identifier": [{"system": appointment_identifier_system(), "value": identifier}],
+        "identifier": [{"system": system, "value": identifier}],
         "status": status,
         "start": fhir_instant(start),
         "end": fhir_instant(end),

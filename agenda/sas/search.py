@@ -22,6 +22,7 @@ from agenda.accounts.models import Organisation
 from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.sas import resources as R
+from agenda.sas.models import SasSettings
 from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotStatus
 from agenda.territory.models import Doctor
 from agenda.timeutil import local_tz
@@ -182,13 +183,31 @@ def parse(args: MultiDict, *, strict: bool = False) -> SlotQuery:
     return q
 
 
-def find_slots(q: SlotQuery) -> list[Slot]:
-    """The exposed slots matching ``q`` (one query, then the per-CPTS horizon)."""
+@dataclass
+class Found:
+    """The exposed slots of a search, with the CPTS (and its SAS settings) they need."""
+
+    slots: list[Slot]
+    cpts: dict[int, Organisation]
+    visibility: dict[int, str]
+
+
+def exposable(slot: Slot, cpts: Organisation | None) -> bool:
+    """The data rules of exposure: a CPTS Organization and a Location the guide accepts."""
+    return cpts is not None and not R.cpts_problems(cpts) \
+        and not R.place_problems(R.place_of(slot))
+
+
+def find_slots(q: SlotQuery) -> Found:
+    """The exposed slots matching ``q``: three statements whatever the number of
+    identifiers (the horizons, the slots with their doctors and communes, their CPTS with
+    their SAS settings)."""
+    found = Found([], {}, {})
     if q.status != "free":
-        return []
+        return found
     rpps = [v[1:] for v in q.national_ids if len(v) == 12 and v.startswith("8") and v.isdigit()]
     if not rpps:
-        return []
+        return found
     now = clock.now()
     horizons = dict(db.session.execute(
         select(CharterSettings.cpts_id, CharterSettings.horizon_hours)).all())
@@ -210,21 +229,28 @@ def find_slots(q: SlotQuery) -> list[Slot]:
         .options(joinedload(Slot.doctor).joinedload(Doctor.commune))
         .order_by(Slot.start, Slot.id)
     )
-    slots = []
-    for slot in db.session.scalars(stmt).unique():
-        horizon = horizons.get(slot.doctor.cpts_id) or DEFAULT_HORIZON_HOURS
-        if slot.start <= now + timedelta(hours=horizon):
-            slots.append(slot)
-    return slots
+    candidates = [slot for slot in db.session.scalars(stmt).unique()
+                  if slot.start <= now + timedelta(
+                      hours=horizons.get(R.cpts_id_of(slot)) or DEFAULT_HORIZON_HOURS)]
+    if not candidates:
+        return found
+    cpts_ids = {R.cpts_id_of(s) for s in candidates}
+    for org, visibility in db.session.execute(
+            select(Organisation, SasSettings.slot_visibility)
+            .outerjoin(SasSettings, SasSettings.cpts_id == Organisation.id)
+            .where(Organisation.id.in_(cpts_ids))):
+        found.cpts[org.id] = org
+        found.visibility[org.id] = " ".join(R.DEFAULT_VISIBILITY) \
+            if visibility is None else visibility
+    found.slots = [s for s in candidates if exposable(s, found.cpts.get(R.cpts_id_of(s)))]
+    return found
 
 
 def search_bundle(args: MultiDict, self_url: str, *, strict: bool = False) -> dict:
     q = parse(args, strict=strict)
-    slots = find_slots(q)
-    cpts_ids = {s.doctor.cpts_id for s in slots}
-    cpts_by_id = {o.id: o for o in db.session.scalars(
-        select(Organisation).where(Organisation.id.in_(cpts_ids)))} if cpts_ids else {}
-    matches = [R.slot_resource(s, cpts_by_id[s.doctor.cpts_id]) for s in slots]
+    found = find_slots(q)
+    matches = [R.slot_resource(s, found.cpts[R.cpts_id_of(s)],
+                               found.visibility[R.cpts_id_of(s)]) for s in found.slots]
     includes: list[dict] = []
     seen: set[tuple[str, str]] = set()
 
@@ -234,14 +260,13 @@ def search_bundle(args: MultiDict, self_url: str, *, strict: bool = False) -> di
             seen.add(key)
             includes.append(resource)
 
-    for slot in slots:
-        doctor = slot.doctor
-        cpts = cpts_by_id[doctor.cpts_id]
+    for slot in found.slots:
+        doctor, cpts = R.doctor_of(slot), found.cpts[R.cpts_id_of(slot)]
         if q.include_schedule:
             add(R.schedule_resource(doctor))
         if q.include_actor:
             add(R.practitioner_resource(doctor))
-            add(R.role_resource(doctor, cpts))
+            add(R.role_resource(doctor, R.place_of(slot), cpts))
         if q.include_service:
             add(R.service_resource(cpts))
         if q.include_organization:
@@ -259,7 +284,7 @@ _READ_PREFIX = {"Slot": "slot", "Schedule": "schedule", "Practitioner": "doctor"
 
 def _exposed_cpts(cpts_id: int) -> Organisation | None:
     org = db.session.get(Organisation, cpts_id)
-    if org is None or not org.active or not org.finess or org.cpts_id is not None:
+    if org is None or not org.active or org.cpts_id is not None or R.cpts_problems(org):
         return None
     return org
 
@@ -281,18 +306,20 @@ def read(resource_type: str, rid: str) -> dict | None:
         if slot is None:
             return None
         q = SlotQuery(lower=slot.start, upper=slot.start,
-                      national_ids=[R.national_id(slot.doctor.rpps)])
-        if slot not in find_slots(q):
+                      national_ids=[R.national_id(R.doctor_of(slot).rpps)])
+        found = find_slots(q)
+        if slot not in found.slots:
             return None
-        return R.slot_resource(slot, db.session.get(Organisation, slot.doctor.cpts_id))
+        cpts_id = R.cpts_id_of(slot)
+        return R.slot_resource(slot, found.cpts[cpts_id], found.visibility[cpts_id])
     doctor = db.session.get(Doctor, key)
     if doctor is None or not doctor.active:
         return None
     cpts = _exposed_cpts(doctor.cpts_id)
-    if cpts is None:
+    if cpts is None or R.place_problems(doctor):
         return None
     if resource_type == "Schedule":
         return R.schedule_resource(doctor)
     if resource_type == "Practitioner":
         return R.practitioner_resource(doctor)
-    return R.role_resource(doctor, cpts)
+    return R.role_resource(doctor, doctor, cpts)

@@ -6,6 +6,9 @@ Mounted at ``/fhir``: the FHIR base is ``/fhir/r4``. Thin: parse, call, answer.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs
+
 from flask import Blueprint, Response, abort, g, json, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -71,7 +74,9 @@ def _json_body() -> object:
 def slot_search():
     from agenda.sas.search import search_bundle
 
-    bundle = search_bundle(request.args, request.url, strict=_strict())
+    from agenda.sas.resources import self_link
+
+    bundle = search_bundle(request.args, self_link(), strict=_strict())
     return _fhir(bundle)
 
 
@@ -88,35 +93,13 @@ def resource_read(resource_type: str, rid: str):
 
 
 @bp.get("/r4/metadata")
-@auth.fhir_client_required
 def capability_statement():
-    from agenda.sas.resources import base_url
+    """The CapabilityStatement: public (FHIR http: ``metadata`` needs no authentication),
+    complete (the four ``_include`` of the guide, read interactions) and naming the guide
+    and the guide's CapabilityStatements it implements."""
+    from agenda.sas.capability import capability_statement as build
 
-    return _fhir({
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": "2026-11-27",
-        "kind": "instance",
-        "software": {"name": "agenda SNP"},
-        "implementation": {"description": "Agenda SNP – CPTS", "url": base_url() + "/fhir/r4"},
-        "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json"],
-        "rest": [{
-            "mode": "server",
-            "resource": [
-                {"type": "Slot", "interaction": [{"code": "search-type"}],
-                 "searchInclude": ["Slot:schedule", "Slot:service-type-reference"],
-                 "searchRevInclude": [],
-                 "searchParam": [{"name": "start", "type": "date"},
-                                 {"name": "schedule.actor:Practitioner.identifier",
-                                  "type": "token"},
-                                 {"name": "status", "type": "token"}]},
-                {"type": "Practitioner",
-                 "interaction": [{"code": "create"}, {"code": "update"}],
-                 "conditionalUpdate": True},
-            ],
-        }],
-    })
+    return _fhir(build())
 
 
 # --- INT_R02 ----------------------------------------------------------------------------
@@ -126,10 +109,10 @@ def capability_statement():
 def practitioner_create():
     from agenda.sas import accounts
 
-    account, created = accounts.create_or_update(_json_body())
+    account = accounts.create(_json_body())
     body = accounts.practitioner_of(account)
     location = f"{fhir_base()}/Practitioner/{body['id']}"
-    return _fhir(body, 201 if created else 200, {"Location": location})
+    return _fhir(body, 201, {"Location": location})
 
 
 @bp.put("/r4/Practitioner")
@@ -152,17 +135,37 @@ def practitioner_conditional_update():
 LANDING_ENDPOINT = "sas_slot_landing"
 
 
+_LINK_SIG = re.compile(r"^([0-9a-f]{32})(?:\?(.*))?$", re.S)
+_ORIGIN = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
+
+
+def _link_params() -> tuple[str, str | None]:
+    """The signature and the ``origin`` of a slot link. The SAS platform appends
+    ``origin`` to the link (guide INT_R04, rule ID 20); appended naively with a second
+    ``?`` (``…?sig=…?origin=sas``), it lands inside ``sig``: read back from there."""
+    raw = request.args.get("sig", "")
+    m = _LINK_SIG.match(raw)
+    if not m:
+        return raw, None
+    sig, tail = m.group(1), m.group(2)
+    origins = request.args.getlist("origin") + parse_qs(tail or "").get("origin", [])
+    origin = next((o for o in origins if _ORIGIN.match(o)), None)
+    return sig, origin
+
+
 @roles_required("regulator")
 def slot_landing(slot_id: int):
-    """Land from the SAS platform on a slot (``/sas/creneau/<id>?sig=…``): authenticated
-    regulator (else the login page, then back here), valid signature, then open the
-    habilitation window and go to the booking page of that slot."""
-    if not auth.check_slot_link(slot_id, request.args.get("sig", "")):
+    """Land from the SAS platform on a slot (``/sas/creneau/<id>?sig=…&origin=…``):
+    authenticated regulator (else the login page, then back here), valid signature, then
+    open the habilitation window and go to the booking page of that slot. The ``origin``
+    the platform appended is written to the audit log."""
+    sig, origin = _link_params()
+    if not auth.check_slot_link(slot_id, sig):
         abort(404)
     auth.open_habilitation(slot_id)
     from agenda import audit
 
-    audit.record("sas.landing", "slot", slot_id)
+    audit.record("sas.landing", "slot", slot_id, detail=f"origin={origin or '-'}")
     db.session.commit()
     return redirect(url_for("booking.book_slot", slot_id=slot_id, origin="sas"))
 
@@ -172,6 +175,66 @@ def slot_landing(slot_id: int):
 bp.record_once(lambda state: state.app.add_url_rule(
     "/sas/creneau/<int:slot_id>", endpoint=LANDING_ENDPOINT, view_func=slot_landing,
     methods=["GET"]))
+
+
+# --- the CPTS's SAS page: identifiers, phone, slot visibility, incomplete data ----------
+
+CPTS_PAGE_ENDPOINT = "sas_cpts_settings"
+
+
+@roles_required("coordinator", "admin")
+def cpts_settings():
+    """« Plateforme SAS » of the CPTS: its FINESS/SIRET and phone, who sees its slots, and
+    the data that keeps slots away from the platform (données incomplètes pour le SAS)."""
+    from flask import flash, render_template
+
+    from agenda.accounts.models import Organisation
+    from agenda.sas import settings
+    from agenda.sas.forms import CptsSasForm
+    from agenda.web import commit_or_flash
+
+    cpts = db.session.get(Organisation, current_user.cpts_id)
+    form = CptsSasForm()
+    status = 200
+    if request.method == "GET":
+        form.finess.data, form.siret.data = cpts.finess, cpts.siret
+        form.phone.data = cpts.phone
+        form.visibility.data = settings.visibility_of(cpts.id)
+    elif form.validate_on_submit():
+        data = settings.CptsIdentity(finess=form.finess.data, siret=form.siret.data,
+                                     phone=form.phone.data, visibility=form.visibility.data)
+        done = commit_or_flash(lambda: settings.update_identity(cpts, data))
+        status = done.status
+        if done.ok:
+            flash(_("Paramètres SAS enregistrés."), "info")
+            return redirect(url_for(CPTS_PAGE_ENDPOINT))
+    else:
+        status = 400
+    return render_template("sas/cpts.html", form=form, cpts=cpts,
+                           missing=settings.missing_data(cpts)), status
+
+
+bp.record_once(lambda state: state.app.add_url_rule(
+    "/sas/cpts", endpoint=CPTS_PAGE_ENDPOINT, view_func=cpts_settings,
+    methods=["GET", "POST"]))
+
+
+@roles_required("coordinator", "admin")
+def resend_appointment(booking_id: int):
+    """Send again an appointment the platform refused (button of the dashboard panel)."""
+    from flask import flash
+
+    from agenda.sas.client import resend
+    from agenda.web import commit_or_flash
+
+    if commit_or_flash(lambda: resend(current_user.cpts_id, booking_id)).ok:
+        flash(_("Le rendez-vous sera renvoyé à la plateforme SAS."), "info")
+    return redirect(url_for("accounts.dashboard"))
+
+
+bp.record_once(lambda state: state.app.add_url_rule(
+    "/sas/rendez-vous/<int:booking_id>/renvoyer", endpoint="sas_resend_appointment",
+    view_func=resend_appointment, methods=["POST"]))
 
 
 # Endpoints an account managed by the SAS platform may reach outside the slot path.

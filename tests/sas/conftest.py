@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agenda.accounts.services import create_user
 from agenda.extensions import db
+from agenda.sas.accounts import sas_organisation
+from agenda.sas.models import SasAccount
 from agenda.slots.models import Slot
 from agenda.timeutil import iso_week
 from tests.sas.standin import SasStandIn
@@ -43,6 +46,18 @@ def fhir(app, client, cpts, frozen):
 
 
 @pytest.fixture()
+def make_doctor(make_doctor):
+    """The shared factory, with a street address: a doctor without one is not exposed
+    (FrLocationAgregateur.address.line 1..1), see test_conformance_rules."""
+
+    def _make(insee: str = "44036", **kwargs):
+        kwargs.setdefault("address", "3 rue de la Gare")
+        return make_doctor(insee, **kwargs)
+
+    return _make
+
+
+@pytest.fixture()
 def make_slot(app):
     def _make(doctor, start: datetime, minutes: int = 20, **kwargs) -> Slot:
         slot = Slot(doctor_id=doctor.id, start=start, end=start + timedelta(minutes=minutes),
@@ -75,3 +90,23 @@ def standin():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def sas_on(app, standin, frozen):
+    app.config["SAS_ENDPOINT"] = standin.url
+    app.config["SAS_API_KEY"] = standin.api_key
+    return standin
+
+
+@pytest.fixture()
+def sas_regulator(app, cpts):
+    def _make(national: str | None = "810009999999", technical: str | None = None):
+        user, _ = create_user(f"reg{national or technical}@sas-test.fr", "Régulateur SAS",
+                              "regulator", sas_organisation())
+        user.national_id = national
+        db.session.add(SasAccount(user_id=user.id, technical_id=technical))
+        db.session.commit()
+        return user
+
+    return _make

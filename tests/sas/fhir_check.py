@@ -33,7 +33,7 @@ def check_slot(slot: dict, base: str) -> None:
     assert ID_RE.match(slot["id"])
     assert R.PROFILE_SLOT in slot["meta"]["profile"]
     security = codes(slot["meta"]["security"], R.SLOT_TYPE_SYSTEM)
-    assert security == {"SNP", "CPTS"}, security
+    assert "CPTS" in security and security <= {"SNP", "PRO", "PUBLIC", "CPTS"}, security
     assert DATETIME_OFFSET_RE.match(slot["start"]) and DATETIME_OFFSET_RE.match(slot["end"])
     assert slot["start"] < slot["end"] or slot["start"][:10] <= slot["end"][:10]
     types = slot["serviceType"]
@@ -48,14 +48,13 @@ def check_slot(slot: dict, base: str) -> None:
     assert ext[0]["valueReference"]["reference"].startswith("HealthcareService/")
     assert codes(slot["appointmentType"]["coding"], R.APPOINTMENT_REASON_SYSTEM) == {"ROUTINE"}
     assert slot["schedule"]["reference"].startswith("Schedule/")
-    assert slot["comment"].startswith(base) and "origin=sas" in slot["comment"]
+    assert slot["comment"].startswith(base + "/sas/creneau/") and "sig=" in slot["comment"]
 
 
 def check_bundle(bundle: dict, base: str) -> dict[str, dict[str, dict]]:
     """Check a searchset Bundle; returns {resourceType: {id: resource}}."""
     parse(bundle)
     assert bundle["type"] == "searchset"
-    assert R.PROFILE_BUNDLE in bundle["meta"]["profile"]
     entries = bundle.get("entry", [])
     matches = [e for e in entries if e["search"]["mode"] == "match"]
     assert bundle["total"] == len(matches)
@@ -86,6 +85,7 @@ def check_bundle(bundle: dict, base: str) -> dict[str, dict[str, dict]]:
         assert ident["system"] == R.STRUCTURE_ID_SYSTEM
         assert re.match(r"^1\d{9}$", ident["value"])
         assert codes(ident["type"]["coding"], R.LOCATION_ID_TYPE) == {"IDNST"}
+        assert codes(ident["type"]["coding"], R.FR_CORE_V2_0203) == {"IDNST"}
     for hs in by_type.get("HealthcareService", {}).values():
         assert hs["providedBy"]["reference"].startswith("Organization/")
     # every reference between included resources resolves inside the bundle
@@ -105,7 +105,7 @@ def check_appointment(resource: dict) -> list[str]:
         return [f"not a FHIR R4 Appointment: {exc}"]
     if resource.get("resourceType") != "Appointment":
         problems.append("resourceType")
-    if not set(resource.get("meta", {}).get("profile", [])) & set(R.PROFILES_APPOINTMENT):
+    if resource.get("meta", {}).get("profile") != [R.PROFILE_APPOINTMENT]:
         problems.append("meta.profile")
     ids = resource.get("identifier") or []
     if len(ids) != 1 or not ids[0].get("system") or not ids[0].get("value"):

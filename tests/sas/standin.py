@@ -2,8 +2,9 @@
 
 A real HTTP server on a free localhost port: ``POST /Appointment`` (honours
 ``If-None-Exist``) and ``PUT /Appointment?identifier=system|value`` (conditional update).
-Each call is validated like the platform would (content type, API key, FrAppointmentSAS
-constraints) and recorded; it can be stopped and started again on the same port.
+Each call is validated like the platform would (content type, API key, the FrAppointmentSAS
+profile of the guide through ``profile_check``) and recorded; it can be stopped and
+started again on the same port.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from agenda.sas.resources import PROFILE_APPOINTMENT
+from tests.sas import profile_check
 from tests.sas.fhir_check import check_appointment
 
 
@@ -33,6 +36,8 @@ class SasStandIn:
         self.api_key = api_key
         self.calls: list[Call] = []
         self.store: dict[str, dict] = {}  # "system|value" -> Appointment
+        # (status, diagnostics) answered to every call while set: a refusal of the platform.
+        self.refuse: tuple[int, str] | None = None
         self.port: int | None = None
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -62,6 +67,13 @@ class SasStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _refuse(self, parts, query, body, status: int, message: str):
+                standin.calls.append(Call(self.command, parts.path, query, dict(self.headers),
+                                          body if isinstance(body, dict) else None, status,
+                                          [message]))
+                self._answer(status, {"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "processing", "diagnostics": message}]})
+
             def _handle(self):
                 parts = urlsplit(self.path)
                 query = {k: v for k, v in parse_qs(parts.query).items()}
@@ -76,11 +88,14 @@ class SasStandIn:
                 if not (self.headers.get("Content-Type") or "").startswith("application/fhir+json"):
                     problems.append("content type")
                 if self.headers.get("X-API-Key") != standin.api_key:
-                    problems.append("api key")
+                    return self._refuse(parts, query, body, 401, "api key")
+                if standin.refuse is not None:
+                    return self._refuse(parts, query, body, *standin.refuse)
                 if parts.path != "/fhir/Appointment":
                     problems.append("path")
                 if isinstance(body, dict):
                     problems += check_appointment(body)
+                    problems += profile_check.check(body, PROFILE_APPOINTMENT)
                 status, answer, location = 400, None, None
                 if not problems:
                     ident = body["identifier"][0]

@@ -49,12 +49,13 @@ def test_post_creates_account_without_verification(fhir, cpts):
     assert user.national_id == "3456780581/11242343"
     assert user.password_hash  # a generated password nobody knows: reset through the form
     assert user.organisation.kind == "samu" and cpts.id in served_cpts_ids(user.organisation.id)
-    # POST again (a retry): the same account, updated, no duplicate
+    # POST again: refused (the platform updates by PUT), nothing changed, no duplicate
     again = fhir.post("/fhir/r4/Practitioner", regulator(family="Loridon-Martin"))
-    assert again.status_code == 200
+    assert again.status_code == 422
+    assert again.get_json()["resourceType"] == "OperationOutcome"
     assert db.session.scalar(select(db.func.count()).select_from(SasAccount)) == 1
     db.session.expire_all()
-    assert _user("sebastien.loridon@test.fr").name == "Sébastien Loridon-Martin"
+    assert _user("sebastien.loridon@test.fr").name == "Sébastien Loridon"
 
 
 def test_technical_id_then_national_id_attached(fhir):
@@ -115,7 +116,7 @@ def test_malformed_bodies_are_400(fhir):
     good = regulator()
     cases = [
         {**good, "resourceType": "Patient"},
-        {**good, "meta": {}},
+        {**good, "meta": {"source": "urn:oid:1.2.3"}},
         {**good, "identifier": []},
         {**good, "identifier": [{"system": "urn:autre", "value": "x"}]},
         {**good, "active": "yes"},
@@ -156,3 +157,22 @@ def test_practitioner_bodies_never_5xx(fhir, body, mutate, put):
         resp = fhir.post("/fhir/r4/Practitioner", body)
     assert resp.status_code in (200, 201, 400, 412, 422), resp.get_data(as_text=True)
     assert resp.get_json()["resourceType"] in ("Practitioner", "OperationOutcome")
+
+
+def test_national_id_moves_with_its_email_from_a_deactivated_account(fhir):
+    """Guide page specifications_techniques-tous-gestion_regulateur.md, rule ID 1 (the
+    national identifier is attached later by an update): the person's old, deactivated
+    account gives up its national identifier and, when it is the same address, its e-mail."""
+    assert fhir.post("/fhir/r4/Practitioner", regulator()).status_code == 201
+    assert fhir.put(f"/fhir/r4/Practitioner?identifier={NAT}|3456780581/11242343",
+                    regulator(active=False)).status_code == 200
+    assert fhir.post("/fhir/r4/Practitioner", regulator(
+        national=None, technical="t-new", email="autre@test.fr")).status_code == 201
+    resp = fhir.put(f"/fhir/r4/Practitioner?identifier={SAS}|t-new",
+                    regulator(technical="t-new"))
+    assert resp.status_code == 200, resp.get_json()
+    db.session.expire_all()
+    user = _user("sebastien.loridon@test.fr")
+    assert user.national_id == "3456780581/11242343" and user.active
+    old = db.session.scalar(select(User).where(User.email.like("compte-sas-desactive-%")))
+    assert old is not None and not old.active and old.national_id is None

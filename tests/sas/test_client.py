@@ -4,40 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from agenda import outbox
-from agenda.accounts.services import create_user
 from agenda.booking import services as booking_services
 from agenda.booking.models import Booking
 from agenda.extensions import db
 from agenda.outbox import OutboxItem
-from agenda.sas.accounts import sas_organisation
-from agenda.sas.models import SasAccount, SasAppointment
+from agenda.sas.models import SasAppointment
 from agenda.sync.worker import drain_outbox
 from tests.sas.conftest import NOW
 from tests.sas.fhir_check import check_appointment
-
-
-@pytest.fixture()
-def sas_on(app, standin, frozen):
-    app.config["SAS_ENDPOINT"] = standin.url
-    app.config["SAS_API_KEY"] = standin.api_key
-    return standin
-
-
-@pytest.fixture()
-def sas_regulator(app, cpts):
-    def _make(national: str | None = "810009999999", technical: str | None = None):
-        user, _ = create_user(f"reg{national or technical}@sas-test.fr", "Régulateur SAS",
-                              "regulator", sas_organisation())
-        user.national_id = national
-        db.session.add(SasAccount(user_id=user.id, technical_id=technical))
-        db.session.commit()
-        return user
-
-    return _make
 
 
 def _book(user, slot, origin="sas") -> Booking:
@@ -199,7 +176,7 @@ def test_refused_call_is_retried(sas_on, sas_regulator, make_doctor, make_slot, 
     _book(sas_regulator(), slot)
     drain_outbox()
     (item,) = _sas_items()
-    assert item.status == "pending" and "400" in item.last_error
+    assert item.status == "pending" and "401" in item.last_error  # our key: retried
     assert "api key" in item.last_error
     sas_on.api_key = "sas-outbound-key"
     frozen.advance(minutes=5)

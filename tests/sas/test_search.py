@@ -160,8 +160,8 @@ def test_dst_offset(fhir, make_doctor, make_slot, frozen):
     bundle = _bundle(fhir.get(search_url([a], "2026-03-29", "2026-03-29")))
     starts = {e["resource"]["id"]: e["resource"]["start"] for e in bundle["entry"]
               if e["search"]["mode"] == "match"}
-    assert starts == {f"slot-{before.id}": "2026-03-29T01:30:00+01:00",
-                      f"slot-{after.id}": "2026-03-29T10:00:00+02:00"}
+    assert starts == {f"slot-{before.id}": "2026-03-29T01:30:00.000+01:00",
+                      f"slot-{after.id}": "2026-03-29T10:00:00.000+02:00"}
 
 
 def test_malformed_searches_are_400(fhir, make_doctor):
@@ -227,3 +227,31 @@ def test_every_full_url_can_be_read(fhir, make_doctor, make_slot):
     slot.status = "booked"
     db.session.commit()
     assert fhir.get(f"/fhir/r4/Slot/slot-{slot.id}").status_code == 404
+
+
+def test_three_statements_per_search_whatever_the_number_of_identifiers(fhir, make_doctor,
+                                                                        make_slot):
+    """The search stays set-based with the exposure rules (places, CPTS, SAS settings):
+    horizons, slots with doctors and communes, CPTS with their settings."""
+    from sqlalchemy import event
+
+    doctors = [make_doctor() for _ in range(25)]
+    for i, doctor in enumerate(doctors):
+        make_slot(doctor, NOW + timedelta(hours=2, minutes=20 * i))
+    counts = []
+    for group in (doctors[:1], doctors[:5], doctors):
+        seen = []
+
+        def count(_conn, _cursor, statement, *_args, seen=seen):
+            seen.append(statement)
+
+        url = search_url(group, "2026-12-01", "2026-12-02")
+        db.session.expire_all()  # nothing served from the identity map
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            bundle = _bundle(fhir.get(url))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert bundle["total"] == len(group)
+        counts.append(len(seen))
+    assert counts == [3, 3, 3]
