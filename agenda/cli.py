@@ -177,7 +177,9 @@ def register(app: Flask) -> None:
             return
         built = demo.build()
         lines = [f"  {role:<12} {email:<32} {password}" for role, email, password in built.logins]
-        click.echo(f"Démo chargée : {built.cpts.name}, {len(built.doctors)} médecins.")
+        names = ", ".join(o.name for o in [built.cpts, *built.neighbours])
+        click.echo(f"Démo chargée : {len(built.neighbours) + 1} CPTS ({names}), "
+                   f"{len(built.doctors)} médecins.")
         click.echo("Comptes de démonstration (mots de passe affichés une seule fois) :")
         click.echo("\n".join(lines))
         if save_logins:

@@ -8,7 +8,7 @@ from typing import Any
 
 from urllib.parse import urlsplit
 
-from flask import abort, flash
+from flask import flash
 
 from agenda.errors import DomainError
 from agenda.extensions import db
@@ -33,9 +33,9 @@ def commit_or_flash(operation: Callable[[], Any]) -> Outcome:
     except DomainError as exc:
         db.session.rollback()
         if exc.status == 404:
-            # Not found (or not in the user's scope): a 404, never a redirect that would
-            # tell an object of another organisation or CPTS from a missing one.
-            abort(404)
+            # Not found (or not in the user's scope): a 404 page with its message, never a
+            # redirect that would tell another CPTS's object from a missing one.
+            raise
         flash(exc.message, "error")
         return Outcome(False, None, exc.status)
     return Outcome(True, value)

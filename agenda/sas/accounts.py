@@ -185,20 +185,22 @@ def _release_national_ids(account: SasAccount, data: RegulatorData) -> None:
 
 
 def sas_organisation() -> Organisation:
-    """The organisation of SAS-managed regulators (created under the CPTS on first use)."""
-    org = db.session.scalar(select(Organisation).where(Organisation.name == SAS_ORG_NAME,
-                                                       Organisation.kind == OrgKind.SAMU.value))
-    if org is not None:
-        return org
-    cpts = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.CPTS.value,
-                                                        Organisation.cpts_id.is_(None))
-                             .order_by(Organisation.finess.is_(None), Organisation.id))
-    if cpts is None:
+    """The organisation of SAS-managed regulators: a platform-wide one that serves every
+    CPTS of the instance (the national platform searches all of them by RPPS), created on
+    first use; a CPTS added later is linked on the next call."""
+    from agenda.accounts.scope import all_cpts_ids, served_cpts_ids
+    from agenda.accounts.services import create_organisation, link_organisation
+
+    every = all_cpts_ids()
+    if not every:
         raise RuleViolation(_("Aucune CPTS n'est configurée pour accueillir les comptes SAS."),
                             rule="sas_no_cpts")
-    org = Organisation(name=SAS_ORG_NAME, kind=OrgKind.SAMU.value, cpts_id=cpts.id)
-    db.session.add(org)
-    db.session.flush()
+    org = db.session.scalar(select(Organisation).where(Organisation.name == SAS_ORG_NAME,
+                                                       Organisation.kind == OrgKind.SAMU.value))
+    if org is None:
+        return create_organisation(SAS_ORG_NAME, OrgKind.SAMU.value, serves=every)
+    for cpts_id in set(every) - set(served_cpts_ids(org.id)):
+        link_organisation(org, cpts_id)
     return org
 
 

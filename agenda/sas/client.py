@@ -222,16 +222,16 @@ def resend(cpts_id: int, booking_id: int) -> None:
     cause): nothing refused is lost. Only a refused appointment of ``cpts_id``'s doctors."""
     from agenda import audit
     from agenda.booking.models import Booking
-    from agenda.errors import NotFound
-    from agenda.territory.models import Doctor
+    from agenda.errors import Conflict, NotFound
 
-    booking = db.session.scalar(
-        select(Booking).join(SasAppointment, SasAppointment.booking_id == Booking.id)
-        .join(Doctor, Doctor.id == Booking.doctor_id)
-        .where(Booking.id == booking_id, Doctor.cpts_id == cpts_id,
-               SasAppointment.last_status == "rejected"))
+    booking = db.session.scalar(select(Booking).where(Booking.id == booking_id,
+                                                      Booking.cpts_id == cpts_id))
     if booking is None:
-        raise NotFound(_("Aucun rendez-vous refusé par la plateforme SAS pour cette "
+        raise NotFound(_("Réservation introuvable."))
+    rejected = db.session.scalar(select(SasAppointment.id).where(
+        SasAppointment.booking_id == booking.id, SasAppointment.last_status == "rejected"))
+    if rejected is None:
+        raise Conflict(_("Aucun rendez-vous refusé par la plateforme SAS pour cette "
                          "réservation."))
     outbox.enqueue("sas.appointment", {"booking_id": booking.id, "action": "resend"},
                    doctor_id=booking.doctor_id)

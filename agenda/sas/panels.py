@@ -34,8 +34,7 @@ def sas_panel(user) -> dict | None:
     rejected = list(db.session.execute(
         select(Booking.id, Booking.reference, SasAppointment.last_error)
         .join(Booking, Booking.id == SasAppointment.booking_id)
-        .join(Doctor, Doctor.id == Booking.doctor_id)
-        .where(SasAppointment.last_status == "rejected", Doctor.cpts_id == cpts_id)
+        .where(SasAppointment.last_status == "rejected", Booking.cpts_id == cpts_id)
         .order_by(SasAppointment.id.desc()).limit(20)))
     ids = [item.payload.get("booking_id") for item in failing]
     references = dict(db.session.execute(select(Booking.id, Booking.reference)

@@ -126,14 +126,14 @@ def doctor_of(slot):
 
 
 def place_of(slot):
-    """What the Location of ``slot`` is built from (``address``, ``commune``, ``lat``,
-    ``lon``, ``id``): today the doctor's practice address."""
-    return slot.doctor
+    """The place of ``slot`` (``address``, ``commune``, ``lat``, ``lon``, ``id``): its
+    Location, and with the doctor its PractitionerRole and Schedule (one per place)."""
+    return slot.place
 
 
 def cpts_id_of(slot) -> int:
-    """The CPTS whose HealthcareService and Organization ``slot`` is published for."""
-    return slot.doctor.cpts_id
+    """The CPTS of ``slot`` (its place's): its HealthcareService and Organization."""
+    return slot.cpts_id
 
 
 # --- what must be known before a slot is exposed (FrLocationAgregateur, CPTS Organization)
@@ -215,16 +215,18 @@ def slot_id(slot) -> str:
     return f"slot-{slot.id}"
 
 
-def schedule_id(doctor) -> str:
-    return f"schedule-{doctor.id}"
+def schedule_id(place) -> str:
+    """One Schedule per PractitionerRole, that is per place (guide FAQ)."""
+    return f"schedule-{place.id}"
 
 
 def practitioner_id(doctor) -> str:
     return f"doctor-{doctor.id}"
 
 
-def role_id(doctor) -> str:
-    return f"role-{doctor.id}"
+def role_id(place) -> str:
+    """One PractitionerRole per place of practice (a doctor with two places has two)."""
+    return f"role-{place.id}"
 
 
 def service_id(cpts) -> str:
@@ -272,7 +274,7 @@ def slot_resource(slot, cpts, visibility: str | None = None) -> dict:
              "coding": [_coding(CATEGORY_SYSTEM, CPTS_CATEGORY_CODE)]},
         ],
         "appointmentType": {"coding": [_coding(APPOINTMENT_REASON_SYSTEM, "ROUTINE")]},
-        "schedule": ref("Schedule", schedule_id(doctor_of(slot))),
+        "schedule": ref("Schedule", schedule_id(place_of(slot))),
         "status": "free",
         "start": fhir_instant(slot.start),
         "end": fhir_instant(slot.end),
@@ -280,14 +282,14 @@ def slot_resource(slot, cpts, visibility: str | None = None) -> dict:
     }
 
 
-def schedule_resource(doctor) -> dict:
+def schedule_resource(doctor, place) -> dict:
     return {
         "resourceType": "Schedule",
-        "id": schedule_id(doctor),
+        "id": schedule_id(place),
         "meta": {"profile": [PROFILE_SCHEDULE]},
         "active": True,
         "actor": [ref("Practitioner", practitioner_id(doctor)),
-                  ref("PractitionerRole", role_id(doctor))],
+                  ref("PractitionerRole", role_id(place))],
     }
 
 
@@ -311,7 +313,7 @@ def location_resource(place) -> dict:
         "id": "lieu",
         "meta": {"profile": [PROFILE_LOCATION]},
         "identifier": [{"type": {"coding": [_coding(LOCATION_ID_TYPE, "INTRN")]},
-                        "system": identifier_system("lieu"), "value": f"doctor-{place.id}"}],
+                        "system": identifier_system("lieu"), "value": f"place-{place.id}"}],
         "address": address,
     }
     if place.lat is not None and place.lon is not None:
@@ -326,7 +328,7 @@ def role_resource(doctor, place, cpts) -> dict:
         organization["identifier"] = identifier
     return {
         "resourceType": "PractitionerRole",
-        "id": role_id(doctor),
+        "id": role_id(place),
         "meta": {"profile": [PROFILE_ROLE]},
         "contained": [location_resource(place)],
         "active": True,

@@ -24,7 +24,8 @@ from agenda.extensions import db
 from agenda.sas import resources as R
 from agenda.sas.models import SasSettings
 from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotStatus
-from agenda.territory.models import Doctor
+from agenda.territory.models import Doctor, Place
+from agenda.territory.services import places_of as doctor_places
 from agenda.timeutil import local_tz
 
 MAX_IDENTIFIERS = 25
@@ -217,8 +218,9 @@ def find_slots(q: SlotQuery) -> Found:
     stmt = (
         select(Slot)
         .join(Doctor, Doctor.id == Slot.doctor_id)
-        .join(Organisation, Organisation.id == Doctor.cpts_id)
-        .where(Doctor.rpps.in_(rpps), Doctor.active.is_(True),
+        .join(Place, Place.id == Slot.place_id)
+        .join(Organisation, Organisation.id == Slot.cpts_id)
+        .where(Doctor.rpps.in_(rpps), Doctor.active.is_(True), Place.active.is_(True),
                Organisation.active.is_(True), Organisation.finess.is_not(None),
                Organisation.finess != "",
                Slot.kind == SlotKind.FIXED.value, Slot.status == SlotStatus.OPEN.value,
@@ -226,7 +228,7 @@ def find_slots(q: SlotQuery) -> Found:
                or_(Slot.held_until.is_(None), Slot.held_until <= now),  # not held on a call
                Slot.start > now,
                Slot.start <= now + timedelta(hours=longest), lower_cond, upper_cond)
-        .options(joinedload(Slot.doctor).joinedload(Doctor.commune))
+        .options(joinedload(Slot.doctor), joinedload(Slot.place).joinedload(Place.commune))
         .order_by(Slot.start, Slot.id)
     )
     candidates = [slot for slot in db.session.scalars(stmt).unique()
@@ -263,7 +265,7 @@ def search_bundle(args: MultiDict, self_url: str, *, strict: bool = False) -> di
     for slot in found.slots:
         doctor, cpts = R.doctor_of(slot), found.cpts[R.cpts_id_of(slot)]
         if q.include_schedule:
-            add(R.schedule_resource(doctor))
+            add(R.schedule_resource(doctor, R.place_of(slot)))
         if q.include_actor:
             add(R.practitioner_resource(doctor))
             add(R.role_resource(doctor, R.place_of(slot), cpts))
@@ -312,14 +314,21 @@ def read(resource_type: str, rid: str) -> dict | None:
             return None
         cpts_id = R.cpts_id_of(slot)
         return R.slot_resource(slot, found.cpts[cpts_id], found.visibility[cpts_id])
-    doctor = db.session.get(Doctor, key)
-    if doctor is None or not doctor.active:
+    if resource_type == "Practitioner":
+        doctor = db.session.get(Doctor, key)
+        if doctor is None or not doctor.active or not any(
+                _exposed_cpts(p.cpts_id) and not R.place_problems(p)
+                for p in doctor_places(doctor.id)):
+            return None
+        return R.practitioner_resource(doctor)
+    # Schedule and PractitionerRole: one per place of practice.
+    place = db.session.get(Place, key)
+    if place is None or not place.active:
         return None
-    cpts = _exposed_cpts(doctor.cpts_id)
-    if cpts is None or R.place_problems(doctor):
+    doctor = db.session.get(Doctor, place.doctor_id)
+    cpts = _exposed_cpts(place.cpts_id)
+    if doctor is None or not doctor.active or cpts is None or R.place_problems(place):
         return None
     if resource_type == "Schedule":
-        return R.schedule_resource(doctor)
-    if resource_type == "Practitioner":
-        return R.practitioner_resource(doctor)
-    return R.role_resource(doctor, doctor, cpts)
+        return R.schedule_resource(doctor, place)
+    return R.role_resource(doctor, place, cpts)

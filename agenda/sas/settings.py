@@ -21,7 +21,7 @@ from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.sas import resources as R
 from agenda.sas.models import SasSettings
-from agenda.territory.models import Doctor
+from agenda.territory.models import Doctor, Place
 
 
 @dataclass
@@ -85,11 +85,13 @@ def missing_data(cpts: Organisation) -> list[Missing]:
     blocking = R.cpts_problems(cpts)
     if blocking or R.cpts_warnings(cpts):
         out.append(Missing("cpts", cpts.name, blocking + R.cpts_warnings(cpts), bool(blocking)))
-    doctors = db.session.scalars(
-        select(Doctor).where(Doctor.cpts_id == cpts.id, Doctor.active.is_(True))
-        .options(joinedload(Doctor.commune)).order_by(Doctor.last_name, Doctor.first_name))
-    for doctor in doctors:
-        problems = R.place_problems(doctor)
+    places = db.session.execute(
+        select(Place, Doctor).join(Doctor, Doctor.id == Place.doctor_id)
+        .where(Place.cpts_id == cpts.id, Place.active.is_(True), Doctor.active.is_(True))
+        .options(joinedload(Place.commune)).order_by(Doctor.last_name, Doctor.first_name))
+    for place, doctor in places:
+        problems = R.place_problems(place)
         if problems:
-            out.append(Missing("doctor", doctor.display_name, problems, True))
+            label = doctor.display_name + (f" — {place.label}" if place.label else "")
+            out.append(Missing("doctor", label, problems, True))
     return out

@@ -56,8 +56,10 @@ def publish_pools(demo: Demo) -> None:
     next_week = services.next_week()
     today = to_local(clock.now()).date()
     doctors = demo.doctors
-    nothing = {doctors[-1].id}
-    under = {doctors[-2].id, doctors[-3].id}
+    # The special cases are doctors of the main CPTS (the others publish ordinary pools).
+    main = [d for d in doctors if d.cpts_id == demo.cpts.id]
+    nothing = {main[-1].id}
+    under = {main[-2].id, main[-3].id}
     for i, doctor in enumerate(doctors):
         if doctor.id in nothing or 0 < i < CALDAV_DOCTORS:
             continue  # nothing at all, or published from their calendar app (CalDAV)

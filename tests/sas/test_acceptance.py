@@ -53,8 +53,11 @@ def _pick_two(demo_data):
         by_doctor.setdefault(slot.doctor_id, []).append(slot)
     open_fixed = lambda s: s.kind == "fixed" and s.status == "open" and s.in_charter  # noqa: E731
     # prefer doctors who also have something that must NOT be exposed tomorrow
-    ranked = sorted((d for d in demo_data.doctors if any(open_fixed(s) for s in
-                                                         by_doctor.get(d.id, []))),
+    # (two doctors of the main CPTS with one place each: one Organization, two roles)
+    single = [d for d in demo_data.doctors if d.cpts_id == demo_data.cpts.id
+              and d is not demo_data.two_places]
+    ranked = sorted((d for d in single if any(open_fixed(s) for s in
+                                              by_doctor.get(d.id, []))),
                     key=lambda d: -sum(not open_fixed(s) for s in by_doctor[d.id]))
     assert len(ranked) >= 2, "the demo has no two doctors with open fixed slots tomorrow"
     a, b = ranked[:2]
@@ -77,6 +80,37 @@ def test_demo_search_two_doctors_over_tomorrow(client, demo_data):
     (org,) = by_type["Organization"].values()
     assert org["identifier"][0]["value"] == "1" + demo_data.cpts.finess
     assert len(by_type["HealthcareService"]) == 1
+
+
+def test_demo_doctor_with_two_places_in_two_cpts(client, demo_data):
+    """One Practitioner; one PractitionerRole, Schedule and Location per place; one
+    Organization and HealthcareService per CPTS; each Slot's schedule is its place's."""
+    doctor = demo_data.two_places
+    slots = list(db.session.scalars(select(Slot).where(
+        Slot.doctor_id == doctor.id, Slot.status == "open", Slot.kind == "fixed",
+        Slot.in_charter.is_(True))))
+    assert {s.cpts_id for s in slots} == {demo_data.cpts.id, demo_data.neighbours[1].id}
+    lo = to_local(min(s.start for s in slots)).date()
+    hi = lo + timedelta(days=2)
+    resp = _fhir_get(client, search_url([doctor], f"{lo}T00:00:00+01:00",
+                                        f"{hi}T23:59:59+01:00"))
+    assert resp.status_code == 200
+    by_type = check_bundle(resp.get_json(), BASE)
+    assert len(by_type["Practitioner"]) == 1
+    places = {s.place_id for s in slots if to_local(s.start).date() <= hi}
+    assert len(places) == 2
+    assert len(by_type["PractitionerRole"]) == len(by_type["Schedule"]) == 2
+    assert {r["id"] for r in by_type["PractitionerRole"].values()} == {
+        f"role-{p}" for p in places}
+    orgs = {o["identifier"][0]["value"] for o in by_type["Organization"].values()}
+    assert orgs == {"1" + demo_data.cpts.finess, "1" + demo_data.neighbours[1].finess}
+    assert len(by_type["HealthcareService"]) == 2
+    lines = {r["contained"][0]["address"]["line"][0]
+             for r in by_type["PractitionerRole"].values()}
+    assert "2 rue du Port, Nort-sur-Erdre" in lines
+    for slot in by_type["Slot"].values():
+        db_slot = db.session.get(Slot, int(slot["id"].split("-")[1]))
+        assert slot["schedule"]["reference"] == f"Schedule/schedule-{db_slot.place_id}"
 
 
 def test_demo_booking_through_comment_link_platform_down(app, client, demo_data, standin,
