@@ -48,7 +48,8 @@ class Dav:
         return self.server.url
 
     def adapter(self) -> CaldavAdapter:
-        return CaldavAdapter(self.url, self.username, self.password)
+        return CaldavAdapter(self.url, self.username, self.password,
+                             allowed_hosts="127.0.0.1")
 
     def new_calendar(self, name: str | None = None) -> str:
         return self.adapter().ensure_calendar(name or f"snp-{next(_seq)}-{uuid.uuid4().hex[:6]}")
