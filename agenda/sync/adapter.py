@@ -443,7 +443,8 @@ class CaldavAdapter(CalendarAdapter):
                                            "calendrier.")) from exc
         if resp.status_code == 401:
             raise _auth_failed()
-        if resp.status_code >= 500 or resp.status_code == 429:
+        # 501: this method is not implemented here (not CalDAV): the caller's business.
+        if (resp.status_code >= 500 and resp.status_code != 501) or resp.status_code == 429:
             raise ServerUnavailable(_t("Le serveur de calendrier ne répond pas correctement "
                                        "(erreur %(code)s).", code=resp.status_code))
         return resp

@@ -111,6 +111,20 @@ def classify_title(title: str | None) -> tuple[str, int, str]:
     return kind, capacity, mode
 
 
+_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")
+
+
+def repair_title(title: str) -> str:
+    """A title whose UTF-8 bytes were read as Latin-1 (what Radicale stores of a line
+    folded inside a multi-byte character: "×" becomes "Ã\x97") made whole again."""
+    if not _MOJIBAKE.search(title):
+        return title
+    try:
+        return title.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return title
+
+
 def capacity_unreadable(title: str | None) -> bool:
     """A floating window's title whose capacity does not parse (a damaged character, a
     sign without a number, a number out of 1..20): told to the doctor, never silent."""
@@ -432,7 +446,7 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
                                   else start_utc)
         except Exception:
             rid = _recurrence_key(start_utc)
-    title = str(inst.get(SUMMARY_MARK) or inst.get("SUMMARY") or "")
+    title = repair_title(str(inst.get(SUMMARY_MARK) or inst.get("SUMMARY") or ""))
     kind, capacity, mode = classify_title(title)
     if kind == "floating" and uid not in out.capacity_noted and capacity_unreadable(title):
         out.capacity_noted.add(uid)

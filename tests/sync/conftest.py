@@ -115,8 +115,7 @@ def connect():
         account = CalendarAccount(doctor_id=doctor.id, url=dav.url, username=dav.username,
                                   password_encrypted=crypto.encrypt(dav.password or "-"),
                                   calendar_url=calendar_url, calendar_name="SNP",
-                                  busy_calendar_urls=[], etags={}, state="pending",
-                                  ics_token=uuid.uuid4().hex)
+                                  busy_calendar_urls=[], etags={}, state="pending")
         db.session.add(account)
         db.session.commit()
         return account, calendar_url
