@@ -517,8 +517,10 @@ class CaldavAdapter(CalendarAdapter):
         return me.home if me is not None else None
 
     def _listing(self, home: str) -> list[RemoteCalendar]:
+        # The home named by the trusted server's authenticated answer (iCloud: another
+        # host, pNN-caldav.icloud.com) gets the credentials too; private targets stay refused.
+        self._trusted.add(_origin(home))
         final, props = self._own(home, "1", _LISTING)
-        self._trusted.add(_origin(final))
         own = canonical_href(final).rstrip("/")
         return [RemoteCalendar(url=href, name=p.name or unquote(href.rstrip("/")
                                                                    .rsplit("/", 1)[-1]))
