@@ -24,266 +24,28 @@ and the coordinator; :class:`ServerUnavailable` is a passing failure (retried).
 from __future__ import annotations
 
 import contextlib
-import html
-import ipaddress
-import re
-import socket
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from lxml import etree
-
-from agenda.sync.text import _t
+from agenda.sync.davwire import (  # noqa: F401  (re-exported: the sync's one entry point)
+    NS, AccessForbidden, AdapterError, AuthenticationFailed, CalendarNotFound,
+    InvalidSyncToken, Multistatus, NotCaldav, PreconditionFailed, RemoteCalendar,
+    RemoteObject, ServerUnavailable, SyncChanges, SyncUnsupported, TargetRefused,
+    _allowed_from_app, _auth_failed, _not_caldav, _origin, _props, _t, _xml,
+    canonical_href,
+    check_target, parse_multistatus, repair_xml)
+from agenda.sync.discovery import _XML_HEADERS, Discovery
 
 _local = threading.local()
-NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 TIMEOUT_SECONDS = 15
-MAX_REDIRECTS = 5
 
 #: Requests sent, by method (the benchmark reads it: REPORTs per changed event).
 REQUESTS: Counter[str] = Counter()
 _REQUESTS_LOCK = threading.Lock()
-
-
-# --- errors --------------------------------------------------------------------------------
-
-
-class AdapterError(Exception):
-    """A calendar server problem, with a French message for people."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class ServerUnavailable(AdapterError):
-    """Server down, timeout, 5xx: retried later."""
-
-
-class AuthenticationFailed(AdapterError):
-    pass
-
-
-class AccessForbidden(AdapterError):
-    """403: the server knows the account but refuses it this calendar (or CalDAV)."""
-
-
-class NotCaldav(AdapterError):
-    """Nothing at this address answers as a CalDAV server."""
-
-
-class TargetRefused(AdapterError):
-    """An address the service does not call (scheme, loopback, private network…)."""
-
-
-class CalendarNotFound(AdapterError):
-    pass
-
-
-class PreconditionFailed(AdapterError):
-    """412: the event changed on the server since we read it (If-Match) or exists
-    already (If-None-Match: *)."""
-
-
-class InvalidSyncToken(AdapterError):
-    pass
-
-
-class SyncUnsupported(AdapterError):
-    """The server has no RFC 6578 sync-collection: fall back to ETags."""
-
-
-def _auth_failed() -> AuthenticationFailed:
-    return AuthenticationFailed(_t("Identifiant ou mot de passe d'application refusé par le "
-                                   "serveur de calendrier."))
-
-
-def _refused() -> TargetRefused:
-    # The same words for every refused target: the answer tells nothing about what
-    # listens there.
-    return TargetRefused(_t("Adresse refusée : le service n'appelle que des serveurs de "
-                            "calendrier publics en http(s)."))
-
-
-# --- values --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RemoteCalendar:
-    url: str
-    name: str
-
-
-@dataclass
-class RemoteObject:
-    href: str  # absolute URL
-    etag: str | None
-    data: str | None  # iCalendar text
-
-
-@dataclass
-class SyncChanges:
-    changed: list[RemoteObject] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)  # absolute hrefs
-    token: str | None = None
-    # Objects the server's answer did not let us read (named to the doctor).
-    unreadable: list[str] = field(default_factory=list)
-
-
-# --- hrefs and targets ---------------------------------------------------------------------
-
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
-
-
-def canonical_href(url: str) -> str:
-    """One spelling per resource: the path percent-decoded then re-encoded the same way
-    (``%40`` and ``@`` are one href), scheme and host in lower case."""
-    parts = urlsplit(url)
-    path = quote(unquote(parts.path), safe=_PATH_SAFE)
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def _allowed_set(allowed: str | None) -> set[str]:
-    return {h.strip().lower() for h in (allowed or "").replace(";", ",").split(",")
-            if h.strip()}
-
-
-def check_target(url: str, allowed: str | None) -> None:
-    """Refuse (:class:`TargetRefused`) anything but http(s) to a public address, unless
-    the host (or host:port) is listed in ``allowed`` (``CALDAV_ALLOWED_HOSTS``)."""
-    scheme, host, port = _origin(url)
-    if scheme not in ("http", "https") or not host or port is None:
-        raise _refused()
-    listed = _allowed_set(allowed)
-    if "*" in listed or host in listed or f"{host}:{port}" in listed:
-        return
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
-                                   host=host)) from exc
-    for info in infos:
-        try:
-            ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        except ValueError:
-            raise _refused() from None
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-                or ip.is_multicast or ip.is_unspecified):
-            raise _refused()
-
-
-def _allowed_from_app() -> str:
-    try:
-        from flask import current_app, has_app_context
-
-        if has_app_context():
-            return str(current_app.config.get("CALDAV_ALLOWED_HOSTS") or "")
-    except ImportError:  # pragma: no cover
-        pass
-    return ""
-
-
-# --- tolerant XML --------------------------------------------------------------------------
-
-_PAIR_REF = re.compile(rb"&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});")
-_ONE_REF = re.compile(rb"&#(x[0-9a-fA-F]{1,6}|[0-9]{1,7});")
-_FOLD = re.compile(rb"(?:\r\n|\n|&#13;\n|&#x[dD];\n|&#13;&#10;|&#x[dD];&#x[aA];)[ \t]")
-
-
-def _ref_value(text: bytes) -> int:
-    return int(text[1:], 16) if text[:1] in (b"x", b"X") else int(text)
-
-
-def repair_xml(content: bytes) -> bytes:
-    """Character references of UTF-16 surrogate pairs (SOGo: ``&#55358;&#56954;``) made
-    one reference to the real character; a lone surrogate becomes U+FFFD. An answer that
-    is not valid UTF-8 (a line folded inside a multi-byte character) is unfolded first."""
-
-    def pair(m: re.Match) -> bytes:
-        hi, lo = _ref_value(m.group(1)), _ref_value(m.group(2))
-        if 0xD800 <= hi <= 0xDBFF and 0xDC00 <= lo <= 0xDFFF:
-            return b"&#%d;" % (0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-        return m.group(0)
-
-    def lone(m: re.Match) -> bytes:
-        return b"&#65533;" if 0xD800 <= _ref_value(m.group(1)) <= 0xDFFF else m.group(0)
-
-    if b"&#" in content:
-        content = _ONE_REF.sub(lone, _PAIR_REF.sub(pair, content))
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        content = _FOLD.sub(b"", content)
-    return content
-
-
-_PARSER_OPTIONS = {"huge_tree": True, "resolve_entities": False, "no_network": True}
-
-
-@dataclass
-class Multistatus:
-    responses: list = field(default_factory=list)
-    token: str | None = None
-    unreadable: list[str] = field(default_factory=list)  # hrefs of unparseable responses
-
-
-def _parse(content: bytes):
-    try:
-        return etree.fromstring(repair_xml(content or b"<D:multistatus xmlns:D='DAV:'/>"),
-                                parser=etree.XMLParser(**_PARSER_OPTIONS))
-    except etree.XMLSyntaxError as exc:
-        raise AdapterError(_t("Réponse illisible du serveur de calendrier.")) from exc
-
-
-def parse_multistatus(content: bytes) -> Multistatus:
-    """The responses of a 207 answer; when the whole document does not parse, each
-    ``response`` is parsed alone and those that fail are listed by href."""
-    content = repair_xml(content or b"<D:multistatus xmlns:D='DAV:'/>")
-    parser = etree.XMLParser(**_PARSER_OPTIONS)
-    try:
-        root = etree.fromstring(content, parser=parser)
-    except etree.XMLSyntaxError:
-        root = None
-    if root is not None:
-        tok = root.find("D:sync-token", NS)
-        return Multistatus(root.findall("D:response", NS),
-                           tok.text.strip() if tok is not None and tok.text else None)
-    head = re.search(rb"<(?:([\w.-]+):)?multistatus\b[^>]*>", content)
-    if head is None:
-        raise AdapterError(_t("Réponse illisible du serveur de calendrier."))
-    prefix = (head.group(1) + b":") if head.group(1) else b""
-    out = Multistatus()
-    token = re.search(rb"<(?:[\w.-]+:)?sync-token>([^<]*)</", content[head.end():])
-    if token:
-        out.token = html.unescape(token.group(1).decode("utf-8", "replace")).strip() or None
-    for chunk in re.findall(rb"<" + re.escape(prefix) + rb"response\b.*?</"
-                            + re.escape(prefix) + rb"response\s*>", content, re.S):
-        try:
-            doc = etree.fromstring(head.group(0) + chunk + b"</" + prefix + b"multistatus>",
-                                   parser=parser)
-            out.responses.extend(doc.findall("D:response", NS))
-        except etree.XMLSyntaxError:
-            href = re.search(rb"<(?:[\w.-]+:)?href>([^<]*)</", chunk)
-            if href:
-                out.unreadable.append(html.unescape(href.group(1).decode("utf-8", "replace")))
-    return out
 
 
 # --- the interface -------------------------------------------------------------------------
@@ -338,30 +100,7 @@ class CalendarAdapter:
 # --- CalDAV ---------------------------------------------------------------------------------
 
 
-def _xml(tag_tree: str) -> bytes:
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + tag_tree).encode()
-
-
-_XML_HEADERS = {"Content-Type": "application/xml; charset=utf-8"}
-_DISCOVERY = _xml(
-    '<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
-    "<D:current-user-principal/><C:calendar-home-set/><D:resourcetype/><D:displayname/>"
-    "</D:prop></D:propfind>")
-_LISTING = _xml('<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:displayname/>'
-                "</D:prop></D:propfind>")
-
-
-@dataclass
-class _Props:
-    calendar: bool = False
-    collection: bool = False
-    name: str | None = None
-    principal: str | None = None
-    home: str | None = None
-    unauthenticated: bool = False
-
-
-class CaldavAdapter(CalendarAdapter):
+class CaldavAdapter(Discovery, CalendarAdapter):
     """CalDAV over the HTTP library of the ``caldav`` library (niquests since caldav 2,
     requests before); the ``caldav`` library itself only creates calendars."""
 
@@ -453,118 +192,6 @@ class CaldavAdapter(CalendarAdapter):
         return canonical_href(urljoin(base or self.url, href))
 
     # discovery
-    def _propfind(self, url: str, body: bytes, depth: str):
-        """PROPFIND, following redirects on the same origin: (final URL, response)."""
-        for _hop in range(MAX_REDIRECTS + 1):
-            resp = self._http("PROPFIND", url, body, {"Depth": depth, **_XML_HEADERS})
-            location = resp.headers.get("Location")
-            if resp.status_code in (301, 302, 303, 307, 308) and location:
-                target = urljoin(url, location)
-                if _origin(target) not in self._trusted:
-                    raise AdapterError(_t(
-                        "Le serveur renvoie vers une autre adresse (%(url)s) : saisissez "
-                        "directement celle-ci.", url=target[:200]))
-                url = target
-                continue
-            return url, resp
-        raise NotCaldav(_not_caldav())
-
-    def _props(self, base: str, resp) -> dict[str, _Props]:
-        out: dict[str, _Props] = {}
-        for r in parse_multistatus(resp.content).responses:
-            href_el = r.find("D:href", NS)
-            if href_el is None or not href_el.text:
-                continue
-            props = _Props()
-            for propstat in r.findall("D:propstat", NS):
-                status = propstat.find("D:status", NS)
-                if status is not None and " 200" not in (status.text or ""):
-                    continue
-                prop = propstat.find("D:prop", NS)
-                if prop is None:
-                    continue
-                rtype = prop.find("D:resourcetype", NS)
-                if rtype is not None:
-                    props.calendar = rtype.find("C:calendar", NS) is not None
-                    props.collection = rtype.find("D:collection", NS) is not None
-                name = prop.find("D:displayname", NS)
-                if name is not None and name.text and name.text.strip():
-                    props.name = name.text.strip()
-                who = prop.find("D:current-user-principal", NS)
-                if who is not None:
-                    if who.find("D:unauthenticated", NS) is not None:
-                        props.unauthenticated = True
-                    ref = who.find("D:href", NS)
-                    if ref is not None and ref.text and ref.text.strip():
-                        props.principal = self._abs(ref.text.strip(), base)
-                home = prop.find("C:calendar-home-set/D:href", NS)
-                if home is not None and home.text and home.text.strip():
-                    props.home = self._abs(home.text.strip(), base)
-            out[self._abs(href_el.text.strip(), base)] = props
-        return out
-
-    def _own(self, url: str, depth: str, body: bytes) -> tuple[str, dict[str, _Props]]:
-        final, resp = self._propfind(url, body, depth)
-        if resp.status_code == 403:
-            raise AccessForbidden(_forbidden())
-        if resp.status_code != 207:
-            raise NotCaldav(_not_caldav())
-        return final, self._props(final, resp)
-
-    def _home_of(self, principal: str) -> str | None:
-        final, props = self._own(principal, "0", _DISCOVERY)
-        me = props.get(canonical_href(final)) or next(iter(props.values()), None)
-        return me.home if me is not None else None
-
-    def _listing(self, home: str) -> list[RemoteCalendar]:
-        # The home named by the trusted server's authenticated answer (iCloud: another
-        # host, pNN-caldav.icloud.com) gets the credentials too; private targets stay refused.
-        self._trusted.add(_origin(home))
-        final, props = self._own(home, "1", _LISTING)
-        own = canonical_href(final).rstrip("/")
-        return [RemoteCalendar(url=href, name=p.name or unquote(href.rstrip("/")
-                                                                   .rsplit("/", 1)[-1]))
-                for href, p in props.items() if p.calendar and href.rstrip("/") != own]
-
-    def calendars(self) -> list[RemoteCalendar]:
-        """Discovery as people type it: the root URL, ``/.well-known/caldav``, a principal,
-        a calendar home or a calendar URL."""
-        scheme, netloc = urlsplit(self.url)[:2]
-        candidates = [self.url, urlunsplit((scheme, netloc, "/.well-known/caldav", "", ""))]
-        forbidden = dav = False
-        for candidate in candidates:
-            try:
-                final, props = self._own(candidate, "0", _DISCOVERY)
-            except AccessForbidden:
-                forbidden = True
-                continue
-            except NotCaldav:
-                continue
-            dav = True
-            me = props.get(canonical_href(final)) or next(iter(props.values()), None)
-            if me is None:
-                continue
-            if me.unauthenticated and not me.home:
-                raise _auth_failed()  # the anonymous principal (Cyrus): no calendars
-            if me.calendar:  # a calendar URL typed: its siblings, or itself
-                home = me.home or (self._home_of(me.principal) if me.principal else None)
-                found = self._listing(home) if home else []
-                if canonical_href(final) not in {c.url for c in found}:
-                    found.append(RemoteCalendar(canonical_href(final), me.name or _t("SNP")))
-                return found
-            home = me.home or (self._home_of(me.principal) if me.principal else None)
-            if home:
-                return self._listing(home)
-            if me.collection:  # a calendar home typed directly
-                found = self._listing(final)
-                if found:
-                    return found
-        if forbidden:
-            raise AccessForbidden(_forbidden())
-        if dav:
-            return []
-        raise NotCaldav(_not_caldav())
-
     def _principal(self):
         import caldav.lib.error as caldav_error
         http = _http_lib()
@@ -775,16 +402,6 @@ class CaldavAdapter(CalendarAdapter):
             pass
 
 
-def _not_caldav() -> str:
-    return _t("Ce serveur ne se présente pas comme un serveur CalDAV (vérifiez l'adresse : "
-              "celle donnée par votre fournisseur pour CalDAV).")
-
-
-def _forbidden() -> str:
-    return _t("Le serveur de calendrier refuse l'accès à ce compte (code 403) : le mot de "
-              "passe est reconnu mais ce compte n'a pas droit à CalDAV ou à cette adresse.")
-
-
 def _http_lib():
     try:
         import niquests as http  # caldav >= 2
@@ -801,21 +418,6 @@ def client_options(**options) -> dict:
 
     known = inspect.signature(caldav.DAVClient.__init__).parameters
     return {k: v for k, v in options.items() if k in known}
-
-
-def _props(response) -> tuple[str | None, str | None]:
-    etag = data = None
-    for propstat in response.findall("D:propstat", NS):
-        status = propstat.find("D:status", NS)
-        if status is not None and " 200" not in (status.text or ""):
-            continue
-        e = propstat.find("D:prop/D:getetag", NS)
-        if e is not None and e.text:
-            etag = e.text.strip()
-        d = propstat.find("D:prop/C:calendar-data", NS)
-        if d is not None and d.text:
-            data = d.text
-    return etag, data
 
 
 def new_event_href(calendar_url: str, uid: str | None = None) -> str:
