@@ -398,3 +398,25 @@ def test_decode_ics_unfolds_bytes_first():
 
 assert CaldavAdapter is adapter_mod.CaldavAdapter
 assert set(PREFIXES) == {"davical", "cyrus", "sogo"}
+
+
+def test_settings_page_from_root_urls_never_a_500(frozen, login_as, make_doctor, double,
+                                                  snp_calendar):
+    from tests.sync.test_pages_cli import _csrf, doctor_client
+
+    client, _doctor = doctor_client(login_as, make_doctor)
+    for flavour, expected in (("davical", "Connexion réussie"), ("cyrus", "Connexion réussie"),
+                              ("sogo", "Connexion réussie")):
+        d = double(flavour)
+        resp = client.post("/mon-calendrier/tester", data={
+            "url": d.url("/"), "username": RADICALE_USER, "password": RADICALE_PASSWORD,
+            "csrf_token": _csrf(client, "/mon-calendrier")})
+        assert resp.status_code == 302
+        page = client.get("/mon-calendrier").get_data(as_text=True)
+        assert expected in page and "SNP" in page
+    forbidden = double("sogo", forbidden_users={RADICALE_USER})
+    client.post("/mon-calendrier/tester", data={
+        "url": forbidden.url("/"), "username": RADICALE_USER, "password": RADICALE_PASSWORD,
+        "csrf_token": _csrf(client, "/mon-calendrier")})
+    page = client.get("/mon-calendrier").get_data(as_text=True)
+    assert "refuse l&#39;accès à ce compte" in page or "refuse l'accès à ce compte" in page
