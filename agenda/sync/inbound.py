@@ -58,6 +58,9 @@ class SyncReport:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # hrefs the server's answer hid
+    # A change that could not be applied yet (a slot held during a call): the sync token
+    # is kept, so that the server reports the change again at the next pass.
+    retry: bool = False
 
 
 _SQLITE_WRITER = threading.RLock()
@@ -175,7 +178,7 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
                     "recréez cet événement.", res=_resource(href)))
                 report.skipped += 1
             apply_changes(account, changed, deleted, now=now, report=report)
-            if token is not None:
+            if token is not None and not report.retry:
                 account.sync_token = token
             _check_busy(account, busy, now=now)
             if account.state == "error":
@@ -273,6 +276,9 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         if row is not None:
             touched.update(row.uids or [])
             db.session.delete(row)
+    if deleted:
+        # Reported again (a change kept for retry): the slots still know their event.
+        touched.update(_uids_of_slots_at(doctor_id, deleted))
 
     # UIDs owned by objects not changed in this batch (duplicate UID detection).
     changed_hrefs = {canonical_href(o.href) for o in changed}
@@ -341,6 +347,18 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     if touched:
         _reconcile(account, touched, desired, where, now, report)
     db.session.flush()
+
+
+def _uids_of_slots_at(doctor_id: int, hrefs: set[str]) -> set[str]:
+    from agenda.slots.models import Slot
+
+    spelled = sorted({canonical_href(h) for h in hrefs} | set(hrefs))
+    found: set[str] = set()
+    for i in range(0, len(spelled), 500):
+        found.update(db.session.scalars(select(Slot.caldav_uid).where(
+            Slot.doctor_id == doctor_id, Slot.caldav_href.in_(spelled[i:i + 500]),
+            Slot.caldav_uid.is_not(None), Slot.status.notin_(GONE))))
+    return found
 
 
 def _resource(href: str) -> str:
@@ -426,6 +444,11 @@ def _reconcile(account: CalendarAccount, uids: set[str],
             savepoint.commit()
         except DomainError as exc:
             savepoint.rollback()
+            if getattr(exc, "rule", None) == "slot_held":
+                # A call is holding the slot: applied at a next pass, once the hold ends
+                # (a booking then keeps it, with a conflict) — never left behind.
+                report.retry = True
+                continue
             when = _when(spec.start if spec is not None else slot.start)
             log_line(doctor.id, "error", _t(
                 "Événement « %(uid)s » du %(when)s non pris en compte : %(msg)s",

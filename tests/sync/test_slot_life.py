@@ -106,3 +106,36 @@ def test_moved_booked_event_conflict_is_restated_resolved_then_follows(app, froz
     assert offered(booker, [new.id]) == {new.id}
     remote = dav.get(new.caldav_href)
     assert "SUMMARY:SNP\r\n" in remote.data and "STATUS:CONFIRMED" in remote.data
+
+
+def test_change_blocked_by_a_hold_is_applied_once_the_hold_ends(app, frozen, dav, make_doctor,
+                                                                connect, booker):
+    from agenda.booking.services.bookings import hold_slot
+
+    doctor = make_doctor(with_user=True)
+    account, cal = connect(doctor, dav)
+    gone = dav.put(cal, "held-gone", vevent("held-gone", paris(TOMORROW, 9),
+                                            paris(TOMORROW, 9, 20)))
+    dav.put(cal, "held-move", vevent("held-move", paris(TOMORROW, 10), paris(TOMORROW, 10, 20)))
+    worker.run_pass(app, threads=1)
+    first, second = live_slots(doctor)
+    hold_slot(booker, first.id)
+    hold_slot(booker, second.id)  # two calls in progress
+    dav.delete(gone)
+    dav.put(cal, "held-move", vevent("held-move", paris(TOMORROW, 11), paris(TOMORROW, 11, 20)))
+    for _ in range(2):  # while the calls last, nothing is forced and nothing is lost
+        worker.run_pass(app, threads=1)
+        db.session.refresh(first)
+        db.session.refresh(second)
+        assert first.status == "open" and second.start == paris(TOMORROW, 10)
+    frozen.advance(minutes=30)  # the holds ended without a booking
+    worker.run_pass(app, threads=1)
+    [moved] = live_slots(doctor)
+    assert moved.caldav_uid == "held-move" and moved.start == paris(TOMORROW, 11)
+    db.session.refresh(first)
+    assert first.status == "withdrawn"
+    assert not offered(booker, [first.id])
+    worker.run_pass(app, threads=1)
+    db.session.refresh(account)
+    assert account.state == "ok"
+    assert worker.run_pass(app, threads=1).quiet  # settled: the token moved on
