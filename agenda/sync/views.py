@@ -34,8 +34,9 @@ class _HideFeedTokens(logging.Filter):
 
         if isinstance(record.msg, str):
             record.msg = hide(record.msg)
-        if isinstance(record.args, dict):
-            record.args = {k: hide(v) for k, v in record.args.items()}
+        if isinstance(record.args, dict):  # gunicorn's atoms: changed in place, type kept
+            for key, value in list(record.args.items()):
+                record.args[key] = hide(value)
         elif isinstance(record.args, tuple):
             record.args = tuple(hide(v) for v in record.args)
         return True

@@ -143,3 +143,23 @@ def test_access_log_never_shows_a_feed_token(app, frozen, make_doctor, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any("/calendrier/***.ics" in line for line in lines), lines
     assert not any(token in line for line in lines)
+
+
+def test_gunicorn_access_line_never_shows_a_feed_token(app):
+    from agenda.sync.views import _HideFeedTokens
+
+    class SafeAtoms(dict):  # gunicorn's atoms: unknown keys read as "-"
+        def __getitem__(self, key):
+            return super().get(key, "-")
+
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
+                               '%(h)s "%(r)s" %(s)s %(U)s %({x-forwarded-for}i)s', (), None)
+    record.args = SafeAtoms(h="203.0.113.9", s="200",
+                            r="GET /calendrier/Zq3-secret_token_value_1234.ics HTTP/1.1",
+                            U="/calendrier/Zq3-secret_token_value_1234.ics")
+    assert any(isinstance(f, _HideFeedTokens)
+               for f in logging.getLogger("gunicorn.access").filters)
+    _HideFeedTokens().filter(record)
+    line = record.getMessage()
+    assert "secret_token" not in line
+    assert line == '203.0.113.9 "GET /calendrier/***.ics HTTP/1.1" 200 /calendrier/***.ics -'
