@@ -264,7 +264,7 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         query = query.where(RemoteEvent.reexpand.is_(True), or_(
             RemoteEvent.expanded_until.is_(None),
             RemoteEvent.expanded_until <= end - REEXPAND_EVERY))
-    rows = {canonical_href(r.href): r for r in db.session.scalars(query)}
+    rows = _rows_by_href(query)
     if not changed and not deleted and not rows:
         return
     touched: set[str] = set()
@@ -347,6 +347,27 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     if touched:
         _reconcile(account, touched, desired, where, now, report)
     db.session.flush()
+
+
+def _rows_by_href(query) -> dict[str, RemoteEvent]:
+    """The stored objects by canonical href. One resource stored under two spellings
+    (``%40`` and ``@``, before hrefs were normalised) is made one row again."""
+    rows: dict[str, RemoteEvent] = {}
+    merged = False
+    for row in db.session.scalars(query):
+        key = canonical_href(row.href)
+        other = rows.get(key)
+        if other is None:
+            rows[key] = row
+            continue
+        keep, drop = (other, row) if other.href == key else (row, other)
+        keep.uids = list(dict.fromkeys((keep.uids or []) + (drop.uids or [])))
+        db.session.delete(drop)
+        rows[key] = keep
+        merged = True
+    if merged:
+        db.session.flush()  # the duplicates gone before any row takes their spelling
+    return rows
 
 
 def _uids_of_slots_at(doctor_id: int, hrefs: set[str]) -> set[str]:

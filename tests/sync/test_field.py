@@ -420,3 +420,23 @@ def test_settings_page_from_root_urls_never_a_500(frozen, login_as, make_doctor,
         "csrf_token": _csrf(client, "/mon-calendrier")})
     page = client.get("/mon-calendrier").get_data(as_text=True)
     assert "refuse l&#39;accès à ce compte" in page or "refuse l'accès à ce compte" in page
+
+
+def test_rows_stored_under_two_spellings_are_merged(frozen, radicale_dav, make_doctor,
+                                                    connect):
+    doctor = make_doctor()
+    account, cal = connect(doctor, radicale_dav)
+    href = radicale_dav.put(cal, "twice@host", vevent("twice@host", paris(TOMORROW, 9),
+                                                      paris(TOMORROW, 9, 20)))
+    assert "@" in href
+    # What the old code left behind: our spelling, and the server's spelling (%40).
+    db.session.add_all([
+        RemoteEvent(doctor_id=doctor.id, href=href, uids=["twice@host"], etag="old"),
+        RemoteEvent(doctor_id=doctor.id, href=href.replace("@", "%40"), uids=[], etag="x")])
+    db.session.commit()
+    report = sync_account(account)
+    assert report.error is None, report.error
+    [row] = db.session.scalars(select(RemoteEvent).where(RemoteEvent.doctor_id == doctor.id))
+    assert row.href == href and row.uids == ["twice@host"]
+    assert len(slots_of(doctor)) == 1
+    assert not [n for n in notes_of(doctor) if "UID déjà utilisé" in n]
