@@ -12,6 +12,7 @@ import html
 import ipaddress
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -135,6 +136,10 @@ def _allowed_set(allowed: str | None) -> set[str]:
             if h.strip()}
 
 
+PUBLIC_TTL_SECONDS = 60.0
+_PUBLIC: dict[tuple[str, int], float] = {}  # (host, port) -> when found public
+
+
 def check_target(url: str, allowed: str | None) -> None:
     """Refuse (:class:`TargetRefused`) anything but http(s) to a public address, unless
     the host (or host:port) is listed in ``allowed`` (``CALDAV_ALLOWED_HOSTS``)."""
@@ -144,6 +149,9 @@ def check_target(url: str, allowed: str | None) -> None:
     listed = _allowed_set(allowed)
     if "*" in listed or host in listed or f"{host}:{port}" in listed:
         return
+    seen = _PUBLIC.get((host, port))
+    if seen is not None and time.monotonic() - seen < PUBLIC_TTL_SECONDS:
+        return  # checked a moment ago (one name lookup per host a minute, not per doctor)
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as exc:
@@ -159,6 +167,7 @@ def check_target(url: str, allowed: str | None) -> None:
         if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
                 or ip.is_multicast or ip.is_unspecified):
             raise _refused()
+    _PUBLIC[(host, port)] = time.monotonic()
 
 
 def _allowed_from_app() -> str:
