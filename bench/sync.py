@@ -129,11 +129,16 @@ def main() -> int:
             print(f"synchro initiale       : {initial:7.2f} s  ({first.events_read} événements "
                   f"lus, {slots} créneaux créés, {len(first.errors)} erreurs)")
 
-            t0 = time.perf_counter()
-            second = worker.run_pass(app, threads=args.threads, periodic=False)
-            incremental = time.perf_counter() - t0
+            # Best of three: a shared machine's noise weighs less on the ratio.
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                second = worker.run_pass(app, threads=args.threads, periodic=False)
+                runs.append(time.perf_counter() - t0)
+            incremental = min(runs)
             print(f"incrémentale sans changement : {incremental:7.2f} s  "
-                  f"({second.events_read} événements lus)")
+                  f"({second.events_read} événements lus ; meilleure de 3 : "
+                  f"{', '.join(f'{r:.2f}' for r in runs)})")
 
             tokens = dict(db.session.execute(select(CalendarAccount.username,
                                                     CalendarAccount.sync_token)).all())
@@ -155,11 +160,15 @@ def main() -> int:
             result = cal.objects_by_sync_token(sync_token=tokens[user], load_objects=False)
             return len(list(result))
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.threads) as pool:
-            changed = sum(pool.map(bare, list(users)))
-        bare_time = time.perf_counter() - t0
-        print(f"REPORT caldav nus      : {bare_time:7.2f} s  ({changed} changements)")
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.threads) as pool:
+                changed = sum(pool.map(bare, list(users)))
+            runs.append(time.perf_counter() - t0)
+        bare_time = min(runs)
+        print(f"REPORT caldav nus      : {bare_time:7.2f} s  ({changed} changements ; meilleure "
+              f"de 3 : {', '.join(f'{r:.2f}' for r in runs)})")
         for client, _cal in calendars.values():
             client.close()
         ratio = incremental / bare_time if bare_time else float("inf")
