@@ -29,6 +29,8 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "LOGIN_WINDOW_MINUTES": (15, int, "window of the login rate limit"),
     "SYNC_INTERVAL_SECONDS": (60, int, "pause between two passes of the sync worker"),
     "SYNC_THREADS": (4, int, "doctors synchronised in parallel by one worker"),
+    "CALDAV_ALLOWED_HOSTS": ("", str, "hosts (or host:port) on a loopback or private network "
+                             "the CalDAV client may call, comma-separated (demo: its Radicale)"),
     "SAS_ENDPOINT": ("", str, "base URL of the national SAS platform (INT_R03), empty = off"),
     "SAS_API_KEY": ("", str, "API key sent to the SAS platform"),
     "SAS_IDENTIFIER_SYSTEM": ("urn:agenda-snp", str, "base of this software's FHIR "

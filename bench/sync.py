@@ -12,7 +12,9 @@ directly, as the demo does). Prints:
    stored token, nothing changed);
 3. the time of the bare ``caldav`` library sync REPORTs for the same calendars with the
    same tokens and the same number of threads;
-4. the ratio incremental / bare (aim <= 1.3).
+4. the ratio incremental / bare (aim <= 1.1);
+5. a pass after one event changed for a tenth of the doctors, and the REPORTs it cost
+   per changed event (aim 1: the quick check's answer is used, not asked again).
 
 Runs on a temporary SQLite file, or on ``AGENDA_BENCH_DATABASE_URL`` when it names a
 THROW-AWAY PostgreSQL database (its tables are dropped and re-created).
@@ -66,6 +68,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--doctors", type=int, default=500)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--changed", type=int, default=None,
+                        help="doctors whose calendar changes in step 5 (default: a tenth)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -88,7 +92,7 @@ def main() -> int:
     server = LocalServer("radicale", tmp / "radicale", free_port(), users).start()
     url = os.environ.get("AGENDA_BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "TESTING": True,
-                      "SYNC_THREADS": args.threads})
+                      "SYNC_THREADS": args.threads, "CALDAV_ALLOWED_HOSTS": "127.0.0.1"})
     try:
         with app.app_context():
             db.drop_all()
@@ -125,11 +129,16 @@ def main() -> int:
             print(f"synchro initiale       : {initial:7.2f} s  ({first.events_read} événements "
                   f"lus, {slots} créneaux créés, {len(first.errors)} erreurs)")
 
-            t0 = time.perf_counter()
-            second = worker.run_pass(app, threads=args.threads, periodic=False)
-            incremental = time.perf_counter() - t0
+            # Best of three: a shared machine's noise weighs less on the ratio.
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                second = worker.run_pass(app, threads=args.threads, periodic=False)
+                runs.append(time.perf_counter() - t0)
+            incremental = min(runs)
             print(f"incrémentale sans changement : {incremental:7.2f} s  "
-                  f"({second.events_read} événements lus)")
+                  f"({second.events_read} événements lus ; meilleure de 3 : "
+                  f"{', '.join(f'{r:.2f}' for r in runs)})")
 
             tokens = dict(db.session.execute(select(CalendarAccount.username,
                                                     CalendarAccount.sync_token)).all())
@@ -151,15 +160,42 @@ def main() -> int:
             result = cal.objects_by_sync_token(sync_token=tokens[user], load_objects=False)
             return len(list(result))
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.threads) as pool:
-            changed = sum(pool.map(bare, list(users)))
-        bare_time = time.perf_counter() - t0
-        print(f"REPORT caldav nus      : {bare_time:7.2f} s  ({changed} changements)")
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.threads) as pool:
+                changed = sum(pool.map(bare, list(users)))
+            runs.append(time.perf_counter() - t0)
+        bare_time = min(runs)
+        print(f"REPORT caldav nus      : {bare_time:7.2f} s  ({changed} changements ; meilleure "
+              f"de 3 : {', '.join(f'{r:.2f}' for r in runs)})")
         for client, _cal in calendars.values():
             client.close()
         ratio = incremental / bare_time if bare_time else float("inf")
-        print(f"ratio incrémentale / REPORT nus : {ratio:.2f} (objectif <= 1.3)")
+        print(f"ratio incrémentale / REPORT nus : {ratio:.2f} (objectif <= 1.1)")
+
+        # 5. One event changed (moved by 10 minutes) for a tenth of the doctors.
+        from agenda.sync import adapter as adapter_mod
+
+        changed_users = list(users)[:max(1, args.changed or args.doctors // 10)]
+        for user in changed_users:
+            dav = adapter_mod.CaldavAdapter(server.url, user, users[user],
+                                            allowed_hosts="127.0.0.1")
+            href = f"{server.url}{user}/snp/bench-{user}-0.ics"
+            current = dav.get(href)
+            dav.put(href, current.data.replace("DTEND:", "X-MOVED:1\r\nDTEND:"),
+                    etag=current.etag)
+        with app.app_context():
+            before = adapter_mod.REQUESTS["REPORT"]
+            t0 = time.perf_counter()
+            third = worker.run_pass(app, threads=args.threads, periodic=False)
+            elapsed = time.perf_counter() - t0
+            reports = adapter_mod.REQUESTS["REPORT"] - before
+        per_change = (reports - (args.doctors - len(changed_users))) / len(changed_users)
+        print(f"passe avec {len(changed_users)} événements modifiés : {elapsed:7.2f} s  "
+              f"({third.events_read} lus, {reports} REPORT en tout)")
+        print(f"REPORT par événement modifié : {per_change:.2f} (objectif 1 ; les médecins "
+              f"sans changement en coûtent un chacun)")
     finally:
         server.stop()
         clock.set_now(None)

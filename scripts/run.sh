@@ -25,6 +25,7 @@ fi
 RADICALE_DIR="${AGENDA_INSTANCE_PATH:-instance}/radicale"
 if [ -f "$RADICALE_DIR/users" ]; then
   RADICALE_PORT="${AGENDA_DEMO_RADICALE_PORT:-5232}"
+  export AGENDA_CALDAV_ALLOWED_HOSTS="${AGENDA_CALDAV_ALLOWED_HOSTS:+$AGENDA_CALDAV_ALLOWED_HOSTS,}127.0.0.1:$RADICALE_PORT"
   echo "Radicale (calendriers SNP de démonstration) : http://127.0.0.1:$RADICALE_PORT"
   $BIN/python -m agenda.sync.demo_server --folder "$RADICALE_DIR" --port "$RADICALE_PORT" &
   pids+=($!)

@@ -60,6 +60,7 @@ def _test_config(database_url: str, instance) -> dict:
         "BASE_URL": "http://localhost",
         "MAIL_HOST": "127.0.0.1",
         "MAIL_PORT": 1,
+        "CALDAV_ALLOWED_HOSTS": "127.0.0.1",  # the tests' Radicale and Xandikos
     }
 
 

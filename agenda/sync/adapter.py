@@ -1,9 +1,21 @@
-"""The CalDAV client adapter: one small interface, one implementation on the ``caldav``
-library (discovery) and its HTTP session (sync-collection, multiget, conditional PUT).
+"""The CalDAV client adapter: one small interface, one implementation over HTTP
+(discovery, sync-collection, multiget, conditional PUT) with the ``caldav`` library kept
+for creating calendars (demo, tests).
 
 In the manner of Radicale's pluggable parts: :class:`CalendarAdapter` says what the sync
 needs from a calendar server; :class:`CaldavAdapter` does it over CalDAV. Another
 backend (a provider API…) would be one more subclass.
+
+What real servers do and this adapter absorbs (see ``docs/caldav.md``): SOGo's
+surrogate-pair character references in XML, a dropped keep-alive connection (one retry on
+a new connection), ``%40`` against ``@`` in hrefs (every href is normalised), a server
+refusing partial calendar-data (full data asked for instead), discovery from a root URL,
+``/.well-known/caldav``, a principal or a calendar URL; one unreadable event in an answer
+is fetched alone or named, never the end of the whole calendar.
+
+Outbound requests go only to http(s) targets; loopback, link-local and private addresses
+are refused unless listed in ``CALDAV_ALLOWED_HOSTS``; credentials are only ever sent to
+the origin (scheme, host, port) of the URL they were saved with.
 
 Errors are :class:`AdapterError` subclasses carrying a French message shown to the doctor
 and the coordinator; :class:`ServerUnavailable` is a passing failure (retried).
@@ -11,79 +23,29 @@ and the coordinator; :class:`ServerUnavailable` is a passing failure (retried).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
-from lxml import etree
-
-from agenda.sync.text import _t
+from agenda.sync.davwire import (  # noqa: F401  (re-exported: the sync's one entry point)
+    NS, AccessForbidden, AdapterError, AuthenticationFailed, CalendarNotFound,
+    InvalidSyncToken, Multistatus, NotCaldav, PreconditionFailed, RemoteCalendar,
+    RemoteObject, ServerUnavailable, SyncChanges, SyncUnsupported, TargetRefused,
+    _allowed_from_app, _auth_failed, _not_caldav, _origin, _props, _t, _xml,
+    canonical_href,
+    check_target, parse_multistatus, repair_xml)
+from agenda.sync.discovery import _XML_HEADERS, Discovery
 
 _local = threading.local()
-NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 TIMEOUT_SECONDS = 15
 
-
-# --- errors --------------------------------------------------------------------------------
-
-
-class AdapterError(Exception):
-    """A calendar server problem, with a French message for people."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class ServerUnavailable(AdapterError):
-    """Server down, timeout, 5xx: retried later."""
-
-
-class AuthenticationFailed(AdapterError):
-    pass
-
-
-class CalendarNotFound(AdapterError):
-    pass
-
-
-class PreconditionFailed(AdapterError):
-    """412: the event changed on the server since we read it (If-Match) or exists
-    already (If-None-Match: *)."""
-
-
-class InvalidSyncToken(AdapterError):
-    pass
-
-
-class SyncUnsupported(AdapterError):
-    """The server has no RFC 6578 sync-collection: fall back to ETags."""
-
-
-# --- values --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RemoteCalendar:
-    url: str
-    name: str
-
-
-@dataclass
-class RemoteObject:
-    href: str  # absolute URL
-    etag: str | None
-    data: str | None  # iCalendar text
-
-
-@dataclass
-class SyncChanges:
-    changed: list[RemoteObject] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)  # absolute hrefs
-    token: str | None = None
+#: Requests sent, by method (the benchmark reads it: REPORTs per changed event).
+REQUESTS: Counter[str] = Counter()
+_REQUESTS_LOCK = threading.Lock()
 
 
 # --- the interface -------------------------------------------------------------------------
@@ -92,10 +54,12 @@ class SyncChanges:
 class CalendarAdapter:
     """What the sync needs from a calendar server."""
 
-    def __init__(self, url: str, username: str | None, password: str | None):
+    def __init__(self, url: str, username: str | None, password: str | None, *,
+                 allowed_hosts: str | None = None):
         self.url = url
         self.username = username or ""
         self.password = password or ""
+        self.allowed_hosts = allowed_hosts
 
     def calendars(self) -> list[RemoteCalendar]:
         """The principal's calendars ("Tester la connexion")."""
@@ -136,22 +100,25 @@ class CalendarAdapter:
 # --- CalDAV ---------------------------------------------------------------------------------
 
 
-def _xml(tag_tree: str) -> bytes:
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + tag_tree).encode()
-
-
-class CaldavAdapter(CalendarAdapter):
-    """CalDAV through the ``caldav`` library (discovery) and the HTTP library it is built
-    on (niquests since caldav 2, requests before) for the conditional requests."""
+class CaldavAdapter(Discovery, CalendarAdapter):
+    """CalDAV over the HTTP library of the ``caldav`` library (niquests since caldav 2,
+    requests before); the ``caldav`` library itself only creates calendars."""
 
     def __init__(self, url: str, username: str | None, password: str | None, *,
-                 timeout: int = TIMEOUT_SECONDS):
-        super().__init__(url, username, password)
+                 timeout: int = TIMEOUT_SECONDS, allowed_hosts: str | None = None,
+                 trusted: tuple[str, ...] = ()):
+        super().__init__(url, username, password,
+                         allowed_hosts=allowed_hosts if allowed_hosts is not None
+                         else _allowed_from_app())
         http = _http_lib()
         self.timeout = timeout
         self._client = None
         self._auth = (http.auth.HTTPBasicAuth(self.username, self.password)
                       if self.username else None)
+        # Credentials go to the origin they were saved with (and the calendar chosen
+        # there), never elsewhere.
+        self._trusted = {_origin(url)} | {_origin(u) for u in trusted if u}
+        self._checked: set[tuple] = set()
         # One HTTP session per thread, shared by the doctors it handles: connections to
         # the same server are reused (credentials go with each request).
         session = getattr(_local, "session", None)
@@ -161,10 +128,11 @@ class CaldavAdapter(CalendarAdapter):
 
     @property
     def client(self):
-        """The ``caldav`` library client (discovery only), made on first use."""
+        """The ``caldav`` library client (calendar creation only), made on first use."""
         if self._client is None:
             import caldav
 
+            check_target(self.url, self.allowed_hosts)
             self._client = caldav.DAVClient(**client_options(
                 url=self.url, username=self.username or None, password=self.password or None,
                 timeout=self.timeout, require_tls=False, enable_rfc6764=False,
@@ -173,34 +141,55 @@ class CaldavAdapter(CalendarAdapter):
 
     def _report(self, calendar_url: str, body: bytes | str):
         """A REPORT (sync-collection, multiget, calendar-query) on one calendar."""
-        return self._http("REPORT", calendar_url, body,
-                          {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+        return self._http("REPORT", calendar_url, body, {"Depth": "1", **_XML_HEADERS})
+
+    def _renew_session(self) -> None:
+        old = self._session
+        self._session = _local.session = _http_lib().Session()
+        with contextlib.suppress(Exception):  # closing a broken session is best effort
+            old.close()
 
     # raw HTTP, with our own status handling
     def _http(self, method: str, url: str, body: bytes | str | None = None,
               headers: dict | None = None):
         http = _http_lib()
-        try:
-            resp = self._session.request(method, url, data=body, headers=headers or {},
-                                         auth=self._auth, timeout=self.timeout,
-                                         allow_redirects=False)
-        except (http.exceptions.ConnectionError, http.exceptions.Timeout,
-                OSError) as exc:
-            raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
-                                       host=urlsplit(url).netloc)) from exc
-        except http.exceptions.RequestException as exc:
-            raise ServerUnavailable(_t("Erreur de communication avec le serveur de "
-                                       "calendrier.")) from exc
+        origin = _origin(url)
+        if origin not in self._checked:
+            check_target(url, self.allowed_hosts)
+            self._checked.add(origin)
+        auth = self._auth if origin in self._trusted else None
+        with _REQUESTS_LOCK:
+            REQUESTS[method] += 1
+        resp = None
+        for attempt in (1, 2):
+            try:
+                resp = self._session.request(method, url, data=body, headers=headers or {},
+                                             auth=auth, timeout=self.timeout,
+                                             allow_redirects=False)
+                break
+            except http.exceptions.Timeout as exc:
+                raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
+                                           host=urlsplit(url).netloc)) from exc
+            except (http.exceptions.ConnectionError, OSError) as exc:
+                if attempt == 1:
+                    # A keep-alive connection the server dropped: once more, on a new one.
+                    self._renew_session()
+                    continue
+                raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
+                                           host=urlsplit(url).netloc)) from exc
+            except http.exceptions.RequestException as exc:
+                raise ServerUnavailable(_t("Erreur de communication avec le serveur de "
+                                           "calendrier.")) from exc
         if resp.status_code == 401:
-            raise AuthenticationFailed(_t("Identifiant ou mot de passe d'application refusé "
-                                          "par le serveur de calendrier."))
-        if resp.status_code >= 500 or resp.status_code == 429:
+            raise _auth_failed()
+        # 501: this method is not implemented here (not CalDAV): the caller's business.
+        if (resp.status_code >= 500 and resp.status_code != 501) or resp.status_code == 429:
             raise ServerUnavailable(_t("Le serveur de calendrier ne répond pas correctement "
                                        "(erreur %(code)s).", code=resp.status_code))
         return resp
 
-    def _abs(self, href: str) -> str:
-        return urljoin(self.url, href)
+    def _abs(self, href: str, base: str | None = None) -> str:
+        return canonical_href(urljoin(base or self.url, href))
 
     # discovery
     def _principal(self):
@@ -209,32 +198,12 @@ class CaldavAdapter(CalendarAdapter):
         try:
             return self.client.principal()
         except caldav_error.AuthorizationError as exc:
-            raise AuthenticationFailed(_t("Identifiant ou mot de passe d'application refusé "
-                                          "par le serveur de calendrier.")) from exc
+            raise _auth_failed() from exc
         except (http.exceptions.RequestException, OSError) as exc:
             raise ServerUnavailable(_t("Serveur de calendrier injoignable (%(host)s).",
                                        host=urlsplit(self.url).netloc)) from exc
-        except caldav_error.DAVError as exc:
-            raise AdapterError(_t("Ce serveur ne se présente pas comme un serveur CalDAV "
-                                  "(vérifiez l'adresse).")) from exc
-
-    def calendars(self) -> list[RemoteCalendar]:
-        import caldav.lib.error as caldav_error
-
-        principal = self._principal()
-        try:
-            cals = principal.calendars()
-        except caldav_error.DAVError as exc:
-            raise AdapterError(_t("Impossible de lister les calendriers du compte.")) from exc
-        out = []
-        for cal in cals:
-            try:
-                name = cal.get_display_name() or ""
-            except Exception:  # some servers have no displayname
-                name = ""
-            url = str(cal.url)
-            out.append(RemoteCalendar(url=url, name=name or url.rstrip("/").rsplit("/", 1)[-1]))
-        return out
+        except Exception as exc:  # the library's own surprises: never a traceback
+            raise NotCaldav(_not_caldav()) from exc
 
     def ensure_calendar(self, name: str) -> str:
         for cal in self.calendars():
@@ -242,7 +211,7 @@ class CaldavAdapter(CalendarAdapter):
                 return cal.url
         principal = self._principal()
         cal = principal.make_calendar(name=name, cal_id=name.lower())
-        return str(cal.url)
+        return canonical_href(str(cal.url))
 
     # reading
     def sync(self, calendar_url: str, token: str | None) -> SyncChanges:
@@ -256,27 +225,26 @@ class CaldavAdapter(CalendarAdapter):
         if resp.status_code == 404:
             raise CalendarNotFound(_t("Le calendrier choisi n'existe plus sur le serveur."))
         text = resp.content or b""
-        if resp.status_code in (400, 403, 409, 412, 415, 422, 501) or resp.status_code >= 400:
+        if resp.status_code >= 400:
             if token and (b"valid-sync-token" in text or resp.status_code in (403, 409, 412)):
                 raise InvalidSyncToken(_t("Jeton de synchronisation refusé : "
                                           "resynchronisation complète."))
             raise SyncUnsupported(_t("Le serveur ne gère pas la synchronisation "
                                      "incrémentale (code %(code)s).", code=resp.status_code))
-        root = _parse(text)
-        changes = SyncChanges()
-        tok = root.find("D:sync-token", NS)
-        changes.token = tok.text.strip() if tok is not None and tok.text else None
+        answer = parse_multistatus(text)
+        changes = SyncChanges(token=answer.token)
+        own = canonical_href(calendar_url).rstrip("/")
         missing_data: list[str] = []
-        for r in root.findall("D:response", NS):
+        for r in answer.responses:
             href_el = r.find("D:href", NS)
             if href_el is None or not href_el.text:
                 continue
-            href = self._abs(href_el.text.strip())
+            href = self._abs(href_el.text.strip(), calendar_url)
             status = r.find("D:status", NS)
             if status is not None and " 404" in (status.text or ""):
                 changes.deleted.append(href)
                 continue
-            if href.rstrip("/") == calendar_url.rstrip("/") or href.endswith("/"):
+            if href.rstrip("/") == own or href.endswith("/"):
                 continue
             etag, data = _props(r)
             if data is None:
@@ -285,30 +253,48 @@ class CaldavAdapter(CalendarAdapter):
                 changes.changed.append(RemoteObject(href, etag, data))
         if missing_data:
             changes.changed.extend(self.multiget(calendar_url, missing_data))
+        self._fetch_alone(answer.unreadable, calendar_url, changes)
         if changes.token is None:
             raise SyncUnsupported(_t("Le serveur n'a pas donné de jeton de synchronisation."))
         return changes
 
+    def _fetch_alone(self, hrefs: list[str], calendar_url: str, changes: SyncChanges) -> None:
+        """Objects whose part of the answer did not parse: each read with a plain GET
+        (valid where the XML was not); those still unreadable are named."""
+        for raw in hrefs:
+            href = self._abs(raw.strip(), calendar_url)
+            try:
+                obj = self.get(href)
+            except AdapterError:
+                obj = None
+            if obj is not None and obj.data:
+                changes.changed.append(obj)
+            else:
+                changes.unreadable.append(href)
+
     def etags(self, calendar_url: str) -> dict[str, str]:
         body = _xml('<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:resourcetype/>'
                     "</D:prop></D:propfind>")
-        resp = self._http("PROPFIND", calendar_url, body,
-                          {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+        resp = self._http("PROPFIND", calendar_url, body, {"Depth": "1", **_XML_HEADERS})
         if resp.status_code == 404:
             raise CalendarNotFound(_t("Le calendrier choisi n'existe plus sur le serveur."))
         if resp.status_code >= 400:
             raise AdapterError(_t("Lecture du calendrier refusée (code %(code)s).",
                                   code=resp.status_code))
         out = {}
-        for r in _parse(resp.content).findall("D:response", NS):
+        own = canonical_href(calendar_url).rstrip("/")
+        answer = parse_multistatus(resp.content)
+        for r in answer.responses:
             href_el = r.find("D:href", NS)
             if href_el is None or not href_el.text:
                 continue
-            href = self._abs(href_el.text.strip())
-            if href.rstrip("/") == calendar_url.rstrip("/") or href.endswith("/"):
+            href = self._abs(href_el.text.strip(), calendar_url)
+            if href.rstrip("/") == own or href.endswith("/"):
                 continue
             etag, _data = _props(r)
             out[href] = etag or ""
+        for raw in answer.unreadable:  # no ETag read: fetched again
+            out[self._abs(raw.strip(), calendar_url)] = ""
         return out
 
     def multiget(self, calendar_url: str, hrefs: list[str]) -> list[RemoteObject]:
@@ -324,23 +310,32 @@ class CaldavAdapter(CalendarAdapter):
             if resp.status_code >= 400:
                 raise AdapterError(_t("Lecture des événements refusée (code %(code)s).",
                                       code=resp.status_code))
-            for r in _parse(resp.content).findall("D:response", NS):
+            answer = parse_multistatus(resp.content)
+            for r in answer.responses:
                 href_el = r.find("D:href", NS)
                 if href_el is None or not href_el.text:
                     continue
                 etag, data = _props(r)
                 if data is not None:
-                    out.append(RemoteObject(self._abs(href_el.text.strip()), etag, data))
+                    out.append(RemoteObject(self._abs(href_el.text.strip(), calendar_url),
+                                            etag, data))
+            for raw in answer.unreadable:
+                obj = self.get(self._abs(raw.strip(), calendar_url))
+                if obj is not None and obj.data:
+                    out.append(obj)
         return out
 
     def get(self, href: str) -> RemoteObject | None:
+        from agenda.sync.ical import decode_ics
+
         resp = self._http("GET", href)
         if resp.status_code == 404:
             return None
         if resp.status_code >= 400:
             raise AdapterError(_t("Lecture de l'événement refusée (code %(code)s).",
                                   code=resp.status_code))
-        return RemoteObject(href, resp.headers.get("ETag"), resp.text)
+        return RemoteObject(canonical_href(href), resp.headers.get("ETag"),
+                            decode_ics(resp.content or b""))
 
     # writing
     def put(self, href: str, data: str, *, etag: str | None) -> str | None:
@@ -366,23 +361,35 @@ class CaldavAdapter(CalendarAdapter):
 
         fmt = "%Y%m%dT%H%M%SZ"
         # Partial retrieval: only the time properties are asked for (never summaries).
-        body = _xml(
-            '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-            '<D:prop><C:calendar-data><C:comp name="VCALENDAR"><C:comp name="VEVENT">'
+        partial = (
+            '<C:calendar-data><C:comp name="VCALENDAR"><C:comp name="VEVENT">'
             '<C:prop name="UID"/><C:prop name="DTSTART"/><C:prop name="DTEND"/>'
             '<C:prop name="DURATION"/><C:prop name="RRULE"/><C:prop name="EXDATE"/>'
             '<C:prop name="RECURRENCE-ID"/><C:prop name="TRANSP"/><C:prop name="STATUS"/>'
-            '</C:comp><C:comp name="VTIMEZONE"/></C:comp></C:calendar-data></D:prop>'
-            '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-            f'<C:time-range start="{start.strftime(fmt)}" end="{end.strftime(fmt)}"/>'
-            "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>")
-        resp = self._report(calendar_url, body)
-        if resp.status_code >= 400:
-            raise AdapterError(_t("Lecture des disponibilités refusée (code %(code)s).",
-                                  code=resp.status_code))
+            '</C:comp><C:comp name="VTIMEZONE"/></C:comp></C:calendar-data>')
+
+        def query(data_prop: str):
+            return self._report(calendar_url, _xml(
+                '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                f"<D:prop>{data_prop}</D:prop>"
+                '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+                f'<C:time-range start="{start.strftime(fmt)}" end="{end.strftime(fmt)}"/>'
+                "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"))
+
+        resp = query(partial)
+        datas: list[str | None] = []
+        if resp.status_code < 400:
+            datas = [_props(r)[1] for r in parse_multistatus(resp.content).responses]
+        if resp.status_code >= 400 or any(d is None for d in datas):
+            # A server that refuses partial data (Xandikos: 404): the whole objects, of
+            # which only the times are read all the same.
+            resp = query("<C:calendar-data/>")
+            if resp.status_code >= 400:
+                raise AdapterError(_t("Lecture des disponibilités refusée (code %(code)s).",
+                                      code=resp.status_code))
+            datas = [_props(r)[1] for r in parse_multistatus(resp.content).responses]
         out: list[tuple[datetime, datetime]] = []
-        for r in _parse(resp.content).findall("D:response", NS):
-            _etag, data = _props(r)
+        for data in datas:
             if data:
                 out.extend(busy_intervals(data, start, end))
         return out
@@ -413,39 +420,21 @@ def client_options(**options) -> dict:
     return {k: v for k, v in options.items() if k in known}
 
 
-def _parse(content: bytes):
-    try:
-        return etree.fromstring(content or b"<D:multistatus xmlns:D='DAV:'/>",
-                                parser=etree.XMLParser(huge_tree=True, resolve_entities=False))
-    except etree.XMLSyntaxError as exc:
-        raise AdapterError(_t("Réponse illisible du serveur de calendrier.")) from exc
-
-
-def _props(response) -> tuple[str | None, str | None]:
-    etag = data = None
-    for propstat in response.findall("D:propstat", NS):
-        status = propstat.find("D:status", NS)
-        if status is not None and " 200" not in (status.text or ""):
-            continue
-        e = propstat.find("D:prop/D:getetag", NS)
-        if e is not None and e.text:
-            etag = e.text.strip()
-        d = propstat.find("D:prop/C:calendar-data", NS)
-        if d is not None and d.text:
-            data = d.text
-    return etag, data
-
-
 def new_event_href(calendar_url: str, uid: str | None = None) -> str:
     """A stable href for an event we create: ``<calendar>/<uid>.ics``."""
     uid = uid or str(uuid.uuid4())
     safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in uid)
-    return calendar_url.rstrip("/") + "/" + safe + ".ics"
+    return canonical_href(calendar_url.rstrip("/") + "/" + safe + ".ics")
 
 
 # The class the sync uses; tests and other deployments may point it elsewhere.
 ADAPTER_CLASS: type[CalendarAdapter] = CaldavAdapter
 
 
-def adapter_for(url: str, username: str | None, password: str | None) -> CalendarAdapter:
+def adapter_for(url: str, username: str | None, password: str | None, *,
+                allowed_hosts: str | None = None,
+                trusted: tuple[str, ...] = ()) -> CalendarAdapter:
+    if issubclass(ADAPTER_CLASS, CaldavAdapter):
+        return ADAPTER_CLASS(url, username, password, allowed_hosts=allowed_hosts,
+                             trusted=trusted)
     return ADAPTER_CLASS(url, username, password)

@@ -89,7 +89,7 @@ def demo_calendars(built) -> None:
             doctor_id=doctor.id, url=url, username=username,
             password_encrypted=crypto.encrypt(users[username]),
             calendar_url=f"{url}{username}/snp/", calendar_name="SNP", busy_calendar_urls=[],
-            etags={}, state="pending", ics_token=secrets.token_urlsafe(24)))
+            etags={}, state="pending"))
     db.session.flush()
     built.logins.append(("caldav", f"{url} (medecin1…medecin{len(doctors)})",
                          "voir instance/radicale/users"))

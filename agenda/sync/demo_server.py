@@ -118,7 +118,7 @@ def make_calendar(url: str, username: str, password: str, name: str = "SNP") -> 
     """Create (or find) the calendar ``name`` of ``username``; return its URL."""
     from agenda.sync.adapter import CaldavAdapter
 
-    adapter = CaldavAdapter(url, username, password)
+    adapter = CaldavAdapter(url, username, password, allowed_hosts="127.0.0.1,localhost")
     return adapter.ensure_calendar(name)
 
 

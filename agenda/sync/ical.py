@@ -38,6 +38,16 @@ SUMMARY_MARK = "X-AGENDA-SNP-SUMMARY"
 
 _CAPACITY_RE = re.compile(r"(?:^|[\s(\[,;–-])[x×*]\s*(\d{1,2})(?!\d)", re.IGNORECASE)
 _CAPACITY_RE2 = re.compile(r"(\d{1,2})\s*[x×](?:$|[\s)\],;])", re.IGNORECASE)
+# A capacity marker the title seems to give but that does not read as 1 to 20.
+_CAPACITY_TRIED = re.compile(r"(?:^|[\s(\[,;–-])(?:[×*]\s*(?!\d)|[x×*]\s*\d{3,}|x\s*\d{1,2}\d)"
+                             r"|\ufffd", re.IGNORECASE)
+_FOLD_BYTES = re.compile(rb"\r?\n[ \t]")
+
+
+def decode_ics(raw: bytes) -> str:
+    """iCalendar bytes to text: lines unfolded on the bytes first (a line folded inside a
+    multi-byte UTF-8 character, as naive exporters do, is whole again), then decoded."""
+    return _FOLD_BYTES.sub(b"", raw).decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class ParsedObject:
     notes: list[Note] = field(default_factory=list)
     recurring: bool = False
     latest_end: datetime | None = None  # of non-recurring events (re-expansion)
+    capacity_noted: set[str] = field(default_factory=set)  # UIDs told about their capacity
 
 
 # --- title convention ------------------------------------------------------------------------
@@ -98,6 +109,32 @@ def classify_title(title: str | None) -> tuple[str, int, str]:
     elif "domicile" in t or "visite" in t:
         mode = "HH"
     return kind, capacity, mode
+
+
+_MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")
+
+
+def repair_title(title: str) -> str:
+    """A title whose UTF-8 bytes were read as Latin-1 (what Radicale stores of a line
+    folded inside a multi-byte character: "×" becomes "Ã\x97") made whole again."""
+    if not _MOJIBAKE.search(title):
+        return title
+    try:
+        return title.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return title
+
+
+def capacity_unreadable(title: str | None) -> bool:
+    """A floating window's title whose capacity does not parse (a damaged character, a
+    sign without a number, a number out of 1..20): told to the doctor, never silent."""
+    t = normalise(title or "")
+    if "flottant" not in t:
+        return False
+    m = _CAPACITY_RE.search(t) or _CAPACITY_RE2.search(t)
+    if m and 1 <= int(m.group(1)) <= 20 and "\ufffd" not in t:
+        return False
+    return bool(_CAPACITY_TRIED.search(t)) or bool(m)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -143,7 +180,7 @@ def parse_object(text: str | bytes, horizon_start: datetime, horizon_end: dateti
 
     out = ParsedObject()
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        text = decode_ics(text)
     try:
         cal = icalendar.Calendar.from_ical(text)
     except Exception as exc:  # icalendar raises ValueError, IndexError, KeyError…
@@ -409,8 +446,14 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
                                   else start_utc)
         except Exception:
             rid = _recurrence_key(start_utc)
-    kind, capacity, mode = classify_title(str(inst.get(SUMMARY_MARK) or inst.get("SUMMARY")
-                                               or ""))
+    title = repair_title(str(inst.get(SUMMARY_MARK) or inst.get("SUMMARY") or ""))
+    kind, capacity, mode = classify_title(title)
+    if kind == "floating" and uid not in out.capacity_noted and capacity_unreadable(title):
+        out.capacity_noted.add(uid)
+        out.notes.append(Note(uid, "warning", _t(
+            "Événement %(event)s : capacité illisible dans le titre (caractère abîmé ou "
+            "nombre hors de 1 à 20) : capacité %(n)d retenue, corrigez le titre (« flottant "
+            "x2 »).", event=_label(uid, start_utc), n=capacity)))
     return SlotSpec(uid=uid[:255], recurrence_id=rid, start=start_utc, end=end_utc, kind=kind,
                     capacity=capacity, mode=mode)
 

@@ -29,7 +29,8 @@ from agenda.errors import DomainError
 from agenda.extensions import db
 from agenda.sync import ical
 from agenda.sync.adapter import (AdapterError, CalendarAdapter, InvalidSyncToken,
-                                 RemoteObject, SyncUnsupported, adapter_for)
+                                 RemoteObject, SyncChanges, SyncUnsupported, adapter_for,
+                                 canonical_href)
 from agenda.sync.models import CalendarAccount, RemoteEvent, SyncLogEntry
 from agenda.sync.text import _t
 
@@ -56,6 +57,10 @@ class SyncReport:
     quiet: bool = False  # nothing changed, nothing written
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # hrefs the server's answer hid
+    # A change that could not be applied yet (a slot held during a call): the sync token
+    # is kept, so that the server reports the change again at the next pass.
+    retry: bool = False
 
 
 _SQLITE_WRITER = threading.RLock()
@@ -82,7 +87,8 @@ def account_adapter(account: CalendarAccount) -> CalendarAdapter:
     from agenda.sync.crypto import decrypt
 
     return adapter_for(account.url or account.calendar_url, account.username,
-                       decrypt(account.password_encrypted))
+                       decrypt(account.password_encrypted),
+                       trusted=(account.calendar_url,) if account.calendar_url else ())
 
 
 def log_line(doctor_id: int | None, level: str, message: str, uid: str | None = None) -> None:
@@ -95,27 +101,34 @@ def log_line(doctor_id: int | None, level: str, message: str, uid: str | None = 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: SyncReport
+def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: SyncReport,
+                  prefetched: SyncChanges | None = None
                   ) -> tuple[list[RemoteObject], set[str], str | None, bool]:
-    """(changed objects, deleted hrefs, new token, full listing?)"""
+    """(changed objects, deleted hrefs, new token, full listing?); ``prefetched``: the
+    answer the worker's quick check already got for the stored token (not asked twice)."""
     cal = account.calendar_url
 
     def stored() -> dict[str, str | None]:  # only a full listing needs it
-        return dict(db.session.execute(select(RemoteEvent.href, RemoteEvent.etag).where(
-            RemoteEvent.doctor_id == account.doctor_id)).all())
+        return {canonical_href(href): etag for href, etag in db.session.execute(
+            select(RemoteEvent.href, RemoteEvent.etag).where(
+                RemoteEvent.doctor_id == account.doctor_id)).all()}
 
     try:
         try:
-            changes = adapter.sync(cal, account.sync_token)
-            full = account.sync_token is None
+            if prefetched is not None and account.sync_token:
+                changes, full = prefetched, False
+            else:
+                changes = adapter.sync(cal, account.sync_token)
+                full = account.sync_token is None
         except InvalidSyncToken as exc:
             log_line(account.doctor_id, "info", exc.message)
             changes = adapter.sync(cal, None)
             full = True
+        report.unreadable = list(changes.unreadable)
         deleted = set(changes.deleted)
         if full:
             known = stored()
-            seen = {o.href for o in changes.changed}
+            seen = {o.href for o in changes.changed} | set(changes.unreadable)
             deleted |= set(known) - seen
             # Objects we already know unchanged: not parsed again.
             changed = [o for o in changes.changed
@@ -136,7 +149,8 @@ def _read_changes(account: CalendarAccount, adapter: CalendarAdapter, report: Sy
 
 def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = None,
                  *, now: datetime | None = None, has_pending: bool | None = None,
-                 release: str | None = None) -> SyncReport:
+                 release: str | None = None,
+                 prefetched: SyncChanges | None = None) -> SyncReport:
     """One inbound pass for one doctor; commits. Adapter errors end up in the account's
     state (shown in French), never as an exception."""
     report = SyncReport(doctor_id=account.doctor_id)
@@ -146,18 +160,25 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
     own_adapter = adapter is None
     adapter = adapter or account_adapter(account)
     try:
-        changed, deleted, token, full = _read_changes(account, adapter, report)
+        changed, deleted, token, full = _read_changes(account, adapter, report, prefetched)
         report.full = full
         report.read = len(changed)
         busy = _fetch_busy(account, adapter, now=now)
-        if release and _quiet(account, changed, deleted, token, busy, has_pending, now):
+        if release and not report.unreadable and _quiet(account, changed, deleted, token,
+                                                        busy, has_pending, now):
             # Nothing to write: the worker stamps every quiet doctor in one UPDATE.
             report.quiet = True
             db.session.rollback()
             return report
         with serial_writes():
+            for href in report.unreadable:
+                log_line(account.doctor_id, "error", _t(
+                    "Événement (ressource « %(res)s ») illisible dans la réponse du serveur de "
+                    "calendrier : ignoré, le reste du calendrier est synchronisé. Modifiez ou "
+                    "recréez cet événement.", res=_resource(href)))
+                report.skipped += 1
             apply_changes(account, changed, deleted, now=now, report=report)
-            if token is not None:
+            if token is not None and not report.retry:
                 account.sync_token = token
             _check_busy(account, busy, now=now)
             if account.state == "error":
@@ -243,7 +264,7 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         query = query.where(RemoteEvent.reexpand.is_(True), or_(
             RemoteEvent.expanded_until.is_(None),
             RemoteEvent.expanded_until <= end - REEXPAND_EVERY))
-    rows = {r.href: r for r in db.session.scalars(query)}
+    rows = _rows_by_href(query)
     if not changed and not deleted and not rows:
         return
     touched: set[str] = set()
@@ -251,13 +272,16 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     where: dict[str, tuple[str, str | None]] = {}  # uid -> (href, etag)
 
     for href in deleted:
-        row = rows.pop(href, None)
+        row = rows.pop(canonical_href(href), None)
         if row is not None:
             touched.update(row.uids or [])
             db.session.delete(row)
+    if deleted:
+        # Reported again (a change kept for retry): the slots still know their event.
+        touched.update(_uids_of_slots_at(doctor_id, deleted))
 
     # UIDs owned by objects not changed in this batch (duplicate UID detection).
-    changed_hrefs = {o.href for o in changed}
+    changed_hrefs = {canonical_href(o.href) for o in changed}
     owners = {uid: href for href, row in rows.items() if href not in changed_hrefs
               for uid in (row.uids or [])}
 
@@ -265,24 +289,26 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         # NUL bytes: no iCalendar meaning, and PostgreSQL text refuses them.
         text = (obj.data or "").replace("\x00", "")
         parsed = ical.parse_object(text, start, end)
-        row = rows.get(obj.href)
+        href = canonical_href(obj.href)
+        row = rows.get(href)
         if row is None:
-            row = RemoteEvent(doctor_id=doctor_id, href=obj.href)
+            row = RemoteEvent(doctor_id=doctor_id, href=href)
             db.session.add(row)
-            rows[obj.href] = row
+            rows[href] = row
         else:
             touched.update(row.uids or [])
+            row.href = href
         kept = []
         for uid in parsed.uids:
             other = owners.get(uid)
-            if other is not None and other != obj.href:
+            if other is not None and other != href:
                 log_line(doctor_id, "warning", _t(
                     "Événement « %(uid)s » (ressource « %(res)s ») : UID déjà utilisé par un "
                     "autre événement du calendrier : ignoré.", uid=uid[:80],
-                    res=_resource(obj.href)), uid)
+                    res=_resource(href)), uid)
                 report.skipped += 1
                 continue
-            owners[uid] = obj.href
+            owners[uid] = href
             kept.append(uid)
         row.uids = kept
         row.etag = obj.etag
@@ -294,7 +320,7 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
             message = note.message
             if note.uid is None:  # name it by its resource in the calendar
                 message = _t("%(msg)s (ressource « %(res)s »)", msg=message,
-                             res=_resource(obj.href))
+                             res=_resource(href))
             log_line(doctor_id, note.level, message, note.uid)
             if note.level == "error":
                 report.skipped += 1
@@ -302,7 +328,7 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
         for spec in parsed.specs:
             if spec.uid in kept:
                 desired.setdefault(spec.key, spec)
-                where[spec.uid] = (obj.href, obj.etag)
+                where[spec.uid] = (href, obj.etag)
 
     # Recurring events whose horizon moved on: expanded again (quietly).
     for row in rows.values():
@@ -321,6 +347,39 @@ def apply_changes(account: CalendarAccount, changed: list[RemoteObject], deleted
     if touched:
         _reconcile(account, touched, desired, where, now, report)
     db.session.flush()
+
+
+def _rows_by_href(query) -> dict[str, RemoteEvent]:
+    """The stored objects by canonical href. One resource stored under two spellings
+    (``%40`` and ``@``, before hrefs were normalised) is made one row again."""
+    rows: dict[str, RemoteEvent] = {}
+    merged = False
+    for row in db.session.scalars(query):
+        key = canonical_href(row.href)
+        other = rows.get(key)
+        if other is None:
+            rows[key] = row
+            continue
+        keep, drop = (other, row) if other.href == key else (row, other)
+        keep.uids = list(dict.fromkeys((keep.uids or []) + (drop.uids or [])))
+        db.session.delete(drop)
+        rows[key] = keep
+        merged = True
+    if merged:
+        db.session.flush()  # the duplicates gone before any row takes their spelling
+    return rows
+
+
+def _uids_of_slots_at(doctor_id: int, hrefs: set[str]) -> set[str]:
+    from agenda.slots.models import Slot
+
+    spelled = sorted({canonical_href(h) for h in hrefs} | set(hrefs))
+    found: set[str] = set()
+    for i in range(0, len(spelled), 500):
+        found.update(db.session.scalars(select(Slot.caldav_uid).where(
+            Slot.doctor_id == doctor_id, Slot.caldav_href.in_(spelled[i:i + 500]),
+            Slot.caldav_uid.is_not(None), Slot.status.notin_(GONE))))
+    return found
 
 
 def _resource(href: str) -> str:
@@ -398,13 +457,19 @@ def _reconcile(account: CalendarAccount, uids: set[str],
                     slots.update_slot(slot, _slot_input(spec), keep_out_of_charter=True)
                     report.updated += 1
                     _follow(slot, href, etag)
+                    _resolve_conflict(slot)
             else:
+                # The event is (again) where the slot is: any conflict is over.
                 _follow(slot, href, etag)
-                if slot.conflict and not _taken(slot):
-                    slot.conflict = None
+                _resolve_conflict(slot)
             savepoint.commit()
         except DomainError as exc:
             savepoint.rollback()
+            if getattr(exc, "rule", None) == "slot_held":
+                # A call is holding the slot: applied at a next pass, once the hold ends
+                # (a booking then keeps it, with a conflict) — never left behind.
+                report.retry = True
+                continue
             when = _when(spec.start if spec is not None else slot.start)
             log_line(doctor.id, "error", _t(
                 "Événement « %(uid)s » du %(when)s non pris en compte : %(msg)s",
@@ -422,8 +487,19 @@ def _differs(slot, spec: ical.SlotSpec) -> bool:
             or (spec.kind == "floating" and slot.capacity != spec.capacity))
 
 
+def _resolve_conflict(slot) -> None:
+    from agenda.alerts import Alert
+
+    if not slot.conflict:
+        return
+    slot.conflict = None
+    db.session.execute(update(Alert).where(
+        Alert.kind == "event_conflict", Alert.object_type == "slot", Alert.object_id == slot.id,
+        Alert.resolved_at.is_(None)).values(resolved_at=clock.now()))
+
+
 def _follow(slot, href: str | None, etag: str | None) -> None:
-    if href and slot.caldav_href != href:
+    if href and canonical_href(slot.caldav_href or "") != href:
         slot.caldav_href = href
     if etag and slot.caldav_etag != etag:
         slot.caldav_etag = etag

@@ -31,6 +31,7 @@ class CalendarAccount(db.Model):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the secret feed token (the token itself is shown once, never stored).
     ics_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 

@@ -3,6 +3,8 @@ besides the sync passes themselves)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -17,6 +19,8 @@ from agenda.sync import crypto
 from agenda.sync.adapter import AdapterError, RemoteCalendar, adapter_for
 from agenda.sync.models import CalendarAccount, SyncLogEntry
 from agenda.territory.models import Doctor, doctor_in_cpts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,18 +52,35 @@ def _check_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def stored_password(account: CalendarAccount | None, url: str, username: str) -> str | None:
+    """The stored password, for the very URL and username it was saved with only: changing
+    either asks for the password again (it never goes to another address)."""
+    if account is None or not account.password_encrypted:
+        return None
+    if account.url != url or (account.username or "") != (username or "").strip():
+        raise ValidationError(_("L'adresse ou l'identifiant a changé : retapez le mot de passe "
+                                "d'application (il n'est envoyé qu'à l'adresse pour "
+                                "laquelle il a été saisi)."), field="password")
+    return crypto.decrypt(account.password_encrypted)
+
+
 def discover(url: str, username: str, password: str | None,
              doctor: Doctor | None = None) -> list[RemoteCalendar]:
-    """"Tester la connexion": the principal's calendars (password: typed, else stored)."""
+    """"Tester la connexion": the principal's calendars (password: typed, else the stored
+    one when the URL and username are those it was saved with)."""
     url = _check_url(url)
     if not password and doctor is not None:
-        account = account_of(doctor)
-        password = crypto.decrypt(account.password_encrypted) if account else None
+        password = stored_password(account_of(doctor), url, username)
     adapter = adapter_for(url, (username or "").strip(), password or "")
     try:
         return adapter.calendars()
     except AdapterError as exc:
         raise ValidationError(exc.message, field="url") from exc
+    except Exception as exc:  # a server answer nobody foresaw: a message, never a traceback
+        log.exception("CalDAV discovery failed (%s)", type(exc).__name__)
+        raise ValidationError(_("Réponse inattendue du serveur de calendrier : vérifiez "
+                                "l'adresse (celle que votre fournisseur donne pour CalDAV)."),
+                              field="url") from exc
     finally:
         adapter.close()
 
@@ -74,8 +95,7 @@ def save_settings(doctor: Doctor, data: CaldavSettings, *,
     if not username:
         raise ValidationError(_("L'identifiant est obligatoire."), field="username")
     account = account_of(doctor)
-    stored = crypto.decrypt(account.password_encrypted) if account else None
-    password = data.password or stored
+    password = data.password or stored_password(account, url, username)
     if not password:
         raise ValidationError(_("Le mot de passe d'application est obligatoire."),
                               field="password")
@@ -96,8 +116,6 @@ def save_settings(doctor: Doctor, data: CaldavSettings, *,
     account.busy_calendar_urls = busy
     account.state = "pending"
     account.last_error = None
-    if not account.ics_token:
-        account.ics_token = secrets.token_urlsafe(24)
     db.session.commit()
     return account
 
@@ -129,12 +147,40 @@ def disconnect(doctor: Doctor) -> None:
     db.session.commit()
 
 
-def ics_token(doctor: Doctor, *, renew: bool = False) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a feed token (like API tokens): its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_ics_token(doctor: Doctor) -> str:
+    """A new secret feed link (the old one stops working); the token is shown once and
+    only its digest is kept."""
     account = account_of(doctor, create=True)
-    if renew or not account.ics_token:
-        account.ics_token = secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24)
+    account.ics_token = token_digest(token)
     db.session.commit()
-    return account.ics_token
+    return token
+
+
+def feed_account(token: str) -> CalendarAccount | None:
+    """The account of a feed token, when its doctor and the doctor's user account are
+    active (a deactivated doctor's feed is dead)."""
+    from agenda.accounts.models import User
+
+    if not token or len(token) < 16 or len(token) > 200:
+        return None
+    account = db.session.scalar(select(CalendarAccount).where(
+        CalendarAccount.ics_token == token_digest(token)))
+    if account is None:
+        return None
+    doctor = account.doctor
+    if doctor is None or not doctor.active:
+        return None
+    if doctor.user_id is not None:
+        user = db.session.get(User, doctor.user_id)
+        if user is None or not user.active:
+            return None
+    return account
 
 
 def doctor_by_rpps(rpps: str) -> Doctor:
@@ -214,7 +260,5 @@ def test_and_store(doctor: Doctor, url: str, username: str,
     account.last_error = None
     if account.state == "error":
         account.state = "pending"
-    if not account.ics_token:
-        account.ics_token = secrets.token_urlsafe(24)
     db.session.commit()
     return calendars

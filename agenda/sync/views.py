@@ -3,10 +3,13 @@ every doctor's sync state, and the secret ICS feed."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, session, url_for
+import logging
+import re
+
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
+                   session, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from agenda.accounts.access import roles_required
 from agenda.errors import DomainError
@@ -14,10 +17,34 @@ from agenda.extensions import db
 from agenda.sync import services
 from agenda.sync.adapter import RemoteCalendar
 from agenda.sync.forms import CalendarChoiceForm, ConnectionForm
-from agenda.sync.models import CalendarAccount
 
 bp = Blueprint("sync", __name__)
 _SESSION_KEY = "sync_calendars"
+_NEW_FEED_KEY = "sync_new_feed"
+_FEED_PATH = re.compile(r"/calendrier/[^/\s\"?]+\.ics")
+
+
+class _HideFeedTokens(logging.Filter):
+    """Access log lines (the development server's, gunicorn's) never show a feed token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        def hide(value):
+            return _FEED_PATH.sub("/calendrier/***.ics", value) if isinstance(value, str) \
+                else value
+
+        if isinstance(record.msg, str):
+            record.msg = hide(record.msg)
+        if isinstance(record.args, dict):  # gunicorn's atoms: changed in place, type kept
+            for key, value in list(record.args.items()):
+                record.args[key] = hide(value)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(hide(v) for v in record.args)
+        return True
+
+
+for _name in ("werkzeug", "gunicorn.access"):
+    if not any(isinstance(f, _HideFeedTokens) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_HideFeedTokens())
 
 
 def _doctor():
@@ -40,6 +67,7 @@ def settings():
         form.url.data = account.url
         form.username.data = account.username
     calendars = _calendars_in_session()
+    new_feed = session.pop(_NEW_FEED_KEY, None)  # shown once, right after its creation
     choice = CalendarChoiceForm()
     choice.calendar.choices = [(c.url, c.name) for c in calendars]
     choice.busy.choices = [(c.url, c.name) for c in calendars]
@@ -50,9 +78,8 @@ def settings():
                            choice=choice, calendars=calendars,
                            state=services.state_of(account),
                            log=services.recent_log(doctor),
-                           ics_url=(url_for("sync.ics_feed", token=account.ics_token,
-                                            _external=True)
-                                    if account is not None and account.ics_token else None))
+                           ics_url=(url_for("sync.ics_feed", token=new_feed, _external=True)
+                                    if new_feed else None))
 
 
 @bp.post("/mon-calendrier/tester")
@@ -116,7 +143,7 @@ def disconnect():
 @bp.post("/mon-calendrier/nouveau-lien")
 @roles_required("doctor")
 def renew_ics():
-    services.ics_token(_doctor(), renew=True)
+    session[_NEW_FEED_KEY] = services.new_ics_token(_doctor())
     flash(_("Nouveau lien d'abonnement créé : l'ancien ne fonctionne plus."), "success")
     return redirect(url_for("sync.settings") + "#abonnement")
 
@@ -130,20 +157,23 @@ def overview():
 
 @bp.get("/calendrier/<token>.ics")
 def ics_feed(token: str):
-    """Authenticated by the secret in the URL (a long random token)."""
+    """Authenticated by the secret in the URL (a long random token, stored hashed), with
+    ETag and Last-Modified: a poll with nothing new is a 304 with no body."""
     from agenda.sync import ics
 
-    if not token or len(token) < 16:
-        abort(404)
-    account = db.session.scalar(select(CalendarAccount).where(
-        CalendarAccount.ics_token == token))
+    account = services.feed_account(token)
     if account is None:
         abort(404)
-    body = ics.feed(account.doctor)
-    return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": "inline; filename=snp.ics",
-                             "Cache-Control": "private, max-age=300",
-                             "X-Robots-Tag": "noindex"})
+    feed = ics.feed(account.doctor)
+    headers = {"Content-Disposition": "inline; filename=snp.ics",
+               "Cache-Control": "private, max-age=300", "X-Robots-Tag": "noindex",
+               "ETag": feed.etag}
+    if feed.last_modified is not None:
+        headers["Last-Modified"] = feed.last_modified_http
+    if ics.not_modified(feed, request.headers.get("If-None-Match"),
+                        request.headers.get("If-Modified-Since")):
+        return Response(status=304, headers=headers)
+    return Response(feed.body, mimetype="text/calendar", headers=headers)
 
 
 from agenda.sync import cli as _cli  # noqa: E402,F401  (registers the CLI commands)

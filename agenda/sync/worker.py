@@ -267,8 +267,11 @@ def drain_outbox(owner: str | None = None, *, doctor_id: int | None = None) -> P
 # --- one doctor ------------------------------------------------------------------------------
 
 
-def process_account(account_id: int, owner: str, *, inbound: bool = True) -> PassReport:
-    """Outbox then inbound sync of one claimed doctor; releases the claim."""
+def process_account(account_id: int, owner: str, *, inbound: bool = True,
+                    prefetched=None) -> PassReport:
+    """Outbox then inbound sync of one claimed doctor; releases the claim.
+    ``prefetched``: the changes the quick check already read (used, not read again,
+    unless this pass wrote to the calendar first)."""
     from agenda.sync.inbound import mark_error, pending_outbox, sync_account
 
     report = PassReport(doctors=1)
@@ -304,7 +307,8 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True) -> Pas
                 OutboxItem.doctor_id == doctor_id, OutboxItem.status == "pending",
                 OutboxItem.kind.like("caldav.%")).limit(1)) is not None \
                 if (report.delivered or seen_items) else False
-            result = sync_account(account, has_pending=still_pending, release=owner)
+            result = sync_account(account, has_pending=still_pending, release=owner,
+                                  prefetched=None if report.delivered else prefetched)
             if result.quiet:
                 report.quiet.append(account_id)
             report.events_read += result.read
@@ -424,20 +428,25 @@ def _quick_candidates(account_ids: list[int]) -> dict[int, _Snapshot]:
     return out
 
 
-def _unchanged(snapshot: _Snapshot, config: dict) -> bool:
-    """One sync-collection REPORT: True when the calendar has nothing new."""
+def _quick_look(snapshot: _Snapshot, config: dict):
+    """One sync-collection REPORT: ``(unchanged?, changes)``; the changes found go on to
+    the full path, which does not ask the server again (one REPORT per change)."""
     from agenda.sync.adapter import AdapterError, adapter_for
     from agenda.sync.crypto import decrypt
 
     adapter = adapter_for(snapshot.url, snapshot.username,
-                          decrypt(snapshot.password_encrypted, config))
+                          decrypt(snapshot.password_encrypted, config),
+                          allowed_hosts=str(config.get("CALDAV_ALLOWED_HOSTS") or ""),
+                          trusted=(snapshot.calendar_url,))
     try:
         changes = adapter.sync(snapshot.calendar_url, snapshot.sync_token)
     except AdapterError:
-        return False  # the full path records the error
+        return False, None  # the full path records the error
     finally:
         adapter.close()
-    return not changes.changed and not changes.deleted and changes.token == snapshot.sync_token
+    quiet = (not changes.changed and not changes.deleted and not changes.unreadable
+             and changes.token == snapshot.sync_token)
+    return quiet, changes
 
 
 def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None,
@@ -460,19 +469,24 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     config = dict(app.config)
     quick: dict[int, _Snapshot] = {}
 
-    def one(account_id: int) -> PassReport:
+    def look(account_id: int):
         snapshot = quick.get(account_id)
-        if snapshot is not None and _unchanged(snapshot, config):
+        return _quick_look(snapshot, config) if snapshot is not None else (False, None)
+
+    def one(account_id: int) -> PassReport:
+        quiet, changes = look(account_id)
+        if quiet:
             return PassReport(doctors=1, quiet=[account_id])
-        return process_account(account_id, owner, inbound=inbound)
+        return process_account(account_id, owner, inbound=inbound, prefetched=changes)
 
     def job(account_id: int) -> PassReport:
-        snapshot = quick.get(account_id)
-        if snapshot is not None and _unchanged(snapshot, config):
+        quiet, changes = look(account_id)
+        if quiet:
             return PassReport(doctors=1, quiet=[account_id])  # no database work at all
         with app.app_context():
             try:
-                return process_account(account_id, owner, inbound=inbound)
+                return process_account(account_id, owner, inbound=inbound,
+                                       prefetched=changes)
             finally:
                 db.session.remove()
 

@@ -250,7 +250,7 @@ def write_booking(booking, *, create_new: bool = False,
                 data if exists else None, uid=uid, recurrence_id=rid, start=booking.start,
                 end=booking.end, reference=booking.reference, state=booking.status,
                 channel=booking.channel, link=booking_link(booking.id),
-                slot_open_again=bool(slot is not None and slot.status == "open"),
+                slot_open_again=_offered_again(slot),
                 ours=not in_place, now=clock.now())
             if text is None:
                 return False  # already shows this state (a retry after a crash)
@@ -269,6 +269,15 @@ def write_booking(booking, *, create_new: bool = False,
     finally:
         if own_adapter:
             adapter.close()
+
+
+def _offered_again(slot) -> bool:
+    """After a cancellation: the doctor's event offers its time again — the slot reopened,
+    or (the event having moved while booked) the slot was withdrawn and the sync offers
+    the event's new time. The event then gets the doctor's own title back."""
+    if slot is None:
+        return False
+    return slot.status == "open" or (slot.status == "withdrawn" and bool(slot.conflict))
 
 
 def _remember(account: CalendarAccount, href: str, uid: str, text: str, etag: str | None,

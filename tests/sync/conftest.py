@@ -48,7 +48,8 @@ class Dav:
         return self.server.url
 
     def adapter(self) -> CaldavAdapter:
-        return CaldavAdapter(self.url, self.username, self.password)
+        return CaldavAdapter(self.url, self.username, self.password,
+                             allowed_hosts="127.0.0.1")
 
     def new_calendar(self, name: str | None = None) -> str:
         return self.adapter().ensure_calendar(name or f"snp-{next(_seq)}-{uuid.uuid4().hex[:6]}")
@@ -114,8 +115,7 @@ def connect():
         account = CalendarAccount(doctor_id=doctor.id, url=dav.url, username=dav.username,
                                   password_encrypted=crypto.encrypt(dav.password or "-"),
                                   calendar_url=calendar_url, calendar_name="SNP",
-                                  busy_calendar_urls=[], etags={}, state="pending",
-                                  ics_token=uuid.uuid4().hex)
+                                  busy_calendar_urls=[], etags={}, state="pending")
         db.session.add(account)
         db.session.commit()
         return account, calendar_url

@@ -131,7 +131,9 @@ def test_ics_feed_at_secret_url_without_patient_data(app, frozen, make_doctor, c
     booking = book(slot)
     client = app.test_client()
     assert client.get("/calendrier/not-the-right-token-at-all.ics").status_code == 404
-    resp = client.get(f"/calendrier/{account.ics_token}.ics")
+    from agenda.sync.services import new_ics_token
+
+    resp = client.get(f"/calendrier/{new_ics_token(doctor)}.ics")
     assert resp.status_code == 200 and resp.mimetype == "text/calendar"
     body = resp.get_data(as_text=True)
     import icalendar

@@ -273,12 +273,18 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
         db.session.rollback()
         raise Conflict(_("Cette réservation n'est plus active (déjà annulée ou close)."))
     if booking.start > now:
-        # A future slot reopens (its capacity comes back).
+        # A future slot reopens (its capacity comes back) — unless its calendar event moved
+        # or vanished meanwhile (``conflict``): then it is withdrawn once empty, and the
+        # calendar sync offers the event's new time, if any.
         db.session.execute(
             update(Slot).where(Slot.id == booking.slot_id, Slot.booked_count > 0,
                                Slot.status.in_([SlotStatus.OPEN.value, SlotStatus.BOOKED.value]))
-            .values(booked_count=Slot.booked_count - 1, status=SlotStatus.OPEN.value,
-                    updated_at=now)
+            .values(booked_count=Slot.booked_count - 1, updated_at=now,
+                    status=case((Slot.conflict.is_(None), SlotStatus.OPEN.value),
+                                (Slot.booked_count > 1, SlotStatus.BOOKED.value),
+                                else_=SlotStatus.WITHDRAWN.value),
+                    withdraw_reason=case((Slot.conflict.is_(None), Slot.withdraw_reason),
+                                         else_=Slot.conflict))
             .execution_options(synchronize_session=False))
     if booking.request_id:
         db.session.execute(update(FloatingRequest).where(FloatingRequest.id == booking.request_id)
