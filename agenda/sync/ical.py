@@ -61,6 +61,8 @@ class SlotSpec:
     kind: str  # "fixed" | "floating"
     capacity: int
     mode: str  # AMB / VR / HH
+    # The event's LOCATION (only to choose among the doctor's places; never stored).
+    location: str = ""
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -455,7 +457,8 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
             "nombre hors de 1 à 20) : capacité %(n)d retenue, corrigez le titre (« flottant "
             "x2 »).", event=_label(uid, start_utc), n=capacity)))
     return SlotSpec(uid=uid[:255], recurrence_id=rid, start=start_utc, end=end_utc, kind=kind,
-                    capacity=capacity, mode=mode)
+                    capacity=capacity, mode=mode,
+                    location=str(inst.get("LOCATION") or "")[:300])
 
 
 def busy_intervals(text: str, start: datetime, end: datetime,

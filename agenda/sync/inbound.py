@@ -386,11 +386,30 @@ def _resource(href: str) -> str:
     return href.rstrip("/").rsplit("/", 1)[-1][:100]
 
 
-def _slot_input(spec: ical.SlotSpec):
+def _slot_input(spec: ical.SlotSpec, doctor=None):
     from agenda.slots.services import SlotInput
 
     return SlotInput(kind=spec.kind, start=spec.start, end=spec.end, mode=spec.mode,
-                     capacity=spec.capacity if spec.kind == "floating" else 1)
+                     capacity=spec.capacity if spec.kind == "floating" else 1,
+                     place_id=place_for_location(doctor, spec.location) if doctor else None)
+
+
+def place_for_location(doctor, location: str) -> int | None:
+    """The doctor's place an event's LOCATION names (its label, commune or address), for a
+    doctor who practises at several places; None: the main place."""
+    from agenda.territory.services import fold, places_of
+
+    if not (location or "").strip():
+        return None
+    places = places_of(doctor.id)
+    if len(places) < 2:
+        return None
+    wanted = fold(location)
+    for place in sorted(places, key=lambda p: p.is_main):  # secondary places first
+        names = [place.label, place.address, place.commune.name if place.commune else ""]
+        if any(n and fold(n) in wanted for n in names if len(fold(n)) >= 3):
+            return place.id
+    return None
 
 
 def _when(dt: datetime) -> str:
@@ -428,7 +447,7 @@ def _reconcile(account: CalendarAccount, uids: set[str],
         savepoint = db.session.begin_nested()
         try:
             if slot is None:
-                created = slots.create_slot(doctor, _slot_input(spec), source="caldav",
+                created = slots.create_slot(doctor, _slot_input(spec, doctor), source="caldav",
                                             caldav_uid=uid, recurrence_id=spec.recurrence_id,
                                             caldav_href=href, caldav_etag=etag,
                                             keep_out_of_charter=True)
@@ -454,7 +473,7 @@ def _reconcile(account: CalendarAccount, uids: set[str],
                         "maintenue à l'heure initiale.", when=_when(slot.start),
                         new=_when(spec.start)), report)
                 else:
-                    slots.update_slot(slot, _slot_input(spec), keep_out_of_charter=True)
+                    slots.update_slot(slot, _slot_input(spec, doctor), keep_out_of_charter=True)
                     report.updated += 1
                     _follow(slot, href, etag)
                     _resolve_conflict(slot)
@@ -515,7 +534,7 @@ def _conflict(doctor, slot, message: str, report: SyncReport) -> None:
     slot.conflict = message
     log_line(doctor.id, "warning", message, slot.caldav_uid)
     raise_alert("event_conflict", f"{doctor.display_name} : {message}"[:500],
-                cpts_id=doctor.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
+                cpts_id=slot.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
                 object_type="slot", object_id=slot.id)
 
 

@@ -80,9 +80,13 @@ def get_commune(insee: str) -> Commune:
     return commune
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower case without accents (for matching what people type)."""
     text = unicodedata.normalize("NFKD", text or "")
     return "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
+
+
+_fold = fold
 
 
 def search_communes(query: str, limit: int = 15) -> list[Commune]:

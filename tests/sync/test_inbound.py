@@ -261,3 +261,28 @@ def test_a_booked_instance_in_the_past_raises_no_conflict(frozen, radicale_dav, 
     assert report.conflicts == 0
     db.session.refresh(first)
     assert first.conflict is None
+
+
+def test_event_location_chooses_the_place_and_its_cpts(frozen, dav, make_doctor, connect):
+    """A doctor practising at two places (in two CPTS) says where in the event's LOCATION:
+    the slot belongs to that place, and to that CPTS's charter; without one, the main."""
+    from agenda.accounts.services import create_organisation
+    from agenda.territory.models import Commune
+    from agenda.territory.services import add_place
+
+    doctor = make_doctor("44036")
+    other = create_organisation("CPTS Erdre et Gesvres", "cpts")
+    second = add_place(doctor, other.id, address="2 rue du Port", label="Cabinet de Nantes",
+                       commune=db.session.get(Commune, "44109"))
+    db.session.commit()
+    account, cal = connect(doctor, dav)
+    dav.put(cal, "at-nantes", vevent("at-nantes", paris(TOMORROW, 9), paris(TOMORROW, 9, 20),
+                                     extra="LOCATION:2 rue du Port\\, 44000 Nantes\r\n"))
+    dav.put(cal, "at-home", vevent("at-home", paris(TOMORROW, 14), paris(TOMORROW, 14, 20)))
+    report = sync_account(account)
+    assert report.error is None, report.error
+    by_uid = {s.caldav_uid: s for s in slots_of(doctor)}
+    assert by_uid["at-nantes"].place_id == second.id
+    assert by_uid["at-nantes"].cpts_id == other.id
+    assert by_uid["at-home"].cpts_id == doctor.cpts_id and by_uid["at-home"].place_id != second.id
+    assert db.session.scalars(select(RemoteEvent)).first() is not None
