@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import ForeignKey, Index, String, event
+from sqlalchemy import ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agenda import clock
@@ -26,7 +26,8 @@ class AuditEntry(db.Model):
     object_id: Mapped[int | None] = mapped_column()
     patient_id: Mapped[int | None] = mapped_column()
     ip: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str | None] = mapped_column(String(300))
+    # Ids and codes only, never free text typed by a person (it would outlive the purge).
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 @event.listens_for(AuditEntry, "before_update")

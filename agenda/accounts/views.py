@@ -31,8 +31,8 @@ login_manager.login_message = None
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str) -> User | None:
+    return services.user_for_session(session_id)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -89,6 +89,8 @@ def reset_password(token: str):
 @bp.post("/logout")
 @roles_required()
 def logout():
+    services.end_sessions(current_user)  # a copied session cookie dies too
+    db.session.commit()
     logout_user()
     flash(_("Vous êtes déconnecté."), "info")
     return redirect(url_for("accounts.login"))
@@ -126,6 +128,7 @@ def profile():
         else:
             services.set_password(current_user, password_form.new.data)
             db.session.commit()
+            login_user(current_user._get_current_object())  # other sessions end, not this one
             flash(_("Mot de passe modifié."), "info")
     tokens = db.session.scalars(select(ApiToken).where(
         ApiToken.user_id == current_user.id, ApiToken.revoked_at.is_(None))).all()
@@ -196,6 +199,7 @@ def toggle_user(user_id: int):
         flash(_("Vous ne pouvez pas désactiver votre propre compte."), "error")
     else:
         user.active = not user.active
+        services.end_sessions(user)
         db.session.commit()
     return redirect(url_for("accounts.admin_users"))
 

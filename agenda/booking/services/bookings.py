@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import case, or_, select, update
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.orm import aliased, contains_eager
 
 from agenda import alerts, audit, clock
-from agenda.accounts.models import Role, User
+from agenda.accounts.models import Organisation, Role, User
 from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
                                    Reorientation, RequestStatus)
 from agenda.booking.services import notify
@@ -58,33 +58,89 @@ def _hold_free(user_id: int, now):
 # --- hold ---------------------------------------------------------------------------------
 
 def hold_slot(user: User, slot_id: int) -> Slot:
-    """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE)."""
+    """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE).
+
+    Capped by the charter: a user and an organisation hold at most ``hold_max_per_user`` /
+    ``hold_max_per_org`` slots at once, and a renewed hold ends ``hold_max_total_min`` after
+    it began. The caps are counted inside the UPDATE (SQLite: one writer at a time;
+    PostgreSQL: the organisation's holds are taken one at a time under a row lock).
+    """
     require_booker(user)
     slot = _bookable_slot(slot_id, user.cpts_id)
     if slot.kind != SlotKind.FIXED.value:
         raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
                               field="slot_id")
     now = clock.now()
-    until = now + timedelta(minutes=charter_for(user.cpts_id).hold_minutes)
+    charter = charter_for(user.cpts_id)
+    until = now + timedelta(minutes=charter.hold_minutes)
+    renewal = slot.held_by_user_id == user.id and slot.held_until and slot.held_until > now
+    if renewal:
+        since = slot.held_since or now
+        end_of_all = since + timedelta(minutes=charter.hold_max_total_min)
+        if end_of_all <= now:
+            raise RuleViolation(_("Ce créneau est bloqué depuis %(n)s minutes : réservez-le "
+                                  "ou libérez-le.", n=charter.hold_max_total_min),
+                                rule="hold_max_total")
+        until = min(until, end_of_all)
+        mine = (Slot.held_by_user_id == user.id, Slot.held_until > now,
+                Slot.held_since == since if slot.held_since else Slot.held_since.is_(None))
+    else:
+        since = now
+        mine = (_hold_free(user.id, now), *_hold_caps(user, slot_id, now, charter))
     result = db.session.execute(
         update(Slot)
         .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
                Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
-               Slot.booked_count < Slot.capacity, Slot.start > now, _hold_free(user.id, now))
-        .values(held_by_user_id=user.id, held_until=until)
+               Slot.booked_count < Slot.capacity, Slot.start > now, *mine)
+        .values(held_by_user_id=user.id, held_until=until, held_since=since)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()
-        raise Conflict(_("Ce créneau vient d'être pris ou bloqué par un autre utilisateur : "
-                         "choisissez-en un autre."))
+        _explain_refused_hold(user, slot_id, now, charter)
     db.session.commit()
     db.session.refresh(slot)
     return slot
 
 
+def _live_holds(now, exclude_slot_id: int):
+    other = aliased(Slot)
+    return other, select(func.count()).select_from(other).where(
+        other.held_until > now, other.id != exclude_slot_id)
+
+
+def _hold_caps(user: User, slot_id: int, now, charter) -> tuple:
+    if db.engine.dialect.name == "postgresql":
+        # Serialise the holds of one organisation so the counts below see every hold.
+        db.session.execute(select(Organisation.id).where(Organisation.id == user.organisation_id)
+                           .with_for_update(key_share=True))
+    other, live = _live_holds(now, slot_id)
+    by_user = live.where(other.held_by_user_id == user.id).scalar_subquery()
+    by_org = (live.join(User, User.id == other.held_by_user_id)
+              .where(User.organisation_id == user.organisation_id).scalar_subquery())
+    return by_user < charter.hold_max_per_user, by_org < charter.hold_max_per_org
+
+
+def _explain_refused_hold(user: User, slot_id: int, now, charter) -> None:
+    """Raise the reason a hold was refused (read after the UPDATE decided)."""
+    other, live = _live_holds(now, slot_id)
+    if db.session.scalar(live.where(other.held_by_user_id == user.id)) >= \
+            charter.hold_max_per_user:
+        raise RuleViolation(_("Vous bloquez déjà %(n)s créneaux : réservez ou libérez-en un "
+                              "avant d'en bloquer un autre.", n=charter.hold_max_per_user),
+                            rule="hold_max_per_user")
+    by_org = db.session.scalar(live.join(User, User.id == other.held_by_user_id)
+                               .where(User.organisation_id == user.organisation_id))
+    if by_org >= charter.hold_max_per_org:
+        raise RuleViolation(_("Votre organisation bloque déjà %(n)s créneaux : réessayez dans "
+                              "quelques minutes.", n=charter.hold_max_per_org),
+                            rule="hold_max_per_org")
+    raise Conflict(_("Ce créneau vient d'être pris ou bloqué par un autre utilisateur : "
+                     "choisissez-en un autre."))
+
+
 def release_hold(user: User, slot_id: int) -> None:
     db.session.execute(update(Slot).where(Slot.id == slot_id, Slot.held_by_user_id == user.id)
-                       .values(held_by_user_id=None, held_until=None)
+                       .values(held_by_user_id=None, held_until=None, held_since=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
