@@ -176,4 +176,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        # Deleted or overwritten rows (a purged patient) are zeroed, not left in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

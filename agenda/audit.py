@@ -50,3 +50,16 @@ def record(action: str, object_type: str, object_id: int | None = None, *,
                        at=clock.now())
     db.session.add(entry)
     return entry
+
+
+def record_list(object_type: str, objects, *, user_id: int | None = None) -> AuditEntry | None:
+    """One entry for a list that shows patient data: the ids it showed and their patients'
+    (``detail`` = ``booking:12,15;patient:7,9``). Nothing for an empty list."""
+    objects = list(objects)
+    if not objects:
+        return None
+    ids = ",".join(str(o.id) for o in objects)
+    patients = ",".join(str(p) for p in sorted({o.patient_id for o in objects
+                                                if o.patient_id is not None}))
+    return record("list", object_type, None, detail=f"{object_type}:{ids};patient:{patients}",
+                  user_id=user_id)

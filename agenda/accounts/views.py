@@ -132,8 +132,10 @@ def profile():
             flash(_("Mot de passe modifié."), "info")
     tokens = db.session.scalars(select(ApiToken).where(
         ApiToken.user_id == current_user.id, ApiToken.revoked_at.is_(None))).all()
+    new_token_expires = max((t.expires_at for t in tokens if t.expires_at), default=None)
     return render_template("accounts/profile.html", token_form=token_form,
-                           password_form=password_form, tokens=tokens, new_token=new_token)
+                           password_form=password_form, tokens=tokens, new_token=new_token,
+                           new_token_expires=new_token_expires if new_token else None)
 
 
 @bp.post("/compte/jetons/<int:token_id>/revoquer")

@@ -258,12 +258,11 @@ def bookings_for(user: User, *, limit: int = 100, upcoming_only: bool = False
     return list(db.session.scalars(stmt.order_by(Booking.start.desc()).limit(limit)))
 
 
-def audit_list(user: User, bookings: list[Booking]) -> None:
-    """One audit entry per booking whose patient identity a list shows."""
-    for b in bookings:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="liste",
-                     user_id=user.id)
-    if bookings:
+def audit_list(user: User, bookings: list[Booking], requests=()) -> None:
+    """One audit entry per list call, naming the bookings (and requests) it shows."""
+    entries = [audit.record_list("booking", bookings, user_id=user.id),
+               audit.record_list("request", requests, user_id=user.id)]
+    if any(entries):
         db.session.commit()
 
 
@@ -316,8 +315,10 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
                            .values(status=RequestStatus.CANCELLED.value, cancelled_at=now)
                            .execution_options(synchronize_session=False))
     db.session.refresh(booking)
+    # The reason is free text (it may name the patient): on the booking, purged with it,
+    # never in the append-only audit log.
     audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
-                 detail=reason[:300], user_id=user.id)
+                 user_id=user.id)
     notify.booking_events(booking, "cancelled")
     link = absolute_url("booking.detail", booking_id=booking.id)
     doc = db.session.get(Doctor, booking.doctor_id)
@@ -418,9 +419,8 @@ def treated_patients(user: User) -> list[Booking]:
                Booking.status == BookingStatus.SEEN.value, Booking.doctor_id != doctor.id,
                Patient.anonymised_at.is_(None))
         .order_by(Booking.start.desc()).limit(200)))
+    audit.record_list("booking", rows, user_id=user.id)
     for b in rows:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id,
-                     detail="médecin traitant", user_id=user.id)
         if b.synthesis:
             b.treating_seen = True
     db.session.commit()
