@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
+                      StringConstraints)
 
 from agenda.security import MAX_DB_INT
 from agenda.timeutil import MAX_YEAR, MIN_YEAR
@@ -41,13 +42,25 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory
                      AfterValidator(_no_nul), Field(pattern=r"^[^\x00]*$")]
 
 
-DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+def _integral(value):
+    """JSON Schema's integer includes 3.0: accepted as 3 (a bool stays refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+_YEARS = r"^(20\d\d|2100)-"  # MIN_YEAR..MAX_YEAR, stated in the document too
+
+Int = Annotated[int, BeforeValidator(_integral)]
+DbId = Annotated[Int, Field(ge=1, le=MAX_DB_INT)]
 ServiceDate = Annotated[date, AfterValidator(_service_year),
-                        Field(description=f"AAAA-MM-JJ, années {MIN_YEAR} à {MAX_YEAR}")]
+                        Field(description=f"AAAA-MM-JJ, années {MIN_YEAR} à {MAX_YEAR}",
+                              json_schema_extra={"pattern": _YEARS})]
 ServiceDateTime = Annotated[datetime, AfterValidator(_service_year),
-                            Field(description="ISO 8601 ; sans décalage = heure de Paris")]
-BirthDate = Annotated[date, AfterValidator(_birth_year)]
-Week = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W49"],
+                            Field(description="ISO 8601 ; sans décalage = heure de Paris",
+                                  json_schema_extra={"pattern": _YEARS})]
+BirthDate = Annotated[date, AfterValidator(_birth_year),
+                      Field(json_schema_extra={"pattern": r"^(19\d\d|20\d\d|2100)-"})]
+Week = Annotated[str, Field(pattern=r"^(20\d\d|2100)-W(0[1-9]|[1-4]\d|5[0-3])$",
+                            examples=["2026-W49"],
                             description=f"semaine ISO, années {MIN_YEAR} à {MAX_YEAR}")]
 
 
@@ -60,7 +73,7 @@ class Body(BaseModel):
 class Query(BaseModel):
     """Query-string parameters (strings converted to the declared types)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 # --- booking ------------------------------------------------------------------------------
@@ -110,12 +123,12 @@ class AcceptInput(Body):
 class SlotSearchQuery(Query):
     commune: Text(100, 1)
     treating_doctor_id: DbId | None = None
-    horizon_hours: Annotated[int, Field(ge=1, le=24 * 14)] | None = None
+    horizon_hours: Annotated[Int, Field(ge=1, le=24 * 14)] | None = None
     mode: Literal["AMB", "VR", "HH"] | None = None
     day: ServiceDate | None = None
     sector_id: DbId | None = None
     kind: Literal["fixed", "floating"] | None = None
-    limit: Annotated[int, Field(ge=1, le=200)] | None = None
+    limit: Annotated[Int, Field(ge=1, le=200)] | None = None
 
 
 # --- doctor's slots -----------------------------------------------------------------------
@@ -126,7 +139,7 @@ class SlotInput(Body):
     end: ServiceDateTime | None = Field(
         None, description="facultatif pour un créneau fixe (durée de la charte)")
     mode: Literal["AMB", "VR", "HH"] = "AMB"
-    capacity: Annotated[int, Field(ge=1, le=50)] = Field(
+    capacity: Annotated[Int, Field(ge=1, le=50)] = Field(
         1, description="plage flottante : nombre de patients")
 
 
@@ -135,7 +148,7 @@ class SlotPatch(Body):
     start: ServiceDateTime | None = None
     end: ServiceDateTime | None = None
     mode: Literal["AMB", "VR", "HH"] | None = None
-    capacity: Annotated[int, Field(ge=1, le=50)] | None = None
+    capacity: Annotated[Int, Field(ge=1, le=50)] | None = None
 
 
 class WithdrawInput(Body):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
-from agenda.extensions import db
 from agenda.slots.models import Slot
-from agenda.timeutil import iso_week
+from tests.booking.conftest import make_slot, patient_data  # noqa: F401 (fixtures)
 
 # A patient whose every identifying value is unique enough to grep for in logs and dumps.
 KNOWN = {"last_name": "Zébulonesque", "first_name": "Ophélistine", "phone": "0699887766",
@@ -26,24 +25,7 @@ def traces_in(text: str) -> list[str]:
 
 
 @pytest.fixture()
-def make_slot(app):
-    """``make_slot(doctor, start, minutes=20, kind="fixed", capacity=1)``."""
-
-    def _make(doctor, start: datetime, minutes: int = 20, *, kind: str = "fixed",
-              capacity: int = 1) -> Slot:
-        slot = Slot(doctor_id=doctor.id, kind=kind, start=start,
-                    end=start + timedelta(minutes=minutes), week=iso_week(start),
-                    capacity=capacity, booked_count=0, mode="AMB", status="open",
-                    in_charter=True, source="web")
-        db.session.add(slot)
-        db.session.commit()
-        return slot
-
-    return _make
-
-
-@pytest.fixture()
-def slots(frozen, make_doctor, make_slot):
+def slots(frozen, make_doctor, make_slot):  # noqa: F811
     """``slots(n)`` -> n open fixed slots of one doctor, an hour apart from now + 1 h."""
 
     def _make(n: int, doctor=None) -> list[Slot]:
