@@ -62,6 +62,11 @@ def fhir_instant(dt: datetime) -> str:
 
 
 def base_url() -> str:
+    """BASE_URL; behind trusted reverse proxies, the public scheme and host they forward."""
+    from flask import has_request_context, request
+
+    if has_request_context() and current_app.config.get("TRUSTED_PROXIES"):
+        return request.host_url.rstrip("/")
     return current_app.config["BASE_URL"].rstrip("/")
 
 
