@@ -56,6 +56,14 @@ def iso_week(dt: datetime | date) -> str:
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
+def parse_service_date(value: str) -> date:
+    """An ISO date (``2026-12-01``) of the years ``MIN_YEAR``–``MAX_YEAR``; else ValueError."""
+    day = date.fromisoformat(value)
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValueError(value)
+    return day
+
+
 def parse_week(label: str) -> date:
     """Monday of the ISO week ``label`` (``2026-W49``); ``ValueError`` when malformed or
     outside the years ``MIN_YEAR``–``MAX_YEAR``."""
