@@ -194,8 +194,13 @@ document("/slots", "get", {
         "404": _E404}})
 document("/holds", "post", {
     "summary": "Bloquer un créneau fixe quelques minutes pendant l'appel",
+    "description": "Au plus 2 créneaux bloqués par utilisateur et 20 par organisation "
+                   "(charte) ; un blocage renouvelé prend fin 15 minutes après son début "
+                   "(422, rule « hold_max_per_user », « hold_max_per_org », "
+                   "« hold_max_total »).",
     "requestBody": request_body(schemas.HoldInput),
-    "responses": {"201": {"description": "bloqué"}, "404": _E404, "409": _E409}})
+    "responses": {"201": {"description": "bloqué"}, "404": _E404, "409": _E409,
+                  "422": _E422}})
 document("/bookings", "post", {
     "summary": "Réserver un créneau fixe (201) ou envoyer une demande sur un créneau "
                "flottant (202)",
