@@ -164,11 +164,12 @@ def _reserve_attempt(keys: list[tuple[str, int]]) -> bool:
 
 
 def _forget_attempt(keys: list[tuple[str, int]]) -> None:
-    """A successful login: the pair's failures are forgotten, this attempt is uncounted."""
-    from sqlalchemy import update
+    """A successful login: the pair's failures are forgotten (its row goes: the table keeps
+    one row per account and per address, plus the pairs that are failing), this attempt is
+    uncounted."""
+    from sqlalchemy import delete, update
 
-    pair = keys[0][0]
-    db.session.execute(update(LoginThrottle).where(LoginThrottle.key == pair).values(count=0))
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0][0]))
     db.session.execute(update(LoginThrottle).where(
         LoginThrottle.key.in_([k for k, _ in keys[1:]]), LoginThrottle.count > 0)
         .values(count=LoginThrottle.count - 1))
