@@ -27,7 +27,7 @@ def _book(client, headers, slot, **extra):
 
 def test_a_list_of_requests_is_audited_once_naming_every_id(app, frozen, make_doctor,
                                                             make_slot, api_client):
-    doctor = make_doctor()
+    doctor = make_doctor(with_user=True)
     now = frozen.advance(minutes=0)
     client, headers, user = api_client("secretary")
     ids = []
@@ -45,6 +45,13 @@ def test_a_list_of_requests_is_audited_once_naming_every_id(app, frozen, make_do
     named = entry.detail.split(";")[0].removeprefix("request:").split(",")
     assert sorted(map(int, named)) == sorted(ids)
     assert entry.detail.split(";")[1].startswith("patient:")
+    # The doctor's list of offered requests (no names, but communes and reasons): audited.
+    doc_client, doc_headers, doc_user = api_client("doctor", user=doctor.user)
+    offered = doc_client.get("/api/v1/requests", headers=doc_headers).get_json()["requests"]
+    entry = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert (entry.action, entry.user_id) == ("list", doc_user.id)
+    assert {int(i) for i in entry.detail.split(";")[0][8:].split(",")} == {
+        r["id"] for r in offered} and offered
 
 
 def test_the_bookings_page_is_one_audit_entry(app, frozen, make_doctor, make_slot,
