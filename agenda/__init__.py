@@ -33,10 +33,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
         if "DATABASE_URL" in config:
             app.config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-                "pool_pre_ping": not config["DATABASE_URL"].startswith("sqlite")}
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config_module.engine_options(
+                config["DATABASE_URL"])
+            config_module.private_sqlite_file(config["DATABASE_URL"])
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from agenda import security
+
+    security.install(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent / "migrations"))
@@ -100,22 +104,6 @@ def _register_blueprints(app: Flask) -> None:
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
 
-    @app.after_request
-    def _security_headers(response):
-        # Everything is served by the app itself (hospital networks are often closed).
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; "
-            "base-uri 'self'")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        # Booking links must not leak to other sites through the Referer header.
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if response.mimetype == "text/html":
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     @app.get("/health")
     def health():
         return jsonify(status="ok", version=__version__)
@@ -129,6 +117,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         db.session.rollback()
+        if request.path.startswith("/fhir/"):
+            from agenda.sas.fhir_errors import operation_outcome
+
+            return operation_outcome(exc.status, exc.message)
         if wants_json():
             return jsonify(exc.to_dict()), exc.status
         return render_template("error.html", message=exc.message, status=exc.status), exc.status
@@ -140,13 +132,21 @@ def _register_errors(app: Flask) -> None:
         from agenda.i18n import http_message
 
         message = http_message(exc)
+        # Keep the exception's headers (``Allow`` on a 405).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if request.path.startswith("/fhir/"):
             from agenda.sas.fhir_errors import operation_outcome
 
-            return operation_outcome(exc.code or 500, message)
-        if wants_json():
-            return jsonify(error=exc.name.lower().replace(" ", "_"), message=message), exc.code
-        return render_template("error.html", message=message, status=exc.code), exc.code
+            response = operation_outcome(exc.code or 500, message)
+        elif wants_json():
+            response = (jsonify(error=exc.name.lower().replace(" ", "_"), message=message),
+                        exc.code)
+        else:
+            response = (render_template("error.html", message=message, status=exc.code),
+                        exc.code)
+        response = app.make_response(response)
+        response.headers.extend(headers)
+        return response
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -179,4 +179,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        # Deleted or overwritten rows (a purged patient) are zeroed, not left in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

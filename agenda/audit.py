@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import ForeignKey, Index, String, event, text
+from sqlalchemy import ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agenda import clock
@@ -28,7 +28,8 @@ class AuditEntry(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     # The CPTS whose data was touched (a booking's, a request's), for the CPTS admin's log.
     cpts_id: Mapped[int | None] = mapped_column(index=True)
-    detail: Mapped[str | None] = mapped_column(String(300))
+    # Ids and codes only, never free text typed by a person (it would outlive the purge).
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 @event.listens_for(AuditEntry, "before_update")
@@ -58,3 +59,16 @@ def record(action: str, object_type: str, object_id: int | None = None, *,
                        cpts_id=cpts_id, at=clock.now())
     db.session.add(entry)
     return entry
+
+
+def record_list(object_type: str, objects, *, user_id: int | None = None) -> AuditEntry | None:
+    """One entry for a list that shows patient data: the ids it showed and their patients'
+    (``detail`` = ``booking:12,15;patient:7,9``). Nothing for an empty list."""
+    objects = list(objects)
+    if not objects:
+        return None
+    ids = ",".join(str(o.id) for o in objects)
+    patients = ",".join(str(p) for p in sorted({o.patient_id for o in objects
+                                                if o.patient_id is not None}))
+    return record("list", object_type, None, detail=f"{object_type}:{ids};patient:{patients}",
+                  user_id=user_id)

@@ -25,8 +25,13 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "MAIL_STARTTLS": (False, bool, "use STARTTLS"),
     "MAIL_FROM": ("agenda-snp@localhost", str, "sender address"),
     "SESSION_COOKIE_SECURE": (False, bool, "send the session cookie over HTTPS only"),
-    "LOGIN_MAX_FAILURES": (10, int, "failed logins per account and per address before a pause"),
+    "LOGIN_MAX_FAILURES": (10, int, "failed logins per account from one address before a pause"),
+    "LOGIN_MAX_FAILURES_ACCOUNT": (50, int, "failed logins per account, all addresses"),
+    "LOGIN_MAX_FAILURES_ADDRESS": (100, int, "failed logins per address, all accounts"),
     "LOGIN_WINDOW_MINUTES": (15, int, "window of the login rate limit"),
+    "TRUSTED_PROXIES": (0, int, "number of reverse proxies in front (client address, scheme "
+                        "and host are read from X-Forwarded-* only when > 0)"),
+    "API_TOKEN_DAYS": (365, int, "lifetime of a new API token, in days"),
     "SYNC_INTERVAL_SECONDS": (60, int, "pause between two passes of the sync worker"),
     "SYNC_THREADS": (4, int, "doctors synchronised in parallel by one worker"),
     "CALDAV_ALLOWED_HOSTS": ("", str, "hosts (or host:port) on a loopback or private network "
@@ -62,18 +67,16 @@ def load(instance_path: str) -> dict:
     for name, (default, kind, _doc) in SETTINGS.items():
         raw = os.environ.get(f"AGENDA_{name}")
         cfg[name] = _cast(raw, kind) if raw not in (None, "") else default
-    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    _private_folder(Path(instance_path))
     if not cfg["DATABASE_URL"]:
         cfg["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'agenda.sqlite3'}"
+    private_sqlite_file(str(cfg["DATABASE_URL"]))
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _instance_secret(Path(instance_path) / "secret_key")
     return {
         **cfg,
         "SQLALCHEMY_DATABASE_URI": cfg["DATABASE_URL"],
-        # A dead PostgreSQL connection (server restart) is replaced before use; SQLite needs
-        # no such check.
-        "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": not str(cfg["DATABASE_URL"]).startswith("sqlite")},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(str(cfg["DATABASE_URL"])),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
@@ -84,6 +87,30 @@ def load(instance_path: str) -> dict:
         "BABEL_DEFAULT_TIMEZONE": cfg["TIMEZONE"],
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
     }
+
+
+def engine_options(url: str) -> dict:
+    # A dead PostgreSQL connection (server restart) is replaced before use; SQLite needs no
+    # such check. Statement parameters (patient names, phones…) never appear in an error
+    # message or a log line.
+    return {"pool_pre_ping": not url.startswith("sqlite"), "hide_parameters": True}
+
+
+def _private_folder(path: Path) -> None:
+    """The instance folder holds the database and the keys: created readable by us only."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file as 0600 before SQLite does (it would follow the umask;
+    its -wal and -shm files copy the database file's mode)."""
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if path.name and not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _instance_secret(path: Path) -> str:

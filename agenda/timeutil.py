@@ -51,10 +51,24 @@ def iso_week(dt: datetime | date) -> str:
     return f"{year}-W{week:02d}"
 
 
+# Years the service deals with: anything outside is bad input (year 1 or 9999 would overflow
+# the date arithmetic around it).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def parse_service_date(value: str) -> date:
+    """An ISO date (``2026-12-01``) of the years ``MIN_YEAR``–``MAX_YEAR``; else ValueError."""
+    day = date.fromisoformat(value)
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValueError(value)
+    return day
+
+
 def parse_week(label: str) -> date:
-    """Monday of the ISO week ``label`` (``2026-W49``); ``ValueError`` when malformed."""
+    """Monday of the ISO week ``label`` (``2026-W49``); ``ValueError`` when malformed or
+    outside the years ``MIN_YEAR``–``MAX_YEAR``."""
     m = _WEEK_RE.match(label or "")
-    if not m:
+    if not m or not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:
         raise ValueError(label)
     return date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
 

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, event
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from agenda import clock
@@ -119,12 +119,18 @@ class User(UserMixin, db.Model):
     national_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the session cookie's user id: raising it ends every session of the account
+    # server-side (logout, password change, deactivation).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     organisation: Mapped[Organisation] = relationship()
 
     @property
     def is_active(self) -> bool:  # flask-login
         return bool(self.active)
+
+    def get_id(self) -> str:  # flask-login: what the session cookie holds
+        return f"{self.id}.{self.session_version or 0}"
 
     def has_role(self, *roles: str | Role) -> bool:
         return self.role in {r.value if isinstance(r, Role) else r for r in roles}
@@ -147,6 +153,7 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
 
@@ -164,6 +171,21 @@ class LoginAttempt(db.Model):
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class LoginThrottle(db.Model):
+    """Failed-login counters (per account and address pair, per account, per address).
+
+    ``key`` is a SHA-256 of the counted thing, so an over-long e-mail address cannot
+    overflow the column; the count is raised by one conditional UPDATE (exact under
+    concurrency).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
 @event.listens_for(Session, "before_flush")

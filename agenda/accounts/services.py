@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from datetime import timedelta
@@ -11,12 +12,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from agenda import audit, clock
-from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, Organisation,
-                                    OrgKind, Role, ServiceLink, User)
+from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, LoginThrottle,
+                                    Organisation, OrgKind, Role, ServiceLink, User)
 from agenda.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from agenda.extensions import db
 from agenda.timeutil import to_local
@@ -96,7 +97,7 @@ def create_organisation(name: str, kind: str, cpts_id: int | None = None,
                 or cpts_id != actor.cpts_id or any(c != actor.cpts_id for c in serves)):
             raise Forbidden(_("Seul l'opérateur de la plateforme crée des CPTS et des "
                               "organisations communes à plusieurs CPTS."))
-    org = Organisation(name=name[:200], kind=kind, cpts_id=cpts_id, finess=finess or None)
+    org = Organisation(name=name, kind=kind, cpts_id=cpts_id, finess=finess or None)
     db.session.add(org)
     db.session.flush()
     for served in serves:
@@ -221,47 +222,131 @@ def set_user_active(actor: User, user_id: int, active: bool) -> User:
     if user.id == actor.id:
         raise ValidationError(_("Vous ne pouvez pas désactiver votre propre compte."))
     user.active = active
+    if not active:
+        end_sessions(user)
     audit.record("user.activate" if active else "user.deactivate", "user", user.id,
                  user_id=actor.id, cpts_id=user.cpts_id)
     return user
 
 
 def set_password(user: User, password: str) -> None:
+    """A new password ends every session of the account (the caller may log in again)."""
     validate_password(password)
     user.password_hash = hash_password(password)
+    end_sessions(user)
 
 
-# --- login rate limit -------------------------------------------------------------------
+# --- login: throttled per (account, address), per account and per address -------------
 
-def _window_start():
-    return clock.now() - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+def _throttle_keys(email: str, ip: str) -> list[tuple[str, int]]:
+    """The counters one login attempt goes through, in a fixed order (no deadlock).
+
+    The (account, address) pair has the tight limit, so that one attacker cannot lock out
+    the account's owner working from elsewhere; the account and the address alone have
+    looser limits (distributed guessing, one address trying many accounts).
+    """
+    cfg = current_app.config
+
+    def key(kind: str, value: str) -> str:
+        return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+    return [(key("pair", f"{email}|{ip}"), cfg["LOGIN_MAX_FAILURES"]),
+            (key("account", email), cfg["LOGIN_MAX_FAILURES_ACCOUNT"]),
+            (key("address", ip), cfg["LOGIN_MAX_FAILURES_ADDRESS"])]
 
 
-def check_rate_limit(email: str, ip: str) -> None:
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    since = _window_start()
-    by_email = db.session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.email == email, LoginAttempt.at >= since))
-    by_ip = db.session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.ip == ip, LoginAttempt.at >= since))
-    if by_email >= limit or by_ip >= limit:
-        raise TooManyAttempts(_(
-            "Trop de tentatives de connexion échouées. Réessayez dans %(minutes)s minutes.",
-            minutes=current_app.config["LOGIN_WINDOW_MINUTES"]))
+def _reserve_attempt(keys: list[tuple[str, int]]) -> bool:
+    """Count one attempt on every counter before the password is checked, all or nothing,
+    each by a conditional UPDATE: under any concurrency at most ``limit`` checks run."""
+    from sqlalchemy import update
+
+    now = clock.now()
+    since = now - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    for key, limit in keys:
+        db.session.execute(insert(LoginThrottle).values(key=key, count=0, window_start=now)
+                           .on_conflict_do_nothing())
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key,
+                                                       LoginThrottle.window_start < since)
+                           .values(count=0, window_start=now))
+        taken = db.session.execute(update(LoginThrottle).where(LoginThrottle.key == key,
+                                                               LoginThrottle.count < limit)
+                                   .values(count=LoginThrottle.count + 1))
+        if taken.rowcount != 1:
+            db.session.rollback()
+            return False
+    db.session.commit()
+    return True
+
+
+def _forget_attempt(keys: list[tuple[str, int]]) -> None:
+    """A successful login: the pair's failures are forgotten (its row goes: the table keeps
+    one row per account and per address, plus the pairs that are failing), this attempt is
+    uncounted."""
+    from sqlalchemy import delete, update
+
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys[0][0]))
+    db.session.execute(update(LoginThrottle).where(
+        LoginThrottle.key.in_([k for k, _ in keys[1:]]), LoginThrottle.count > 0)
+        .values(count=LoginThrottle.count - 1))
+
+
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _verify_or_waste_time(user: User | None, password: str) -> bool:
+    """The password check; for an unknown or disabled account, the same argon2 work
+    against a dummy hash, so the answer time does not tell whether the account exists."""
+    if user is not None and user.active and user.password_hash:
+        return check_password(user, password)
+    hasher = _hasher()
+    if id(hasher) not in _DUMMY_HASHES:
+        _DUMMY_HASHES[id(hasher)] = hasher.hash(secrets.token_urlsafe(16))
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        hasher.verify(_DUMMY_HASHES[id(hasher)], password or "")
+    return False
 
 
 def authenticate(email: str, password: str, ip: str) -> User:
-    """The user for these credentials, or a French error; failures are counted."""
+    """The user for these credentials, or a French error; every attempt is counted."""
     email = (email or "").strip().lower()
-    check_rate_limit(email, ip)
-    user = db.session.scalar(select(User).where(User.email == email))
-    if user is None or not user.active or not check_password(user, password):
-        db.session.add(LoginAttempt(email=email, ip=ip, at=clock.now()))
+    keys = _throttle_keys(email, ip)
+    if not _reserve_attempt(keys):
+        raise TooManyAttempts(_(
+            "Trop de tentatives de connexion échouées. Réessayez dans %(minutes)s minutes.",
+            minutes=current_app.config["LOGIN_WINDOW_MINUTES"]))
+    user = (db.session.scalar(select(User).where(User.email == email))
+            if len(email) <= 254 else None)
+    if not _verify_or_waste_time(user, password):
+        db.session.add(LoginAttempt(email=email[:254], ip=ip[:64], at=clock.now()))
         db.session.commit()
         raise ValidationError(_("Adresse e-mail ou mot de passe incorrect."))
+    _forget_attempt(keys)
     user.last_login_at = clock.now()
     db.session.commit()
     return user
+
+
+# --- sessions: ended server-side --------------------------------------------------------
+
+def user_for_session(session_id: str) -> User | None:
+    """flask-login's loader: ``"<user id>.<session version>"``; an older version (after a
+    logout, a password change or a deactivation) or an inactive account is no session."""
+    user_id, _sep, version = (session_id or "").partition(".")
+    if not (user_id.isdigit() and version.isdigit()) or int(user_id) > 2**31 - 1:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or (user.session_version or 0) != int(version):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session of ``user`` (the caller commits)."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 # --- API tokens -------------------------------------------------------------------------
@@ -271,10 +356,14 @@ def _token_digest(token: str) -> str:
 
 
 def create_token(user: User, name: str = "api") -> str:
-    """A new API token for ``user``; only its SHA-256 is stored, the token is shown once."""
+    """A new API token for ``user``; only its SHA-256 is stored, the token is shown once.
+    It expires after ``API_TOKEN_DAYS`` (one year by default)."""
     token = "snp_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, name=name or "api", prefix=token[:10],
-                            token_hash=_token_digest(token)))
+    now = clock.now()
+    db.session.add(ApiToken(user_id=user.id, name=(name or "api")[:100], prefix=token[:10],
+                            token_hash=_token_digest(token), created_at=now,
+                            expires_at=now + timedelta(
+                                days=current_app.config["API_TOKEN_DAYS"])))
     audit.record("token.create", "user", user.id, user_id=user.id)
     return token
 
@@ -287,9 +376,9 @@ def user_for_token(token: str) -> User | None:
         select(ApiToken)
         .options(joinedload(ApiToken.user).joinedload(User.organisation))
         .where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None)))
-    if row is None or not row.user.active:
-        return None
     now = clock.now()
+    if row is None or not row.user.active or (row.expires_at and row.expires_at <= now):
+        return None
     # Recorded at most once a minute: no extra write (and no hot row) on every API call.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now

@@ -32,8 +32,8 @@ login_manager.login_message = None
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str) -> User | None:
+    return services.user_for_session(session_id)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -90,6 +90,8 @@ def reset_password(token: str):
 @bp.post("/logout")
 @roles_required()
 def logout():
+    services.end_sessions(current_user)  # a copied session cookie dies too
+    db.session.commit()
     logout_user()
     flash(_("Vous êtes déconnecté."), "info")
     return redirect(url_for("accounts.login"))
@@ -127,11 +129,14 @@ def profile():
         else:
             services.set_password(current_user, password_form.new.data)
             db.session.commit()
+            login_user(current_user._get_current_object())  # other sessions end, not this one
             flash(_("Mot de passe modifié."), "info")
     tokens = db.session.scalars(select(ApiToken).where(
         ApiToken.user_id == current_user.id, ApiToken.revoked_at.is_(None))).all()
+    new_token_expires = max((t.expires_at for t in tokens if t.expires_at), default=None)
     return render_template("accounts/profile.html", token_form=token_form,
-                           password_form=password_form, tokens=tokens, new_token=new_token)
+                           password_form=password_form, tokens=tokens, new_token=new_token,
+                           new_token_expires=new_token_expires if new_token else None)
 
 
 @bp.post("/compte/jetons/<int:token_id>/revoquer")

@@ -5,15 +5,16 @@ The same services as the pages, so the same rules; a lost race is a 409.
 
 from __future__ import annotations
 
-from datetime import date
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 from flask_babel import gettext as _
 
+from agenda import audit
 from agenda.api import bp
-from agenda.api.core import api_roles, json_body
-from agenda.api.slots import _parse_dt  # ISO 8601, wall-clock = Europe/Paris
-from agenda.api.spec import document, schema
+from agenda.api import schemas
+from agenda.api.core import api_roles, json_body, parse_body, parse_query
+from agenda.api.slots import aware  # wall-clock = Europe/Paris
+from agenda.api.spec import document, path_id, query_parameters, request_body, schema
 from agenda.booking import services
 from agenda.booking.models import Booking, FloatingRequest
 from agenda.booking.services import requests as cascade
@@ -23,41 +24,14 @@ from agenda.extensions import db
 BOOKERS = ("secretary", "regulator", "ed_nurse")
 
 
-def _int(value, field: str, *, required: bool = True) -> int | None:
-    if value in (None, "") and not required:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(_("Entier attendu (%(f)s).", f=field), field=field) from None
-
-
-def _date(value, field: str) -> date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(_("Date AAAA-MM-JJ attendue (%(f)s).", f=field),
-                              field=field) from None
-
-
-def _patient(body: dict) -> services.PatientData:
-    p = body.get("patient")
-    if not isinstance(p, dict):
-        raise ValidationError(_("Objet « patient » attendu."), field="patient")
-    commune = services.resolve_commune(str(p.get("commune") or ""))
-    treating = p.get("treating") or {}
-    if not isinstance(treating, dict):
-        raise ValidationError(_("Objet « treating » attendu."), field="treating")
+def _patient(p: schemas.PatientInput) -> services.PatientData:
+    commune = services.resolve_commune(p.commune)
+    treating = p.treating or schemas.TreatingInput()
     return services.PatientData(
-        last_name=str(p.get("last_name") or ""), first_name=str(p.get("first_name") or ""),
-        commune_insee=commune.insee, birth_date=_date(p.get("birth_date"), "birth_date"),
-        phone=p.get("phone") if isinstance(p.get("phone"), str) else None,
-        treating_kind=str(treating.get("kind") or "unknown"),
-        treating_doctor_id=_int(treating.get("doctor_id"), "doctor_id", required=False),
-        treating_external_name=treating.get("name"), treating_external_rpps=treating.get("rpps"),
-        mobility=str(p.get("mobility") or "mobile"))
+        last_name=p.last_name, first_name=p.first_name, commune_insee=commune.insee,
+        birth_date=p.birth_date, phone=p.phone, treating_kind=treating.kind,
+        treating_doctor_id=treating.doctor_id, treating_external_name=treating.name,
+        treating_external_rpps=treating.rpps, mobility=p.mobility)
 
 
 def booking_dict(b: Booking, identity: bool) -> dict:
@@ -92,42 +66,35 @@ def request_dict(r: FloatingRequest, *, identity: bool = False) -> dict:
 @bp.get("/slots")
 @api_roles(*BOOKERS)
 def search_slots():
-    args = request.args
-    commune = services.resolve_commune(args.get("commune", ""))
+    q = parse_query(schemas.SlotSearchQuery)
+    commune = services.resolve_commune(q.commune)
     results = services.search_slots(
-        g.api_user, commune,
-        treating_doctor_id=_int(args.get("treating_doctor_id"), "treating_doctor_id",
-                                required=False),
-        horizon_hours=_int(args.get("horizon_hours"), "horizon_hours", required=False),
-        mode=args.get("mode") or None, day=_date(args.get("day"), "day"),
-        sector_id=_int(args.get("sector_id"), "sector_id", required=False),
-        kind=args.get("kind") or None,
-        limit=_int(args.get("limit"), "limit", required=False) or 50)
+        g.api_user, commune, treating_doctor_id=q.treating_doctor_id,
+        horizon_hours=q.horizon_hours, mode=q.mode, day=q.day, sector_id=q.sector_id,
+        kind=q.kind, limit=q.limit or 50)
     return jsonify({"commune": commune.insee, "slots": [r.to_dict() for r in results]})
 
 
 @bp.post("/holds")
 @api_roles(*BOOKERS)
 def create_hold():
-    body = json_body()
-    slot = services.hold_slot(g.api_user, _int(body.get("slot_id"), "slot_id"))
+    body = parse_body(schemas.HoldInput)
+    slot = services.hold_slot(g.api_user, body.slot_id)
     return jsonify({"slot_id": slot.id, "held_until": slot.held_until.isoformat()}), 201
 
 
 @bp.post("/bookings")
 @api_roles(*BOOKERS)
 def create_booking():
-    body = json_body()
-    origin = body.get("origin") or "api"
-    if origin != "api":
+    if json_body().get("origin", "api") != "api":
         # A SAS booking exists only through the signed slot link of the national platform.
         raise ValidationError(_("Origine refusée : seule l'origine « api » est possible ici ; "
                                 "une réservation SAS passe par le lien du créneau."),
                               field="origin")
+    body = parse_body(schemas.BookingInput)
     result = services.book(g.api_user, services.BookingInput(
-        slot_id=_int(body.get("slot_id"), "slot_id"), patient=_patient(body),
-        reason_id=_int(body.get("reason_id"), "reason_id", required=False),
-        note=body.get("note") if isinstance(body.get("note"), str) else None, origin=origin))
+        slot_id=body.slot_id, patient=_patient(body.patient), reason_id=body.reason_id,
+        note=body.note, origin=body.origin))
     if isinstance(result, Booking):
         return jsonify({"type": "booking", "booking": booking_dict(result, True)}), 201
     return jsonify({"type": "request", "request": request_dict(result, identity=True)}), 202
@@ -143,18 +110,16 @@ def get_booking(booking_id: int):
 @bp.post("/bookings/<int:booking_id>/cancel")
 @api_roles(*BOOKERS, "doctor")
 def cancel_booking(booking_id: int):
-    body = json_body()
-    booking = services.cancel_booking(g.api_user, booking_id, str(body.get("reason") or ""))
+    body = parse_body(schemas.CancelInput)
+    booking = services.cancel_booking(g.api_user, booking_id, body.reason)
     return jsonify(booking_dict(booking, True))
 
 
 @bp.post("/bookings/<int:booking_id>/outcome")
 @api_roles("doctor")
 def booking_outcome(booking_id: int):
-    body = json_body()
-    synthesis = body.get("synthesis") if isinstance(body.get("synthesis"), str) else None
-    booking = services.record_outcome(g.api_user, booking_id, str(body.get("outcome") or ""),
-                                      synthesis)
+    body = parse_body(schemas.OutcomeInput)
+    booking = services.record_outcome(g.api_user, booking_id, body.outcome, body.synthesis)
     return jsonify(booking_dict(booking, True))
 
 
@@ -163,20 +128,24 @@ def booking_outcome(booking_id: int):
 def list_requests():
     user = g.api_user
     if user.role == "doctor":
+        # No identity here, but commune and reason of each patient: audited all the same.
+        offers = services.offers_for(user)
+        shown = [r for r, _o in offers]
         items = [dict(request_dict(r), offer_phase=o.phase, distance_km=o.distance_km)
-                 for r, o in services.offers_for(user)]
+                 for r, o in offers]
     else:
-        items = [request_dict(r, identity=True) for r in services.requests_for(user)]
-        db.session.commit()
+        shown = services.requests_for(user)
+        items = [request_dict(r, identity=True) for r in shown]
+    audit.record_list("request", shown, user_id=user.id)
+    db.session.commit()
     return jsonify({"requests": items})
 
 
 @bp.post("/requests/<int:request_id>/accept")
 @api_roles("doctor")
 def accept_request(request_id: int):
-    body = json_body()
-    booking = services.accept_request(g.api_user, request_id,
-                                      _parse_dt(body.get("start"), "start"))
+    body = parse_body(schemas.AcceptInput)
+    booking = services.accept_request(g.api_user, request_id, aware(body.start))
     return jsonify(booking_dict(booking, True)), 201
 
 
@@ -189,23 +158,6 @@ def refuse_request(request_id: int):
 
 # --------------------------------------------------------------------------- OpenAPI
 
-schema("PatientInput", {
-    "type": "object", "required": ["last_name", "first_name", "commune"],
-    "properties": {
-        "last_name": {"type": "string"}, "first_name": {"type": "string"},
-        "birth_date": {"type": "string", "format": "date"}, "phone": {"type": "string"},
-        "commune": {"type": "string", "description": "code INSEE, nom ou code postal"},
-        "mobility": {"enum": ["mobile", "tele", "home"]},
-        "treating": {"type": "object", "properties": {
-            "kind": {"enum": ["doctor", "none", "unknown", "external"]},
-            "doctor_id": {"type": "integer"}, "name": {"type": "string"},
-            "rpps": {"type": "string"}}}}})
-schema("BookingInput", {
-    "type": "object", "required": ["slot_id", "patient"],
-    "properties": {"slot_id": {"type": "integer"},
-                   "patient": {"$ref": "#/components/schemas/PatientInput"},
-                   "reason_id": {"type": "integer"}, "note": {"type": "string"},
-                   "origin": {"enum": ["api"]}}})
 schema("Booking", {"type": "object", "properties": {
     "id": {"type": "integer"}, "reference": {"type": "string"}, "slot_id": {"type": "integer"},
     "status": {"enum": ["booked", "seen", "no_show", "cancelled"]},
@@ -238,50 +190,41 @@ _E422 = {"$ref": "#/components/responses/E422"}
 document("/slots", "get", {
     "summary": "Chercher les créneaux réservables (médecin traitant d'abord, puis distance, "
                "puis heure)",
-    "parameters": [
-        {"name": n, "in": "query", "required": n == "commune", "schema": {"type": t}}
-        for n, t in [("commune", "string"), ("treating_doctor_id", "integer"),
-                     ("horizon_hours", "integer"), ("mode", "string"), ("day", "string"),
-                     ("sector_id", "integer"), ("kind", "string"), ("limit", "integer")]],
+    "parameters": query_parameters(schemas.SlotSearchQuery),
     "responses": {"200": {"description": "créneaux", "content": {"application/json": {
         "schema": {"type": "object", "properties": {"slots": {
             "type": "array", "items": {"$ref": "#/components/schemas/SlotResult"}}}}}}},
         "404": _E404}})
 document("/holds", "post", {
     "summary": "Bloquer un créneau fixe quelques minutes pendant l'appel",
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["slot_id"],
-        "properties": {"slot_id": {"type": "integer"}}}}}},
-    "responses": {"201": {"description": "bloqué"}, "404": _E404, "409": _E409}})
+    "description": "Au plus 2 créneaux bloqués par utilisateur et 20 par organisation "
+                   "(charte) ; un blocage renouvelé prend fin 15 minutes après son début "
+                   "(422, rule « hold_max_per_user », « hold_max_per_org », "
+                   "« hold_max_total »).",
+    "requestBody": request_body(schemas.HoldInput),
+    "responses": {"201": {"description": "bloqué"}, "404": _E404, "409": _E409,
+                  "422": _E422}})
 document("/bookings", "post", {
     "summary": "Réserver un créneau fixe (201) ou envoyer une demande sur un créneau "
                "flottant (202)",
-    "requestBody": {"required": True, **_json("BookingInput")},
+    "requestBody": request_body(schemas.BookingInput),
     "responses": {"201": {"description": "réservé", **_json("Booking")},
                   "202": {"description": "demande envoyée", **_json("Request")},
                   "404": _E404, "409": _E409}})
 document("/bookings/{id}", "get", {
     "summary": "Une réservation (l'identité selon le rôle)",
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
+    "parameters": [path_id()],
     "responses": {"200": {"description": "réservation", **_json("Booking")}, "404": _E404}})
 document("/bookings/{id}/cancel", "post", {
     "summary": "Annuler une réservation (motif obligatoire)",
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["reason"], "properties": {"reason": {
-            "type": "string"}}}}}},
+    "parameters": [path_id()],
+    "requestBody": request_body(schemas.CancelInput),
     "responses": {"200": {"description": "annulée", **_json("Booking")}, "404": _E404,
                   "409": _E409}})
 document("/bookings/{id}/outcome", "post", {
     "summary": "Issue de la consultation (médecin, après l'heure)",
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["outcome"], "properties": {
-            "outcome": {"enum": ["seen", "no_show", "cancelled"]},
-            "synthesis": {"type": "string"}}}}}},
+    "parameters": [path_id()],
+    "requestBody": request_body(schemas.OutcomeInput),
     "responses": {"200": {"description": "enregistrée", **_json("Booking")}, "404": _E404,
                   "409": _E409, "422": _E422}})
 document("/requests", "get", {
@@ -289,15 +232,11 @@ document("/requests", "get", {
     "responses": {"200": {"description": "demandes"}}})
 document("/requests/{id}/accept", "post", {
     "summary": "Accepter une demande en choisissant l'heure (le premier gagne)",
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["start"], "properties": {
-            "start": {"type": "string", "format": "date-time"}}}}}},
+    "parameters": [path_id()],
+    "requestBody": request_body(schemas.AcceptInput),
     "responses": {"201": {"description": "acceptée", **_json("Booking")}, "404": _E404,
                   "409": _E409, "422": _E422}})
 document("/requests/{id}/refuse", "post", {
     "summary": "Refuser une demande",
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
+    "parameters": [path_id()],
     "responses": {"200": {"description": "refusée"}, "404": _E404, "409": _E409}})

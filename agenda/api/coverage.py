@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 from flask_babel import gettext as _
 
 from agenda import clock
 from agenda.api import bp
-from agenda.api.core import api_roles
-from agenda.api.spec import document
+from agenda.api import schemas
+from agenda.api.core import api_roles, parse_query
+from agenda.api.spec import document, query_parameters
 from agenda.coverage import geo, hourly, stats
 from agenda.errors import ValidationError
 from agenda.timeutil import iso_week, parse_week
@@ -19,7 +20,7 @@ COORD = ("coordinator", "admin")
 @bp.get("/coverage/hourly")
 @api_roles(*COORD)
 def coverage_hourly():
-    week = request.args.get("week") or iso_week(clock.now())
+    week = parse_query(schemas.WeekQuery).week or iso_week(clock.now())
     try:
         parse_week(week)
     except ValueError:
@@ -31,24 +32,15 @@ def coverage_hourly():
 @bp.get("/coverage/communes")
 @api_roles(*COORD)
 def coverage_communes():
-    horizon = request.args.get("horizon") or "48h"
-    if horizon not in geo.HORIZONS:
-        raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h ou week).", h=horizon),
-                              field="horizon")
+    horizon = parse_query(schemas.CommunesQuery).horizon
     return jsonify(geo.geo_coverage(g.api_user.cpts_id, horizon).to_dict())
 
 
 @bp.get("/stats")
 @api_roles(*COORD)
 def stats_api():
-    from datetime import date
-
-    try:
-        start = date.fromisoformat(request.args.get("from", ""))
-        end = date.fromisoformat(request.args.get("to", ""))
-    except ValueError:
-        raise ValidationError(_("Indiquez from et to au format AAAA-MM-JJ."),
-                              field="from") from None
+    q = parse_query(schemas.StatsQuery)
+    start, end = q.from_, q.to
     if end < start or (end - start).days > 3 * 366:
         raise ValidationError(_("Période invalide (from ≤ to, 3 ans au plus)."), field="to")
     return jsonify(stats.compute(g.api_user.cpts_id, stats.Period(start, end)).to_dict())
@@ -68,8 +60,7 @@ _CELL = {"type": "object", "properties": {
 document("/coverage/hourly", "get", {
     "summary": "Couverture horaire d'une semaine (grille jour × heure)",
     "tags": ["coverage"],
-    "parameters": [{"name": "week", "in": "query", "schema": {"type": "string",
-                    "example": "2026-W49"}, "description": "semaine ISO (défaut : courante)"}],
+    "parameters": query_parameters(schemas.WeekQuery),
     "responses": {"200": {"description": "grille", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"week": {"type": "string"},
                                          "demand_weeks": {"type": "integer"},
@@ -80,8 +71,7 @@ document("/coverage/communes", "get", {
     "summary": "Couverture géographique : distance de chaque commune au médecin disponible "
                "le plus proche",
     "tags": ["coverage"],
-    "parameters": [{"name": "horizon", "in": "query", "schema": {
-        "type": "string", "enum": ["24h", "48h", "week"], "default": "48h"}}],
+    "parameters": query_parameters(schemas.CommunesQuery),
     "responses": {"200": {"description": "communes", "content": {"application/json": {
         "schema": {"type": "object", "properties": {
             "horizon": {"type": "string"}, "radius_km": {"type": "integer"},
@@ -100,11 +90,7 @@ document("/stats", "get", {
     "summary": "Statistiques d'une période (appels, créneaux, demandes, rendez-vous, "
                "lapins, canaux, motifs, médecins, communes)",
     "tags": ["coverage"],
-    "parameters": [
-        {"name": "from", "in": "query", "required": True,
-         "schema": {"type": "string", "format": "date"}},
-        {"name": "to", "in": "query", "required": True,
-         "schema": {"type": "string", "format": "date"}, "description": "inclus"}],
+    "parameters": query_parameters(schemas.StatsQuery),
     "responses": {"200": {"description": "statistiques", "content": {"application/json": {
         "schema": {"type": "object", "properties": {
             "summary": {"type": "object"}, "channels": {"type": "array"},

@@ -8,44 +8,34 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from agenda.api import bp
-from agenda.api.core import api_roles, json_body
-from agenda.api.spec import document, schema
+from agenda.api import schemas
+from agenda.api.core import api_roles, parse_body, parse_query
+from agenda.api.spec import document, path_id, query_parameters, request_body, schema
 from agenda.errors import ValidationError
 from agenda.extensions import db
 from agenda.slots import services
 from agenda.timeutil import local_to_utc, local_tz, parse_week
 
-_FIELDS = {"kind", "start", "end", "mode", "capacity"}
 
-
-def _parse_dt(value, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValidationError(_("Date et heure ISO 8601 attendues (%(f)s).", f=field),
-                              field=field)
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(_("Date et heure ISO 8601 attendues (%(f)s).", f=field),
-                              field=field) from None
-    if dt.tzinfo is None:  # wall-clock time in Europe/Paris
+def aware(dt: datetime) -> datetime:
+    """A datetime from the API: without an offset, it is wall-clock time in Europe/Paris."""
+    if dt.tzinfo is None:
         return local_to_utc(dt.date(), dt.time())
     return dt
 
 
 def _input_from(body: dict, base: services.SlotInput | None, doctor) -> services.SlotInput:
-    unknown = set(body) - _FIELDS - {"reason"}
-    if unknown:
-        raise ValidationError(_("Champ inconnu : %(f)s.", f=", ".join(sorted(unknown))),
-                              field=sorted(unknown)[0])
+    """``body``: the fields the client sent (validated by schemas.SlotInput / SlotPatch)."""
+    body = {k: v for k, v in body.items() if v is not None or k == "end"}
     kind = body.get("kind", base.kind if base else "fixed")
     if "start" in body:
-        start = _parse_dt(body["start"], "start")
+        start = aware(body["start"])
     elif base:
         start = base.start
     else:
         raise ValidationError(_("Le début (start) est obligatoire."), field="start")
     if "end" in body and body["end"] is not None:
-        end = _parse_dt(body["end"], "end")
+        end = aware(body["end"])
     elif base and "start" not in body:
         end = base.end
     elif base and "start" in body:  # moved: keep its length
@@ -56,8 +46,6 @@ def _input_from(body: dict, base: services.SlotInput | None, doctor) -> services
         raise ValidationError(_("La fin (end) d'une plage flottante est obligatoire."),
                               field="end")
     capacity = body.get("capacity", base.capacity if base and kind == "floating" else 1)
-    if not isinstance(capacity, int) or isinstance(capacity, bool):
-        raise ValidationError(_("La capacité doit être un nombre entier."), field="capacity")
     mode = body.get("mode", base.mode if base else "AMB")
     return services.SlotInput(kind=str(kind), start=start, end=end, mode=str(mode),
                               capacity=capacity)
@@ -73,7 +61,7 @@ def _summary(doctor, week: str) -> dict:
 @api_roles("doctor")
 def my_slots():
     doctor = services.doctor_for_user(g.api_user)
-    week = request.args.get("week") or services.current_week()
+    week = parse_query(schemas.WeekQuery).week or services.current_week()
     try:
         parse_week(week)
     except ValueError:
@@ -90,7 +78,8 @@ def my_slots():
 @api_roles("doctor")
 def create_my_slot():
     doctor = services.doctor_for_user(g.api_user)
-    data = _input_from(json_body(), None, doctor)
+    data = _input_from(parse_body(schemas.SlotInput).model_dump(exclude_unset=True), None,
+                       doctor)
     slot = services.create_slot(doctor, data, source="api")
     db.session.commit()
     out = services.slot_to_dict(slot)
@@ -105,7 +94,8 @@ def update_my_slot(slot_id: int):
     slot = services.get_own_slot(doctor, slot_id)
     base = services.SlotInput(kind=slot.kind, start=slot.start, end=slot.end, mode=slot.mode,
                               capacity=slot.capacity)
-    data = _input_from(json_body(), base, doctor)
+    data = _input_from(parse_body(schemas.SlotPatch).model_dump(exclude_unset=True), base,
+                       doctor)
     services.update_slot(slot, data)
     db.session.commit()
     return jsonify(services.slot_to_dict(slot))
@@ -116,9 +106,8 @@ def update_my_slot(slot_id: int):
 def withdraw_my_slot(slot_id: int):
     doctor = services.doctor_for_user(g.api_user)
     slot = services.get_own_slot(doctor, slot_id)
-    body = request.get_json(silent=True) or {}
-    reason = body.get("reason") if isinstance(body, dict) else None
-    services.withdraw_slot(slot, reason if isinstance(reason, str) else None)
+    reason = parse_body(schemas.WithdrawInput).reason if request.get_data() else None
+    services.withdraw_slot(slot, reason)
     db.session.commit()
     return jsonify(services.slot_to_dict(slot))
 
@@ -149,19 +138,6 @@ schema("Slot", {
                      "description": "avertissements (jour férié, heures) non bloquants"},
     },
 })
-schema("SlotInput", {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "enum": ["fixed", "floating"], "default": "fixed"},
-        "start": {"type": "string", "format": "date-time",
-                  "description": "ISO 8601 ; sans décalage = heure de Paris"},
-        "end": {"type": "string", "format": "date-time",
-                "description": "facultatif pour un créneau fixe (durée de la charte)"},
-        "mode": {"type": "string", "enum": ["AMB", "VR", "HH"], "default": "AMB"},
-        "capacity": {"type": "integer", "minimum": 1, "default": 1,
-                     "description": "plage flottante : nombre de patients"},
-    },
-})
 schema("WeekCharter", {
     "type": "object",
     "properties": {"week": {"type": "string"}, "count": {"type": "integer"},
@@ -170,8 +146,7 @@ schema("WeekCharter", {
 })
 
 _SLOT = {"application/json": {"schema": {"$ref": "#/components/schemas/Slot"}}}
-_INPUT = {"required": True,
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SlotInput"}}}}
+_INPUT = request_body(schemas.SlotInput)
 _E = {"404": {"$ref": "#/components/responses/E404"},
       "409": {"$ref": "#/components/responses/E409"},
       "422": {"$ref": "#/components/responses/E422"}}
@@ -179,9 +154,7 @@ _E = {"404": {"$ref": "#/components/responses/E404"},
 document("/me/slots", "get", {
     "summary": "Mes créneaux SNP d'une semaine (médecin)",
     "tags": ["créneaux"],
-    "parameters": [{"name": "week", "in": "query", "required": False,
-                    "schema": {"type": "string", "example": "2026-W49"},
-                    "description": "semaine ISO (Europe/Paris) ; défaut : la semaine en cours"}],
+    "parameters": query_parameters(schemas.WeekQuery),
     "responses": {"200": {"description": "la semaine et son décompte selon la charte",
                           "content": {"application/json": {"schema": {
                               "type": "object", "properties": {
@@ -202,9 +175,8 @@ document("/me/slots", "post", {
 document("/me/slots/{id}", "patch", {
     "summary": "Modifier un de mes créneaux libres (médecin)",
     "tags": ["créneaux"],
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "requestBody": _INPUT,
+    "parameters": [path_id()],
+    "requestBody": request_body(schemas.SlotPatch),
     "responses": {"200": {"description": "créneau modifié", "content": _SLOT}, **_E},
 })
 document("/me/slots/{id}", "delete", {
@@ -212,9 +184,7 @@ document("/me/slots/{id}", "delete", {
     "description": "Un créneau réservé ne se retire pas (409) : la réservation s'annule "
                    "avec un motif, qui prévient le réservant.",
     "tags": ["créneaux"],
-    "parameters": [{"name": "id", "in": "path", "required": True,
-                    "schema": {"type": "integer"}}],
-    "requestBody": {"required": False, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+    "parameters": [path_id()],
+    "requestBody": request_body(schemas.WithdrawInput, required=False),
     "responses": {"200": {"description": "créneau retiré", "content": _SLOT}, **_E},
 })

@@ -11,14 +11,21 @@ from decimal import Decimal
 from flask import Response
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, (float, Decimal)):
-        return f"{value}".replace(".", ",")
-    return str(value)
+    if isinstance(value, (int, float, Decimal)):
+        return f"{value}".replace(".", ",")  # numbers, negative ones included, stay numbers
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text  # shown as text, never evaluated
+    return text
 
 
 def parse_cell(text: str):

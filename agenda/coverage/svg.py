@@ -82,9 +82,7 @@ def coverage_map(communes: Sequence, contours: dict[str, dict], doctors: Sequenc
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="coverage-map" role="img" '
            f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" width="100%" '
            f'aria-label="{escape(title)}">',
-           "<style>.commune{stroke:#555;stroke-width:.4}.commune:hover{stroke:#000;"
-           "stroke-width:1.5}.doctor{fill:#08306b;stroke:#fff;stroke-width:.8}"
-           + "".join(f".{k}{{fill:{v}}}" for k, v in BAND_COLOURS.items()) + "</style>",
+           # Colours in static/coverage.css (the CSP refuses inline styles).
            f"<title>{escape(title)}</title>", '<g class="communes">']
     for c in communes:
         dist = "—" if c.distance_km is None else f"{c.distance_km:.1f} km"

@@ -17,7 +17,7 @@ from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
 from agenda.coverage.services import save_indemnity_formula
 from agenda.errors import ValidationError
-from agenda.timeutil import iso_week, parse_week, shift_week, to_local
+from agenda.timeutil import iso_week, parse_service_date, parse_week, shift_week, to_local
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
 COORD = ("coordinator", "admin")
@@ -51,7 +51,7 @@ def _date_arg(name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_service_date(value)
     except ValueError:
         raise ValidationError(_("Date invalide : %(d)s (attendu AAAA-MM-JJ).", d=value),
                               field=name) from None

@@ -77,7 +77,11 @@ def fhir_instant(dt: datetime) -> str:
 
 
 def base_url() -> str:
-    """The public address of the pages (links sent out, such as Slot.comment)."""
+    """BASE_URL; behind trusted reverse proxies, the public scheme and host they forward."""
+    from flask import has_request_context, request
+
+    if has_request_context() and current_app.config.get("TRUSTED_PROXIES"):
+        return request.host_url.rstrip("/")
     return current_app.config["BASE_URL"].rstrip("/")
 
 

@@ -64,6 +64,9 @@ def update_identity(cpts: Organisation, data: CptsIdentity) -> None:
     if phone and R.international_phone(phone) is None:
         raise ValidationError(_("Numéro de téléphone illisible : %(p)s", p=phone[:30]),
                               field="phone")
+    if not data.visibility:
+        raise ValidationError(_("Choisissez au moins une visibilité des créneaux."),
+                              field="visibility")
     unknown = [c for c in data.visibility if c not in R.VISIBILITY_CODES]
     if unknown:
         raise ValidationError(_("Visibilité inconnue : %(v)s", v=", ".join(unknown)[:40]),

@@ -70,6 +70,11 @@ class CharterSettings(db.Model):
     # Outside the publication hours: "refuse" (default) or "warn".
     hours_policy: Mapped[str] = mapped_column(String(10), default="refuse")
     hold_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    # Holds: at most this many at once per user and per organisation, and a hold renewed
+    # by its holder never lasts longer than hold_max_total_min in all.
+    hold_max_per_user: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    hold_max_per_org: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    hold_max_total_min: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
     request_t1_min: Mapped[int] = mapped_column(Integer, default=60)
     request_deadline_min: Mapped[int] = mapped_column(Integer, default=120)
     radius_km: Mapped[int] = mapped_column(Integer, default=15)
@@ -113,6 +118,7 @@ class Slot(db.Model):
     # Temporary hold during a phone call.
     held_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Where it came from, and what the CalDAV sync needs to follow its event.
     source: Mapped[str] = mapped_column(String(10), default=SlotSource.WEB.value)
     caldav_uid: Mapped[str | None] = mapped_column(String(255))

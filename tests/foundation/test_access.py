@@ -7,6 +7,7 @@ rule, and each role reaches only the pages of its rule.
 import re
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from agenda.accounts.access import PUBLIC_ENDPOINTS
 from agenda.accounts.models import Role
@@ -19,7 +20,7 @@ def _sample_url(rule) -> str:
     url = rule.rule
     for arg in rule.arguments:
         conv = rule._converters.get(arg)
-        value = "1" if conv is not None and type(conv).__name__ in {"IntegerConverter"} else "x"
+        value = "1" if isinstance(conv, IntegerConverter) else "x"
         url = re.sub(r"<[^>]*" + re.escape(arg) + ">", value, url)
     return url
 

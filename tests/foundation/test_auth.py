@@ -52,6 +52,8 @@ def test_rate_limit_window_passes(app, client, make_user, frozen):
 
 
 def test_rate_limit_per_address(app, client, make_user):
+    """One address trying many accounts hits the (looser) per-address limit."""
+    app.config["LOGIN_MAX_FAILURES_ADDRESS"] = 10
     users = [make_user("secretary") for _ in range(2)]
     for i in range(10):
         login(client, users[i % 2][0].email, "faux")

@@ -108,6 +108,9 @@ MATRIX: dict[str, Rule] = {
     "api.create_hold": rule(BOOKERS),
     "api.list_requests": rule(BOOKERS | {"doctor"}),
     "sas_slot_landing": rule({"regulator"}, obj="slot"),
+    # the CPTS's SAS settings and refused appointments (its own CPTS only)
+    "sas_cpts_settings": rule(SUPERVISORS),
+    "sas_resend_appointment": rule(SUPERVISORS, obj="booking"),
     # bookings: the booker's organisation, the doctor, the CPTS's supervisors (no identity)
     "booking.bookings": rule(BOOKERS | {"doctor", "coordinator"}),
     "booking.detail": rule(BOOKERS | SUPERVISORS | {"doctor"}, obj="booking",

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import case, or_, select, update
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.orm import aliased, contains_eager
 
 from agenda import alerts, audit, clock
-from agenda.accounts.models import Role, User
+from agenda.accounts.models import Organisation, Role, User
 from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
                                    Reorientation, RequestStatus)
 from agenda.booking.services import notify
@@ -81,34 +81,90 @@ def _hold_free(user_id: int, now):
 # --- hold ---------------------------------------------------------------------------------
 
 def hold_slot(user: User, slot_id: int) -> Slot:
-    """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE)."""
+    """Hold a fixed slot for ``user`` for the charter's few minutes (one conditional UPDATE).
+
+    Capped by the charter: a user and an organisation hold at most ``hold_max_per_user`` /
+    ``hold_max_per_org`` slots at once, and a renewed hold ends ``hold_max_total_min`` after
+    it began. The caps are counted inside the UPDATE (SQLite: one writer at a time;
+    PostgreSQL: the organisation's holds are taken one at a time under a row lock).
+    """
     require_booker(user)
     slot, horizon = _bookable_slot(user, slot_id)
     if slot.kind != SlotKind.FIXED.value:
         raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
                               field="slot_id")
     now = clock.now()
-    until = now + timedelta(minutes=charter_for(slot.cpts_id).hold_minutes)
+    charter = charter_for(slot.cpts_id)
+    until = now + timedelta(minutes=charter.hold_minutes)
+    renewal = slot.held_by_user_id == user.id and slot.held_until and slot.held_until > now
+    if renewal:
+        since = slot.held_since or now
+        end_of_all = since + timedelta(minutes=charter.hold_max_total_min)
+        if end_of_all <= now:
+            raise RuleViolation(_("Ce créneau est bloqué depuis %(n)s minutes : réservez-le "
+                                  "ou libérez-le.", n=charter.hold_max_total_min),
+                                rule="hold_max_total")
+        until = min(until, end_of_all)
+        mine = (Slot.held_by_user_id == user.id, Slot.held_until > now,
+                Slot.held_since == since if slot.held_since else Slot.held_since.is_(None))
+    else:
+        since = now
+        mine = (_hold_free(user.id, now), *_hold_caps(user, slot_id, now, charter))
     result = db.session.execute(
         update(Slot)
         .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
                Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
                Slot.booked_count < Slot.capacity, Slot.start > now, Slot.start < horizon,
-               _hold_free(user.id, now))
-        .values(held_by_user_id=user.id, held_until=until)
+               *mine)
+        .values(held_by_user_id=user.id, held_until=until, held_since=since)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         db.session.rollback()
-        raise Conflict(_("Ce créneau vient d'être pris ou bloqué par un autre utilisateur : "
-                         "choisissez-en un autre."))
+        _explain_refused_hold(user, slot_id, now, charter)
     db.session.commit()
     db.session.refresh(slot)
     return slot
 
 
+def _live_holds(now, exclude_slot_id: int):
+    other = aliased(Slot)
+    return other, select(func.count()).select_from(other).where(
+        other.held_until > now, other.id != exclude_slot_id)
+
+
+def _hold_caps(user: User, slot_id: int, now, charter) -> tuple:
+    if db.engine.dialect.name == "postgresql":
+        # Serialise the holds of one organisation so the counts below see every hold.
+        db.session.execute(select(Organisation.id).where(Organisation.id == user.organisation_id)
+                           .with_for_update(key_share=True))
+    other, live = _live_holds(now, slot_id)
+    by_user = live.where(other.held_by_user_id == user.id).scalar_subquery()
+    by_org = (live.join(User, User.id == other.held_by_user_id)
+              .where(User.organisation_id == user.organisation_id).scalar_subquery())
+    return by_user < charter.hold_max_per_user, by_org < charter.hold_max_per_org
+
+
+def _explain_refused_hold(user: User, slot_id: int, now, charter) -> None:
+    """Raise the reason a hold was refused (read after the UPDATE decided)."""
+    other, live = _live_holds(now, slot_id)
+    if db.session.scalar(live.where(other.held_by_user_id == user.id)) >= \
+            charter.hold_max_per_user:
+        raise RuleViolation(_("Vous bloquez déjà %(n)s créneaux : réservez ou libérez-en un "
+                              "avant d'en bloquer un autre.", n=charter.hold_max_per_user),
+                            rule="hold_max_per_user")
+    by_org = db.session.scalar(live.join(User, User.id == other.held_by_user_id)
+                               .where(User.organisation_id == user.organisation_id))
+    if by_org >= charter.hold_max_per_org:
+        raise RuleViolation(_("Votre organisation bloque déjà %(n)s créneaux : réessayez dans "
+                              "quelques minutes.", n=charter.hold_max_per_org),
+                            rule="hold_max_per_org")
+    raise Conflict(_("Ce créneau vient d'être pris ou bloqué par un autre utilisateur : "
+                     "choisissez-en un autre."))
+
+
 def release_hold(user: User, slot_id: int) -> None:
     db.session.execute(update(Slot).where(Slot.id == slot_id, Slot.held_by_user_id == user.id)
-                       .values(held_by_user_id=None, held_until=None)
+                       .values(held_by_user_id=None, held_until=None, held_since=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
@@ -227,12 +283,11 @@ def bookings_for(user: User, *, limit: int = 100, upcoming_only: bool = False
     return list(db.session.scalars(stmt.order_by(Booking.start.desc()).limit(limit)))
 
 
-def audit_list(user: User, bookings: list[Booking]) -> None:
-    """One audit entry per booking whose patient identity a list shows."""
-    for b in bookings:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id, detail="liste",
-                     user_id=user.id)
-    if bookings:
+def audit_list(user: User, bookings: list[Booking], requests=()) -> None:
+    """One audit entry per list call, naming the bookings (and requests) it shows."""
+    entries = [audit.record_list("booking", bookings, user_id=user.id),
+               audit.record_list("request", requests, user_id=user.id)]
+    if any(entries):
         db.session.commit()
 
 
@@ -291,8 +346,10 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
                            .values(status=RequestStatus.CANCELLED.value, cancelled_at=now)
                            .execution_options(synchronize_session=False))
     db.session.refresh(booking)
+    # The reason is free text (it may name the patient): on the booking, purged with it,
+    # never in the append-only audit log.
     audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
-                 detail=reason[:300], user_id=user.id)
+                 user_id=user.id)
     notify.booking_events(booking, "cancelled")
     link = absolute_url("booking.detail", booking_id=booking.id)
     doc = db.session.get(Doctor, booking.doctor_id)
@@ -393,9 +450,8 @@ def treated_patients(user: User) -> list[Booking]:
                Booking.status == BookingStatus.SEEN.value, Booking.doctor_id != doctor.id,
                Patient.anonymised_at.is_(None))
         .order_by(Booking.start.desc()).limit(200)))
+    audit.record_list("booking", rows, user_id=user.id)
     for b in rows:
-        audit.record("view", "booking", b.id, patient_id=b.patient_id,
-                     detail="médecin traitant", user_id=user.id)
         if b.synthesis:
             b.treating_seen = True
     db.session.commit()

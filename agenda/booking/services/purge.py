@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, text, update
 
 from agenda import audit, clock
 from agenda.accounts.models import Organisation
@@ -51,4 +51,7 @@ def purge_expired(batch: int = 500) -> int:
             audit.record("purge", "patient", pid, patient_id=pid, detail="rétention")
         db.session.commit()
         total += len(ids)
+    if total and db.engine.dialect.name == "sqlite":
+        # Old page versions still in the write-ahead log go (secure_delete zeroes the rest).
+        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     return total

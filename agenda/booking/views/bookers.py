@@ -183,7 +183,7 @@ def bookings():
     if role in BOOKERS or role == "doctor":
         from agenda.booking.services.bookings import audit_list
 
-        audit_list(current_user, items)
+        audit_list(current_user, items, reqs)
     else:
         from agenda.booking.services.bookings import status_counts
 

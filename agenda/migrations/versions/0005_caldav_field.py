@@ -1,7 +1,7 @@
 """CalDAV in the field: feed tokens stored as their SHA-256 (like API tokens)
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-11-30 12:00:00
 
 No column changes: ``calendar_accounts.ics_token`` (64 characters) now holds the digest.
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0006'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

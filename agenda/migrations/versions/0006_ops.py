@@ -1,7 +1,7 @@
 """sync worker heartbeats (/healthz, /metrics)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 11:45:00
 
 """
@@ -12,7 +12,7 @@ import agenda.types
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
