@@ -381,3 +381,33 @@ def test_the_department_is_in_the_openapi_document(app):
     op = doc["paths"]["/coverage/department"]["get"]
     assert {p["name"] for p in op["parameters"]} == {"week", "horizon", "from", "to", "cpts"}
     assert "404" in op["responses"]
+
+
+def test_the_samu_regulator_reads_the_department_in_chromium(browser_page, dept, booked):
+    from tests.conftest import browser_login
+
+    page = browser_page
+    browser_login(page, dept.samu.email, PASSWORD)
+    page.get_by_role("link", name="Département", exact=True).first.click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="Vue départementale — couverture et demandes par "
+                                             "CPTS").is_visible()
+    # The map draws every commune of Loire-Atlantique from the shipped outlines.
+    shapes = page.locator("svg.coverage-map path.commune")
+    assert shapes.count() == db.session.scalar(
+        select(func.count()).select_from(Commune).where(Commune.department == "44"))
+    assert page.locator("#uncovered").get_by_text("Saint-Nazaire").is_visible()
+    # The week picker moves the grids; the period picker the requests table.
+    page.locator("form.filters input[name=week]").fill("2026-W50")
+    page.locator("form.filters select[name=period]").select_option("week")
+    page.get_by_role("button", name="Afficher").click()
+    page.wait_for_load_state()
+    assert "week=2026-W50" in page.url
+    assert page.get_by_role("heading", name="Couverture horaire — semaine 2026-W50").is_visible()
+    merged = page.locator('#grid-merged td[data-weekday="2"][data-hour="14"]')
+    assert merged.get_attribute("data-supply") == "0"  # nothing published next week
+    total = page.locator('#channels tr[data-cpts="all"][data-channel="all"] '
+                         '[data-count="bookings"]')
+    assert total.inner_text() == "3"  # this week's bookings ("day" is today)
+    html = page.content()
+    assert all(word not in html for word in IDENTITY)
