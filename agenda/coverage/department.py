@@ -39,7 +39,9 @@ from agenda.extensions import db
 from agenda.territory.models import Commune, Place, Sector, sector_communes
 from agenda.timeutil import parse_week
 
-# The roles that read the department view (the route rules use the same tuple).
+# The roles that read the department view (the route rules use the same tuple). Not the
+# secretaries, even of a call centre shared by several CPTS: they book, they do not
+# supervise, and a CPTS's figures are its coordinator's (the operator can share them).
 DEPARTMENT_ROLES = (Role.REGULATOR.value, Role.ED_NURSE.value, Role.OPERATOR.value)
 
 COUNTS = ("calls", "requests", "requests_accepted", "requests_expired", "bookings",
