@@ -411,3 +411,24 @@ def test_the_samu_regulator_reads_the_department_in_chromium(browser_page, dept,
     assert total.inner_text() == "3"  # this week's bookings ("day" is today)
     html = page.content()
     assert all(word not in html for word in IDENTITY)
+
+
+def test_an_organisation_that_serves_no_cpts_any_more_sees_nothing(app, dept):
+    from agenda.accounts.models import ServiceLink
+
+    ed = create_organisation("Urgences fermées", "ed", None, serves=[dept.a.id])
+    db.session.flush()
+    for link in db.session.scalars(select(ServiceLink).where(
+            ServiceLink.organisation_id == ed.id)):
+        link.ended_on = TUESDAY
+    nurse = _user("ed_nurse", ed, "ioa@fermee.fr")
+    db.session.commit()
+    assert department.department_scope(nurse) == []
+    html = _client(app, nurse).get("/coverage/department").get_data(as_text=True)
+    assert 'id="no-cpts"' in html and "CPTS Pays de Châteaubriant" not in html
+    token = create_token(nurse, "test")
+    db.session.commit()
+    data = app.test_client().get("/api/v1/coverage/department",
+                                 headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert data["cpts"] == [] and data["communes"]["communes"] == []
+    assert data["requests"]["total"]["bookings"] == 0
