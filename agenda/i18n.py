@@ -59,6 +59,7 @@ NAV = [
     ("slots.charter_overview", _l("Charte"), {"coordinator"}),
     ("coverage.hourly", _l("Couverture"), {"coordinator"}),
     ("coverage.stats", _l("Statistiques"), {"coordinator"}),
+    ("coverage.department", _l("Département"), {"regulator", "ed_nurse", "operator"}),
     ("territory.doctors", _l("Médecins"), {"coordinator", "admin"}),
     ("territory.sectors", _l("Secteurs"), {"coordinator", "admin"}),
     ("sync.settings", _l("Mon calendrier"), {"doctor"}),

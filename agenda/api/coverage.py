@@ -10,9 +10,9 @@ from agenda.api import bp
 from agenda.api import schemas
 from agenda.api.core import api_roles, parse_query
 from agenda.api.spec import document, query_parameters
-from agenda.coverage import geo, hourly, stats
+from agenda.coverage import department, geo, hourly, stats
 from agenda.errors import ValidationError
-from agenda.timeutil import iso_week, parse_week
+from agenda.timeutil import iso_week, parse_week, to_local
 
 COORD = ("coordinator", "admin")
 
@@ -44,6 +44,25 @@ def stats_api():
     if end < start or (end - start).days > 3 * 366:
         raise ValidationError(_("Période invalide (from ≤ to, 3 ans au plus)."), field="to")
     return jsonify(stats.compute(g.api_user.cpts_id, stats.Period(start, end)).to_dict())
+
+
+@bp.get("/coverage/department")
+@api_roles(*department.DEPARTMENT_ROLES)
+def coverage_department():
+    """The department view (SAMU, emergency departments, platform operator)."""
+    q = parse_query(schemas.DepartmentQuery)
+    if (q.from_ is None) != (q.to is None):
+        raise ValidationError(_("Indiquez from et to ensemble (AAAA-MM-JJ)."), field="from")
+    if q.from_ is None:
+        period = stats.period_for("month", to_local(clock.now()).date())
+    else:
+        if q.to < q.from_ or (q.to - q.from_).days > 3 * 366:
+            raise ValidationError(_("Période invalide (from ≤ to, 3 ans au plus)."), field="to")
+        period = stats.Period(q.from_, q.to)
+    only = department.parse_cpts([q.cpts] if q.cpts else [])
+    return jsonify(department.department(g.api_user, week=q.week or iso_week(clock.now()),
+                                         horizon=q.horizon, period=period,
+                                         only=only).to_dict())
 
 
 _CELL = {"type": "object", "properties": {
@@ -96,3 +115,54 @@ document("/stats", "get", {
             "summary": {"type": "object"}, "channels": {"type": "array"},
             "reasons": {"type": "array"}, "doctors": {"type": "array"},
             "communes": {"type": "array"}, "timeline": {"type": "array"}}}}}}}})
+
+_COUNTS = {"type": "object", "description": "appels, demandes flottantes (acceptées, "
+           "expirées), rendez-vous (consultations réalisées, absents, annulés), "
+           "réorientations vers le 15", "properties": {
+               k: {"type": "integer"} for k in department.COUNTS}}
+
+document("/coverage/department", "get", {
+    "summary": "Vue départementale (SAMU, urgences, opérateur) : communes couvertes par "
+               "aucune CPTS, grille horaire par CPTS et fusionnée, demandes par CPTS et par "
+               "canal — sans identité de patient",
+    "tags": ["coverage"],
+    "parameters": query_parameters(schemas.DepartmentQuery),
+    "responses": {
+        "200": {"description": "vue départementale", "content": {"application/json": {
+            "schema": {"type": "object", "properties": {
+                "cpts": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"},
+                    "radius_km": {"type": "integer"}}}},
+                "communes": {"type": "object", "description": "communes des départements "
+                             "touchés ; covered : dans le rayon de la charte d'au moins une "
+                             "CPTS", "properties": {
+                                 "departments": {"type": "array",
+                                                 "items": {"type": "string"}},
+                                 "population": {"type": "integer"},
+                                 "covered_population": {"type": "integer"},
+                                 "communes": {"type": "array"},
+                                 "uncovered": {"type": "array", "items": {
+                                     "type": "object", "properties": {
+                                         "insee": {"type": "string"},
+                                         "name": {"type": "string"},
+                                         "population": {"type": "integer"},
+                                         "distance_km": {"type": ["number", "null"]},
+                                         "nearest_cpts_id": {"type": ["integer", "null"]}}}}}},
+                "hourly": {"type": "object", "properties": {
+                    "week": {"type": "string"},
+                    "merged": {"type": "object", "description": "somme des grilles",
+                               "properties": {"cells": {"type": "array", "items": _CELL}}},
+                    "per_cpts": {"type": "array", "items": {"type": "object"}}}},
+                "requests": {"type": "object", "properties": {
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "rows": {"type": "array", "items": {"allOf": [_COUNTS, {
+                        "type": "object", "properties": {
+                            "cpts_id": {"type": "integer"}, "cpts": {"type": "string"},
+                            "channel": {"type": "string",
+                                        "enum": ["secretariat", "samu", "ed"]},
+                            "label": {"type": "string"}}}]}},
+                    "by_cpts": {"type": "array", "items": _COUNTS},
+                    "by_channel": {"type": "array", "items": _COUNTS},
+                    "total": _COUNTS}}}}}}},
+        "404": {"$ref": "#/components/responses/E404"}}})

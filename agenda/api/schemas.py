@@ -165,6 +165,17 @@ class CommunesQuery(Query):
     horizon: Literal["24h", "48h", "week"] = "48h"
 
 
+class DepartmentQuery(Query):
+    week: Week | None = None
+    horizon: Literal["24h", "48h", "week"] = "48h"
+    from_: ServiceDate | None = Field(default=None, alias="from",
+                                      description="début de la période (défaut : mois courant)")
+    to: ServiceDate | None = Field(default=None, description="fin de la période, incluse")
+    cpts: str | None = Field(default=None, pattern=r"^\d{1,9}(,\d{1,9}){0,49}$",
+                             description="restreindre à ces CPTS de votre périmètre "
+                                         "(identifiants séparés par des virgules)")
+
+
 class StatsQuery(Query):
     from_: ServiceDate = Field(alias="from")
     to: ServiceDate = Field(description="inclus")

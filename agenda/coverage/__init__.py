@@ -12,6 +12,9 @@ supervision   charter compliance, alerts with who must act, what-if
 stats         statistics of a period (definitions in its docstring), CSV of every table
 indemnities   per doctor per month, configurable formula (per slot, per floating hour,
               per session, decreasing tiers with patients seen, per consultation, cap)
+department    for the SAMU, emergency departments and the operator: communes covered by no
+              CPTS of their scope, hourly grids per CPTS and merged, requests by CPTS and
+              channel (no patient identity)
 svg           the map and the charts, drawn by the app (no JavaScript, no network)
 generator     a generated year calibrated on the seeds, with its ground truth (tests, bench)
 views, panel, cli, demo; API routes in agenda/api/coverage.py

@@ -105,6 +105,11 @@ def territory(cpts_id: int) -> Territory:
                 .where(Sector.cpts_id == cpts_id))
     else:
         stmt = select(*cols)
+    return territory_of(stmt)
+
+
+def territory_of(stmt) -> Territory:
+    """The communes a ``select`` of (insee, name, population, lat, lon) returns, located."""
     stmt = stmt.where(Commune.lat.is_not(None), Commune.lon.is_not(None)).order_by(Commune.insee)
     rows = db.session.execute(stmt).all()
     return Territory(insee=[r[0] for r in rows], name=[r[1] for r in rows],

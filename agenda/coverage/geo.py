@@ -85,18 +85,25 @@ def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime,
     raise ValueError(horizon)
 
 
-def bookable_doctors(cpts_id: int, start: datetime,
-                     end: datetime) -> list[tuple[int, float, float]]:
-    """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
-    stmt = (select(Doctor.id, Place.lat, Place.lon).distinct()
-            .join(Slot, Slot.doctor_id == Doctor.id)
+def bookable_sites(cpts_ids: list[int], start: datetime,
+                   end: datetime) -> list[tuple[int, int, float, float]]:
+    """(CPTS id, doctor id, lat, lon) of the active doctors' places with open capacity in
+    [start, end), for several CPTS in one query."""
+    stmt = (select(Slot.cpts_id, Doctor.id, Place.lat, Place.lon).distinct()
+            .join(Doctor, Slot.doctor_id == Doctor.id)
             .join(Place, Place.id == Slot.place_id)
-            .where(Slot.cpts_id == cpts_id, Doctor.active.is_(True), Place.active.is_(True),
-                   Place.lat.is_not(None), Place.lon.is_not(None),
+            .where(Slot.cpts_id.in_(list(cpts_ids)), Doctor.active.is_(True),
+                   Place.active.is_(True), Place.lat.is_not(None), Place.lon.is_not(None),
                    Slot.start < end, Slot.end > start,
                    Slot.status.in_((SlotStatus.OPEN.value, SlotStatus.HELD.value)),
                    Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity))
-    return [(r[0], r[1], r[2]) for r in db.session.execute(stmt)]
+    return [(r[0], r[1], r[2], r[3]) for r in db.session.execute(stmt)]
+
+
+def bookable_doctors(cpts_id: int, start: datetime,
+                     end: datetime) -> list[tuple[int, float, float]]:
+    """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
+    return [s[1:] for s in bookable_sites([cpts_id], start, end)]
 
 
 # --- coverage ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from agenda import clock
 from agenda.accounts.access import roles_required
-from agenda.coverage import geo, hourly, indemnities, stats, supervision, svg
+from agenda.coverage import department, geo, hourly, indemnities, stats, supervision, svg
 from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
 from agenda.coverage.services import save_indemnity_formula
@@ -185,6 +185,38 @@ def stats_page():
     return render_template("coverage/stats.html", st=result, kind=kind, period=period,
                            charts=charts, labels=stats.summary_label, args=request.args,
                            csv_url=csv_url)
+
+
+@bp.get("/department", endpoint="department")
+@roles_required(*department.DEPARTMENT_ROLES)
+def department_page():
+    """The department view: coverage and requests of every CPTS the user's organisation
+    serves (the operator: all), with no patient identity."""
+    week, horizon = week_arg(), horizon_arg()
+    kind, period = period_from_args()
+    dep = department.department(current_user, week=week, horizon=horizon, period=period,
+                                only=department.parse_cpts(request.args.getlist("cpts")))
+    if request.args.get("format") == "csv":
+        if request.args.get("table") == "communes":
+            rows = [{"insee": c.insee, "commune": c.name, "population": c.population,
+                     "distance_km": c.distance_km, "covered": c.covered}
+                    for c in dep.geo.communes]
+            return csv_response(rows, list(rows[0]) if rows else ["insee"],
+                                f"departement-communes-{horizon}.csv")
+        rows = dep.channels.rows()
+        return csv_response(rows, ["cpts_id", "cpts", "channel", "label",
+                                   *department.COUNTS],
+                            f"departement-canaux-{period.start_date}-{period.end_date}.csv")
+    svg_map = svg.coverage_map(
+        dep.geo.communes, geo.contours(), dep.geo.doctors, dep.geo.bands,
+        title=_("Distance à la capacité disponible la plus proche, toutes CPTS"),
+        legend_title=_("Distance rapportée au rayon de la charte"),
+        doctor_label=_("médecin avec un créneau disponible"))
+    return render_template("coverage/department.html", dep=dep, week=week, horizon=horizon,
+                           horizons=geo.HORIZONS, kind=kind, period=period, svg_map=svg_map,
+                           prev_week=shift_week(week, -1), next_week=shift_week(week, 1),
+                           weekdays=weekday_names(), attribution=geo.ATTRIBUTION,
+                           args=request.args)
 
 
 STATS_COLUMNS = {

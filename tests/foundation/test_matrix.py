@@ -132,6 +132,9 @@ MATRIX: dict[str, Rule] = {
     "coverage.save_formula": rule(SUPERVISORS),
     "api.coverage_hourly": rule(SUPERVISORS), "api.coverage_communes": rule(SUPERVISORS),
     "api.stats_api": rule(SUPERVISORS),
+    # the department view: the SAMU, the emergency departments, the platform operator
+    "coverage.department": rule({"regulator", "ed_nurse", "operator"}),
+    "api.coverage_department": rule({"regulator", "ed_nurse", "operator"}),
     "sync.overview": rule(SUPERVISORS),
     "territory.doctors": rule(SUPERVISORS), "territory.doctor_new": rule(SUPERVISORS),
     "territory.doctors_import": rule(SUPERVISORS),
