@@ -51,6 +51,7 @@ bench: venv-test
 	$(BIN)/python bench/booking.py
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/department.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
