@@ -54,6 +54,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.booking import free_port, pct  # noqa: E402
+
 AIM_SEARCH_P95_MS = 15
 PASSWORD = "motdepasse-bench"
 PHONE = "06 00 00 00 00"
@@ -254,11 +256,6 @@ def populate(app, *, n_cpts: int, per_cpts: int, n_slots: int, history_weeks: in
 
 # --- helpers ------------------------------------------------------------------------------
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
-
-
 def load_average() -> str:
     """The machine's load (timings on a shared machine are only figures)."""
     try:
@@ -266,12 +263,6 @@ def load_average() -> str:
     except OSError:
         return "load average unknown"
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
