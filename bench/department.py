@@ -383,7 +383,13 @@ def bench_search(app, data: dict, n: int, explain: bool, pg: bool) -> float:
 
 
 def explain_search(user, commune) -> list[str]:
-    """The plan PostgreSQL takes for the search query (captured from ``run_search``)."""
+    """The plan PostgreSQL takes for the search query (captured from ``run_search``): the
+    plan of psycopg's prepared statement when the query has been prepared on this
+    connection (after 5 runs; PostgreSQL may then switch to a generic plan), else the plan
+    for these values."""
+    import re
+
+    import psycopg
     from sqlalchemy import event
 
     from agenda.booking.services import prepare_search, run_search
@@ -402,9 +408,23 @@ def explain_search(user, commune) -> list[str]:
     finally:
         event.remove(engine, "before_cursor_execute", grab)
     statement, params = captured[-1]
-    cursor = db.session.connection().connection.cursor()
-    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-    lines = [r[0] for r in cursor.fetchall()]
+    raw = db.session.connection().connection.driver_connection
+    cursor = raw.cursor()
+    cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
+                   "WHERE statement LIKE %s", ["%FROM slots JOIN places%ORDER BY%"])
+    prepared = cursor.fetchone()
+    if prepared is None:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+        lines = ["(plan for these values: the query is not prepared on this connection)"]
+    else:
+        name, generic, custom = prepared
+        order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        mogrify = psycopg.ClientCursor(raw).mogrify
+        values = ", ".join(mogrify("%s", [params[n]]) for n in order)
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {name}({values})")
+        lines = [f"(prepared statement {name}: {generic} generic plans, {custom} custom plans "
+                 "so far; the plan PostgreSQL uses for it now)"]
+    lines += [r[0] for r in cursor.fetchall()]
     db.session.rollback()
     return lines
 
