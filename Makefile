@@ -52,6 +52,7 @@ bench: venv-test
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/login_timing.py
+	$(BIN)/python bench/department.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
