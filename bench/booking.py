@@ -95,6 +95,9 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
                              "accepts_floating": True, "active": True, "cpts_id": cpts.id,
                              "created_at": datetime.now(UTC)})
         db.session.execute(insert(Doctor), doc_rows)
+        from agenda.territory.services import main_places_for_bulk_doctors
+
+        places = main_places_for_bulk_doctors()
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         slot_rows = []
         per_doctor = max(1, slots // doctors)
@@ -103,7 +106,8 @@ def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> 
                 start = now + timedelta(hours=2 + (k * 7 + d) % 44, minutes=20 * (d % 3))
                 floating = k == 0 and d % 10 == 0
                 slot_rows.append({
-                    "doctor_id": d + 1, "kind": "floating" if floating else "fixed",
+                    "doctor_id": d + 1, "place_id": places[d + 1][0],
+                    "cpts_id": places[d + 1][1], "kind": "floating" if floating else "fixed",
                     "start": start, "end": start + timedelta(minutes=180 if floating else 20),
                     "week": iso_week(start), "capacity": 2 if floating else 1,
                     "booked_count": 0, "mode": "AMB", "status": "open", "in_charter": True,

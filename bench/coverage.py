@@ -102,11 +102,15 @@ def department_from_db(rows: list[dict], n_doctors: int, repeat: int, rng: rando
                  "address": "", "commune_insee": rows[i % len(rows)]["insee"], "lat": lat,
                  "lon": lon, "accepts_floating": True, "active": True, "cpts_id": cpts.id,
                  "created_at": now} for i, lat, lon in sites])
+            from agenda.territory.services import main_places_for_bulk_doctors
+
+            places = main_places_for_bulk_doctors()
             slot_rows = []
             for i, _lat, _lon in sites:
                 for _ in range(3):
                     start = now + timedelta(hours=rng.randint(-24, 24 * 6))
-                    slot_rows.append({"doctor_id": i, "kind": "fixed", "start": start,
+                    slot_rows.append({"doctor_id": i, "place_id": places[i][0],
+                                      "cpts_id": places[i][1], "kind": "fixed", "start": start,
                                       "end": start + timedelta(minutes=20),
                                       "week": iso_week(start), "capacity": 1,
                                       "booked_count": rng.random() < 0.4 and 1 or 0,

@@ -72,6 +72,17 @@ def charter_for(cpts_id: int) -> CharterSettings:
     return charter
 
 
+def charters_of(cpts_ids: list[int]) -> dict[int, CharterSettings]:
+    """The charters of several CPTS in one query (missing rows created as by
+    :func:`charter_for`)."""
+    found = {c.cpts_id: c for c in db.session.scalars(
+        select(CharterSettings).where(CharterSettings.cpts_id.in_(list(cpts_ids))))}
+    for cpts_id in cpts_ids:
+        if cpts_id not in found:
+            found[cpts_id] = charter_for(cpts_id)
+    return found
+
+
 def charter_name(cpts_id: int) -> str:
     org = db.session.get(Organisation, cpts_id)
     return _("charte SNP de la %(cpts)s", cpts=org.name if org else "CPTS")

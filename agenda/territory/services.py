@@ -448,3 +448,21 @@ def cpts_of_commune(insee: str) -> list[int]:
     return sorted(set(db.session.scalars(
         select(Sector.cpts_id).join(sector_communes, sector_communes.c.sector_id == Sector.id)
         .where(sector_communes.c.insee == insee))))
+
+
+def main_places_for_bulk_doctors() -> dict[int, tuple[int, int]]:
+    """For doctors written in bulk through Core (benchmarks, large imports), which the
+    model's hooks do not see: each doctor without a place gets its main place (its address
+    and CPTS). Returns doctor id -> (main place id, CPTS id), for the slots to be written."""
+    from sqlalchemy import insert, literal
+
+    orphans = select(Doctor.id, Doctor.cpts_id, literal(""), Doctor.address,
+                     Doctor.commune_insee, Doctor.lat, Doctor.lon, Doctor.phone,
+                     literal(True), literal(True), Doctor.created_at).where(
+        ~Doctor.id.in_(select(Place.doctor_id)))
+    db.session.execute(insert(Place).from_select(
+        ["doctor_id", "cpts_id", "label", "address", "commune_insee", "lat", "lon", "phone",
+         "is_main", "active", "created_at"], orphans))
+    return {doctor_id: (place_id, cpts_id) for doctor_id, place_id, cpts_id in
+            db.session.execute(select(Place.doctor_id, Place.id, Place.cpts_id)
+                               .where(Place.is_main.is_(True)))}
