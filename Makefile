@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# The suite runs on every core (pytest-xdist; one database per worker on PostgreSQL).
+PYTEST_ARGS ?= -n auto
 export AGENDA_INSTANCE_PATH ?= $(CURDIR)/instance
 
 .PHONY: run test lint venv venv-test system-deps migrate demo i18n bench clean
