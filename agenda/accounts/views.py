@@ -23,7 +23,7 @@ from agenda.accounts.scope import is_operator, managed_org_clause
 from agenda.audit import AuditEntry
 from agenda.errors import DomainError
 from agenda.extensions import db, login_manager
-from agenda.web import safe_next
+from agenda.web import commit_or_flash, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -195,15 +195,11 @@ def admin_organisations():
     if form.validate_on_submit():
         owner = form.cpts_id.data or None
         serves = form.serves.data or ([owner] if owner else [])
-        try:
-            services.create_organisation(form.name.data, form.kind.data, owner,
-                                         form.finess.data, serves=serves, actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
-            db.session.commit()
+        done = commit_or_flash(lambda: services.create_organisation(
+            form.name.data, form.kind.data, owner, form.finess.data, serves=serves,
+            actor=current_user))
+        status = done.status or status
+        if done.ok:
             flash(_("Organisation créée."), "info")
             return redirect(url_for("accounts.admin_organisations"))
     elif request.method == "POST":
@@ -262,15 +258,11 @@ def admin_users():
     status = 200
     if form.validate_on_submit():
         org = db.session.get(Organisation, form.organisation_id.data)
-        try:
-            user, created_password = services.create_user(
-                form.email.data, form.name.data, form.role.data, org, actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = exc.status
-        else:
-            db.session.commit()
+        done = commit_or_flash(lambda: services.create_user(
+            form.email.data, form.name.data, form.role.data, org, actor=current_user))
+        status = done.status or status
+        if done.ok:
+            user, created_password = done.value
             flash(_("Compte créé pour %(email)s.", email=user.email), "info")
     elif request.method == "POST":
         status = 400
