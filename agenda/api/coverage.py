@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from agenda import clock
 from agenda.api import bp
-from agenda.api.core import api_roles
+from agenda.api.core import api_roles, json_body
 from agenda.api.spec import document
 from agenda.coverage import geo, hourly, stats
 from agenda.errors import ValidationError
-from agenda.timeutil import iso_week, parse_week
+from agenda.timeutil import iso_week, parse_week, to_local
 
 COORD = ("coordinator", "admin")
 
@@ -41,8 +44,6 @@ def coverage_communes():
 @bp.get("/stats")
 @api_roles(*COORD)
 def stats_api():
-    from datetime import date
-
     try:
         start = date.fromisoformat(request.args.get("from", ""))
         end = date.fromisoformat(request.args.get("to", ""))
@@ -52,6 +53,51 @@ def stats_api():
     if end < start or (end - start).days > 3 * 366:
         raise ValidationError(_("Période invalide (from ≤ to, 3 ans au plus)."), field="to")
     return jsonify(stats.compute(g.api_user.cpts_id, stats.Period(start, end)).to_dict())
+
+
+@bp.get("/stats/report")
+@api_roles(*COORD)
+def stats_report_api():
+    """The yearly report (the page's and the CSV's rows: each month, then the year)."""
+    from agenda.coverage.views import _report_rows, year_arg
+
+    year = year_arg()
+    result = stats.compute(g.api_user.cpts_id, stats.Period(date(year, 1, 1), date(year, 12, 31)))
+    return jsonify({"year": year, "rows": _report_rows(result),
+                    "definitions": {k: stats.definition(k) for k in stats.FIGURES}})
+
+
+@bp.get("/indemnities")
+@api_roles(*COORD)
+def indemnities_api():
+    from agenda.coverage import indemnities
+    from agenda.coverage.common import charter
+
+    month = request.args.get("month") or to_local(clock.now()).strftime("%Y-%m")
+    formula = charter(g.api_user.cpts_id).indemnity_formula
+    rows = indemnities.monthly(g.api_user.cpts_id, month, formula)
+    return jsonify({"month": month, "formula": formula, "rows": [r.to_dict() for r in rows],
+                    "total": str(sum((r.amount for r in rows), Decimal("0.00")))})
+
+
+@bp.post("/calls")
+@api_roles("secretary", "regulator", "ed_nurse")
+def close_call_api():
+    """"Aucun créneau ne convient": close a call without a booking (201)."""
+    from agenda.booking.services import resolve_commune
+    from agenda.booking.services.calls import close_call
+
+    body = json_body()
+    insee = None
+    if body.get("commune"):
+        insee = resolve_commune(str(body["commune"])).insee
+    reason = body.get("reason_id")
+    if reason is not None and not isinstance(reason, int):
+        raise ValidationError(_("Entier attendu (%(f)s).", f="reason_id"), field="reason_id")
+    call = close_call(g.api_user, str(body.get("outcome") or ""), insee, reason)
+    return jsonify({"id": call.id, "outcome": call.outcome, "channel": call.channel,
+                    "cpts_id": call.cpts_id, "commune": call.commune_insee,
+                    "at": call.created_at.isoformat()}), 201
 
 
 _CELL = {"type": "object", "properties": {
@@ -110,3 +156,36 @@ document("/stats", "get", {
             "summary": {"type": "object"}, "channels": {"type": "array"},
             "reasons": {"type": "array"}, "doctors": {"type": "array"},
             "communes": {"type": "array"}, "timeline": {"type": "array"}}}}}}}})
+
+document("/stats/report", "get", {
+    "summary": "Rapport annuel (indicateurs des financeurs) : une ligne par mois puis "
+               "l'année ; définitions de chaque indicateur",
+    "tags": ["coverage"],
+    "parameters": [{"name": "year", "in": "query", "schema": {"type": "integer",
+                    "example": 2025}}],
+    "responses": {"200": {"description": "rapport", "content": {"application/json": {
+        "schema": {"type": "object", "properties": {
+            "year": {"type": "integer"}, "rows": {"type": "array"},
+            "definitions": {"type": "object"}}}}}}}})
+
+document("/indemnities", "get", {
+    "summary": "Indemnités par médecin pour un mois (montants exacts, arrondis au centime "
+               "une fois par ligne)",
+    "tags": ["coverage"],
+    "parameters": [{"name": "month", "in": "query", "schema": {"type": "string",
+                    "example": "2025-03"}}],
+    "responses": {"200": {"description": "indemnités", "content": {"application/json": {
+        "schema": {"type": "object", "properties": {
+            "month": {"type": "string"}, "rows": {"type": "array"},
+            "total": {"type": "string", "description": "euros, au centime"}}}}}}}})
+
+document("/calls", "post", {
+    "summary": "Clore un appel sans rendez-vous (« Aucun créneau ne convient »)",
+    "tags": ["booking"],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["outcome"], "properties": {
+            "outcome": {"type": "string", "enum": ["no_slot", "declined", "other"]},
+            "commune": {"type": "string", "description": "code INSEE ou nom (facultatif)"},
+            "reason_id": {"type": "integer"}}}}}},
+    "responses": {"201": {"description": "appel enregistré"},
+                  "400": {"description": "issue inconnue"}}})

@@ -14,8 +14,10 @@ from agenda.extensions import db
 from agenda.slots.models import CharterSettings, SlotStatus
 from agenda.territory.models import Commune, Doctor, Place, Sector, sector_communes
 
-# Slot statuses that are no longer supply (the doctor took them back).
-GONE_STATUSES = (SlotStatus.CANCELLED.value, SlotStatus.WITHDRAWN.value)
+# Slot statuses that are no longer supply: only the doctor's withdrawal takes an offered
+# slot back (a cancelled booking leaves its slot offered; "cancelled" slots are kept for
+# rows written before the cancellation paths were unified, and count as offered).
+GONE_STATUSES = (SlotStatus.WITHDRAWN.value,)
 
 # Publication hours when the charter leaves a day unset (as agenda.slots reads them).
 DEFAULT_WEEKDAY_HOURS = ("08:00", "20:00")
