@@ -138,13 +138,13 @@ class DoctorMonth:
         return round(self.floating_minutes / 60, 2)
 
     def to_dict(self) -> dict:
-        """The line as the page, the CSV and the API show it (amount: a string, to the cent)."""
+        """The line as the page, the CSV and the API show it (amount: Decimal, to the cent)."""
         return {"doctor_id": self.doctor_id, "doctor": self.doctor,
                 "fixed_slots": self.fixed_slots, "floating_windows": self.floating_windows,
                 "floating_minutes": self.floating_minutes,
                 "floating_hours": self.floating_hours, "sessions": self.sessions,
                 "consultations": self.consultations, "no_shows": self.no_shows,
-                "amount": str(self.amount), "detail": self.detail}
+                "amount": self.amount, "detail": self.detail}
 
 
 def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:

@@ -257,7 +257,7 @@ def derive(c: dict, *, total_calls: int | None = None) -> dict:
     if total_calls is not None:
         out["channel_share"] = rate(calls, total_calls)
     for ch in CHANNELS:
-        out[ch] = c.get(f"calls_{ch}", 0)
+        out[ch] = c.get(f"channel_{ch}", 0)
     return out
 
 
@@ -355,7 +355,7 @@ def compute(cpts_id: int, period: Period, now: datetime | None = None) -> Stats:
         where = {"at": at, "channel": channel, "reason": reason_id, "commune": insee}
         t.add("calls", n, **where)
         t.add(key, n, **where)
-        t.add(f"calls_{channel}", n, at=at)
+        t.add(f"channel_{channel}", n, at=at)
 
     # Floating requests, by the local day they were sent.
     for channel, status, doctor_id, at in db.session.execute(

@@ -245,7 +245,9 @@ def report_page():
     if request.args.get("format") == "csv":
         return csv_response(rows, REPORT_COLUMNS, f"rapport-annuel-{year}.csv")
     return render_template("coverage/report.html", st=result, year=year, rows=rows,
-                           channels=stats.CHANNELS, **figure_context())
+                           channels=stats.CHANNELS,
+                           share_keys=[f"channel_share_{c}" for c in stats.CHANNELS],
+                           **figure_context())
 
 
 INDEMNITY_COLUMNS = ["doctor_id", "doctor", "month", "fixed_slots", "floating_windows",
