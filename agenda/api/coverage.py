@@ -34,10 +34,13 @@ def coverage_hourly():
 @bp.get("/coverage/communes")
 @api_roles(*COORD)
 def coverage_communes():
-    horizon = request.args.get("horizon") or "48h"
+    horizon = request.args.get("week") or request.args.get("horizon") or "48h"
     if horizon not in geo.HORIZONS:
-        raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h ou week).", h=horizon),
-                              field="horizon")
+        try:
+            parse_week(horizon)
+        except ValueError:
+            raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h, week ou une "
+                                    "semaine AAAA-Wss).", h=horizon), field="horizon") from None
     return jsonify(geo.geo_coverage(g.api_user.cpts_id, horizon).to_dict())
 
 

@@ -90,9 +90,16 @@ class Territory:
     population: list[int]
     lat: list[float]
     lon: list[float]
+    # Communes of the territory without coordinates: they cannot be placed on the map nor
+    # measured; counted in the population (as not covered) and named in a warning.
+    unplaced: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.insee)
+
+    @property
+    def unplaced_population(self) -> int:
+        return sum(p for _i, _n, p in self.unplaced)
 
 
 def territory(cpts_id: int) -> Territory:
@@ -107,11 +114,12 @@ def territory(cpts_id: int) -> Territory:
                 .where(Sector.cpts_id == cpts_id))
     else:
         stmt = select(*cols)
-    stmt = stmt.where(Commune.lat.is_not(None), Commune.lon.is_not(None)).order_by(Commune.insee)
-    rows = db.session.execute(stmt).all()
+    everything = db.session.execute(stmt.order_by(Commune.insee)).all()
+    rows = [r for r in everything if r[3] is not None and r[4] is not None]
+    unplaced = [(r[0], r[1], r[2] or 0) for r in everything if r[3] is None or r[4] is None]
     return Territory(insee=[r[0] for r in rows], name=[r[1] for r in rows],
                      population=[r[2] or 0 for r in rows], lat=[r[3] for r in rows],
-                     lon=[r[4] for r in rows])
+                     lon=[r[4] for r in rows], unplaced=unplaced)
 
 
 @dataclass

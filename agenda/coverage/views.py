@@ -90,6 +90,7 @@ def hourly_page():
         return csv_response(grid.to_dict()["cells"], HOURLY_COLUMNS,
                             f"couverture-horaire-{week}.csv")
     return render_template("coverage/hourly.html", grid=grid, week=week,
+                           supply_definition=hourly.supply_definition(),
                            prev_week=shift_week(week, -1), next_week=shift_week(week, 1),
                            weekdays=weekday_names())
 
