@@ -106,9 +106,10 @@ def close_call_api():
 _CELL = {"type": "object", "properties": {
     "weekday": {"type": "integer", "description": "ISO weekday, 1 = lundi"},
     "date": {"type": "string", "format": "date"}, "hour": {"type": "integer"},
-    "supply": {"type": "integer", "description": "capacité offerte (plage flottante : sur "
-                                                  "toute la plage)"},
-    "booked": {"type": "integer"}, "open": {"type": "integer"},
+    "supply": {"type": "number", "description": "patients que les créneaux peuvent recevoir "
+                                                 "pendant l'heure : capacité de chaque créneau "
+                                                 "répartie au prorata de ses minutes"},
+    "booked": {"type": "number"}, "open": {"type": "number"},
     "demand": {"type": "number", "description": "demandes + réservations moyennes / semaine"},
     "ratio": {"type": ["number", "null"], "description": "offre / demande"},
     "in_publication_hours": {"type": "boolean"},
