@@ -70,6 +70,10 @@ class _Replay:
         self.rng = random.Random(seed)
         self.cpts = cpts
         self.communes = communes
+        # Plain values (ORM objects expire at every commit): Nantes is beyond every
+        # practice's reach, so its few calls find no slot.
+        self.insees = [c.insee for c in communes]
+        self.weights = [0.05 if c.insee == "44109" else 1.0 for c in communes]
         self.year = year
         self.calls_per_day = calls_per_day
         self.truth = Truth(year=year)
@@ -116,6 +120,7 @@ class _Replay:
             self.doctors.append(doctor)
             self.truth.doctor_users[doctor.id] = user
         db.session.commit()
+        self.doctor_ids = [d.id for d in self.doctors]
 
     # --- the supply ----------------------------------------------------------------------
 
@@ -203,16 +208,15 @@ class _Replay:
         return "secretariat"
 
     def _patient(self) -> booking.PatientData:
-        weights = [0.05 if c.insee == "44109" else 1.0 for c in self.communes]
-        commune = self.rng.choices(self.communes, weights)[0]
+        insee = self.rng.choices(self.insees, self.weights)[0]
         kind, treating = "unknown", None
         x = self.rng.random()
         if x < 0.45:
-            kind, treating = "doctor", self.rng.choice(self.doctors).id
+            kind, treating = "doctor", self.rng.choice(self.doctor_ids)
         elif x < 0.7:
             kind = "none"
         return booking.PatientData(last_name="Patient", first_name="Rejeu",
-                                   commune_insee=commune.insee, treating_kind=kind,
+                                   commune_insee=insee, treating_kind=kind,
                                    treating_doctor_id=treating)
 
     def _log(self, key: str, channel: str, commune: str | None) -> dict:

@@ -208,7 +208,8 @@ _CALL_KEY = {CallOutcome.BOOKED.value: "calls_booked",
              CallOutcome.NO_SLOT.value: "calls_no_slot",
              CallOutcome.REORIENTED.value: "calls_reoriented",
              CallOutcome.DECLINED.value: "calls_declined",
-             CallOutcome.OTHER.value: "calls_other"}
+             CallOutcome.OTHER.value: "calls_other",
+             "none": "calls_no_slot"}  # rows written before issue 13 ("none": no slot)
 _REQUEST_CALL_KEY = {RequestStatus.ACCEPTED.value: "calls_request_accepted",
                      RequestStatus.EXPIRED.value: "calls_request_expired"}
 
