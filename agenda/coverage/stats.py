@@ -25,6 +25,7 @@ from sqlalchemy import and_, or_, select
 from agenda import clock
 from agenda.booking.models import (Booking, BookingStatus, CallLog, CallOutcome,
                                    FloatingRequest, Patient, Reason, RequestStatus)
+from agenda.booking.services.calls import MISSING_OUTCOME_AFTER
 from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
@@ -33,7 +34,6 @@ from agenda.timeutil import iso_week, local_to_utc, to_local
 
 CHANNELS = ("secretariat", "samu", "ed", "cpts", "other")
 PERIODS = ("week", "month", "year", "custom")
-MISSING_OUTCOME_AFTER = timedelta(hours=48)  # = agenda.booking.services.calls
 
 
 def channel_label(channel: str) -> str:
