@@ -42,12 +42,12 @@ class Role(str, enum.Enum):
 
 BOOKER_ROLES = (Role.SECRETARY, Role.REGULATOR, Role.ED_NURSE)
 
-# The booking channel follows the booker's organisation.
+# The booking channel follows the booker's organisation; any other kind is "other".
 CHANNEL_BY_ORG_KIND = {
     OrgKind.SECRETARIAT: "secretariat",
     OrgKind.SAMU: "samu",
     OrgKind.ED: "ed",
-    OrgKind.CPTS: "secretariat",
+    OrgKind.CPTS: "cpts",
 }
 
 

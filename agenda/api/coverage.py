@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from flask import g, jsonify
 from flask_babel import gettext as _
 
 from agenda import clock
 from agenda.api import bp
 from agenda.api import schemas
-from agenda.api.core import api_roles, parse_query
-from agenda.api.spec import document, query_parameters
+from agenda.api.core import api_roles, parse_body, parse_query
+from agenda.api.spec import document, query_parameters, request_body
 from agenda.coverage import department, geo, hourly, stats
 from agenda.errors import ValidationError
 from agenda.timeutil import iso_week, parse_week, to_local
@@ -32,7 +35,8 @@ def coverage_hourly():
 @bp.get("/coverage/communes")
 @api_roles(*COORD)
 def coverage_communes():
-    horizon = parse_query(schemas.CommunesQuery).horizon
+    q = parse_query(schemas.CommunesQuery)
+    horizon = q.week or q.horizon
     return jsonify(geo.geo_coverage(g.api_user.cpts_id, horizon).to_dict())
 
 
@@ -65,12 +69,53 @@ def coverage_department():
                                          only=only).to_dict())
 
 
+@bp.get("/stats/report")
+@api_roles(*COORD)
+def stats_report_api():
+    """The yearly report (the page's and the CSV's rows: each month, then the year)."""
+    from agenda.coverage.views import _report_rows, year_arg
+
+    year = parse_query(schemas.ReportQuery).year or year_arg()
+    result = stats.compute(g.api_user.cpts_id, stats.Period(date(year, 1, 1), date(year, 12, 31)))
+    return jsonify({"year": year, "rows": _report_rows(result),
+                    "definitions": {k: stats.definition(k) for k in stats.FIGURES}})
+
+
+@bp.get("/indemnities")
+@api_roles(*COORD)
+def indemnities_api():
+    from agenda.coverage import indemnities
+    from agenda.coverage.common import charter
+
+    month = parse_query(schemas.MonthQuery).month or to_local(clock.now()).strftime("%Y-%m")
+    formula = charter(g.api_user.cpts_id).indemnity_formula
+    rows = indemnities.monthly(g.api_user.cpts_id, month, formula)
+    return jsonify({"month": month, "formula": formula, "rows": [r.to_dict() for r in rows],
+                    "total": str(sum((r.amount for r in rows), Decimal("0.00")))})
+
+
+@bp.post("/calls")
+@api_roles("secretary", "regulator", "ed_nurse")
+def close_call_api():
+    """"Aucun créneau ne convient": close a call without a booking (201)."""
+    from agenda.booking.services import resolve_commune
+    from agenda.booking.services.calls import close_call
+
+    body = parse_body(schemas.CallInput)
+    insee = resolve_commune(body.commune).insee if body.commune else None
+    call = close_call(g.api_user, body.outcome, insee, body.reason_id)
+    return jsonify({"id": call.id, "outcome": call.outcome, "channel": call.channel,
+                    "cpts_id": call.cpts_id, "commune": call.commune_insee,
+                    "at": call.created_at.isoformat()}), 201
+
+
 _CELL = {"type": "object", "properties": {
     "weekday": {"type": "integer", "description": "ISO weekday, 1 = lundi"},
     "date": {"type": "string", "format": "date"}, "hour": {"type": "integer"},
-    "supply": {"type": "integer", "description": "capacité offerte (plage flottante : sur "
-                                                  "toute la plage)"},
-    "booked": {"type": "integer"}, "open": {"type": "integer"},
+    "supply": {"type": "number", "description": "patients que les créneaux peuvent recevoir "
+                                                 "pendant l'heure : capacité de chaque créneau "
+                                                 "répartie au prorata de ses minutes"},
+    "booked": {"type": "number"}, "open": {"type": "number"},
     "demand": {"type": "number", "description": "demandes + réservations moyennes / semaine"},
     "ratio": {"type": ["number", "null"], "description": "offre / demande"},
     "in_publication_hours": {"type": "boolean"},
@@ -160,9 +205,36 @@ document("/coverage/department", "get", {
                         "type": "object", "properties": {
                             "cpts_id": {"type": "integer"}, "cpts": {"type": "string"},
                             "channel": {"type": "string",
-                                        "enum": ["secretariat", "samu", "ed"]},
+                                        "enum": list(stats.CHANNELS)},
                             "label": {"type": "string"}}}]}},
                     "by_cpts": {"type": "array", "items": _COUNTS},
                     "by_channel": {"type": "array", "items": _COUNTS},
                     "total": _COUNTS}}}}}}},
         "404": {"$ref": "#/components/responses/E404"}}})
+
+document("/stats/report", "get", {
+    "summary": "Rapport annuel (indicateurs des financeurs) : une ligne par mois puis "
+               "l'année ; définitions de chaque indicateur",
+    "tags": ["coverage"],
+    "parameters": query_parameters(schemas.ReportQuery),
+    "responses": {"200": {"description": "rapport", "content": {"application/json": {
+        "schema": {"type": "object", "properties": {
+            "year": {"type": "integer"}, "rows": {"type": "array"},
+            "definitions": {"type": "object"}}}}}}}})
+
+document("/indemnities", "get", {
+    "summary": "Indemnités par médecin pour un mois (montants exacts, arrondis au centime "
+               "une fois par ligne)",
+    "tags": ["coverage"],
+    "parameters": query_parameters(schemas.MonthQuery),
+    "responses": {"200": {"description": "indemnités", "content": {"application/json": {
+        "schema": {"type": "object", "properties": {
+            "month": {"type": "string"}, "rows": {"type": "array"},
+            "total": {"type": "string", "description": "euros, au centime"}}}}}}}})
+
+document("/calls", "post", {
+    "summary": "Clore un appel sans rendez-vous (« Aucun créneau ne convient »)",
+    "tags": ["booking"],
+    "requestBody": request_body(schemas.CallInput),
+    "responses": {"201": {"description": "appel enregistré"},
+                  "400": {"description": "issue inconnue"}}})

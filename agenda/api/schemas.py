@@ -163,6 +163,22 @@ class WeekQuery(Query):
 
 class CommunesQuery(Query):
     horizon: Literal["24h", "48h", "week"] = "48h"
+    week: Week | None = Field(None, description="une semaine précise (remplace horizon)")
+
+
+class ReportQuery(Query):
+    year: Annotated[Int, Field(ge=MIN_YEAR, le=MAX_YEAR)] | None = None
+
+
+class MonthQuery(Query):
+    month: Annotated[str, Field(pattern=r"^(20\d\d|2100)-(0[1-9]|1[0-2])$",
+                                examples=["2026-03"])] | None = None
+
+
+class CallInput(Body):
+    outcome: Literal["no_slot", "declined", "other"]
+    commune: Text(100) | None = Field(None, description="code INSEE ou nom (facultatif)")
+    reason_id: DbId | None = None
 
 
 class DepartmentQuery(Query):

@@ -105,6 +105,8 @@ class Booking(db.Model):
     cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the doctor was reminded (once) of an outcome still missing 48 h after the start.
+    outcome_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synthesis: Mapped[str | None] = mapped_column(Text)
 
     slot = relationship("Slot")
@@ -186,17 +188,47 @@ class Reorientation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
+class CallOutcome(str, enum.Enum):
+    """How a call for unscheduled care ended (one call, one outcome)."""
+
+    BOOKED = "booked"  # a fixed slot booked
+    REQUEST = "request"  # a floating request sent (its end: the request's status)
+    NO_SLOT = "no_slot"  # "Aucun créneau ne convient": nothing suitable was offered
+    REORIENTED = "reoriented"  # a vital emergency: redirected to the 15
+    DECLINED = "declined"  # the patient declined what was offered
+    OTHER = "other"
+
+
+# Outcomes a booker closes a call with, without booking ("Aucun créneau ne convient").
+CLOSING_OUTCOMES = (CallOutcome.NO_SLOT.value, CallOutcome.DECLINED.value,
+                    CallOutcome.OTHER.value)
+
+
 class CallLog(db.Model):
-    """One handled call (for the yearly "calls → slots → consultations" figures)."""
+    """One call for unscheduled care, whatever its end: the first figure of the yearly
+    "calls → slots → consultations" report (see docs/statistics.md).
+
+    Written by the service that ends the call, in the same transaction: a booking
+    (``booking_id``), a floating request (``request_id``), a reorientation, or
+    :func:`agenda.booking.services.calls.close_call`. ``count`` > 1 only in imported
+    aggregates (a day's tally from before the calls were recorded one by one)."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_cpts_created", "cpts_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # secretariat / samu / ed / cpts / other (agenda.accounts.models.CHANNEL_BY_ORG_KIND).
     channel: Mapped[str] = mapped_column(String(12))
-    outcome: Mapped[str] = mapped_column(String(20))  # booked / request / reoriented / none
+    outcome: Mapped[str] = mapped_column(String(20))  # CallOutcome
+    commune_insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee"))
+    reason_id: Mapped[int | None] = mapped_column(ForeignKey("reasons.id"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=1)
 
 

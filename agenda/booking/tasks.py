@@ -44,3 +44,14 @@ def retention_purge() -> int:
     if count:
         log.info("retention: %d patients anonymised", count)
     return count
+
+
+@periodic
+def outcome_reminders() -> int:
+    """Bookings still without an outcome 48 h after their start: the doctor is mailed once."""
+    from agenda.booking.services.calls import remind_missing_outcomes
+
+    count = remind_missing_outcomes()
+    if count:
+        log.info("outcomes: %d bookings reminded to their doctors", count)
+    return count

@@ -4,19 +4,23 @@ formula of the charter).
 Modules
 -------
 common        the charter (or its defaults), the territory, doctors — one query each
-hourly        weekday x hour grid: supply (a floating window counts over its whole
-              window), bookings, flagged empty hours, demand averaged over past weeks
+hourly        weekday x hour grid: supply (each slot's capacity spread over its real hours
+              in proportion to its minutes), bookings, flagged empty hours, demand
 geo           distance from each commune to the nearest doctor with bookable capacity
-              (KD-tree on unit vectors, arrays only), bands, shipped commune outlines
+              (the search's own conditions; KD-tree on unit vectors), bands, outlines
 supervision   charter compliance, alerts with who must act, what-if
-stats         statistics of a period (definitions in its docstring), CSV of every table
+stats         statistics of a period: one definition per figure (FIGURES, derive), used
+              by the page, the CSV, the API and the yearly report (docs/statistics.md)
 indemnities   per doctor per month, configurable formula (per slot, per floating hour,
-              per session, decreasing tiers with patients seen, per consultation, cap)
+              per session, decreasing tiers with patients seen, per consultation, cap);
+              exact minutes, one rounding per line
 department    for the SAMU, emergency departments and the operator: communes covered by no
               CPTS of their scope, hourly grids per CPTS and merged, requests by CPTS and
               channel (no patient identity)
 svg           the map and the charts, drawn by the app (no JavaScript, no network)
-generator     a generated year calibrated on the seeds, with its ground truth (tests, bench)
+generator     a generated year calibrated on the seeds, rows inserted directly (bench,
+              browser test)
+replay        a year replayed through the services with its own truth (acceptance test)
 views, panel, cli, demo; API routes in agenda/api/coverage.py
 
 The territory of a CPTS is the set of communes of its sectors; a CPTS without sectors

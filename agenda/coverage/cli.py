@@ -1,5 +1,9 @@
 """``flask --app agenda coverage report --week 2026-W49``: hourly gaps, uncovered communes
-and charter lists, as plain text (for cron and email)."""
+and charter lists, as plain text (for cron and email).
+
+The geographic part covers the week asked for (``--week``: that week, from now at the
+earliest); without ``--week`` it uses ``--horizon``, whose default (48 h) is the API's and
+the map page's."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from flask.cli import AppGroup
 from agenda.cli import CLI_EXTENSIONS
 
 
-def report_text(cpts_id: int, week: str, horizon: str = "week") -> str:
+def report_text(cpts_id: int, week: str, horizon: str | None = None) -> str:
+    """``horizon`` None: the geographic coverage of ``week`` itself."""
     from agenda.coverage import geo, hourly, supervision
 
     days = ["lun", "mar", "mer", "jeu", "ven", "sam", "dim"]
@@ -28,10 +33,12 @@ def report_text(cpts_id: int, week: str, horizon: str = "week") -> str:
                 if b is not None:
                     start = b
         lines.append(f"  {days[wd - 1]} {grid.days[wd - 1][1].isoformat()} : {', '.join(spans)}")
-    cov = geo.geo_coverage(cpts_id, horizon)
-    lines += ["", f"Communes non couvertes (> {cov.radius_km} km, horizon {horizon}) : "
+    cov = geo.geo_coverage(cpts_id, horizon or week)
+    label = f"horizon {horizon}" if horizon else f"semaine {week}"
+    lines += ["", f"Communes non couvertes (> {cov.radius_km} km, {label}) : "
                   f"{len(cov.uncovered)} — population couverte "
                   f"{cov.covered_share * 100:.1f} %"]
+    lines += [f"ATTENTION : {w}" for w in cov.warnings]
     for c in cov.uncovered:
         dist = "aucun médecin" if c.distance_km is None else f"{c.distance_km:.1f} km"
         lines.append(f"  {c.name} ({c.insee}) — {c.population} hab. — {dist}")
@@ -53,13 +60,16 @@ def register(app: Flask) -> None:
     @group.command("report")
     @click.option("--week", default=None, help="ISO week, e.g. 2026-W49 (default: this week)")
     @click.option("--cpts", "cpts", default=None, help="CPTS name or id (default: the only one)")
-    @click.option("--horizon", default="week", type=click.Choice(["24h", "48h", "week"]))
+    @click.option("--horizon", default=None, type=click.Choice(["24h", "48h", "week"]),
+                  help="without --week: 48h (as the API); with --week: that week")
     def report(week, cpts, horizon):
         """Print the hourly gaps, the uncovered communes and the charter lists."""
         from agenda import clock
         from agenda.errors import DomainError
         from agenda.timeutil import iso_week, parse_week
 
+        if week is None and horizon is None:
+            horizon = "48h"  # the API's and the map page's default
         week = week or iso_week(clock.now())
         try:
             parse_week(week)

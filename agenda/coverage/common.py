@@ -14,8 +14,10 @@ from agenda.extensions import db
 from agenda.slots.models import CharterSettings, SlotStatus
 from agenda.territory.models import Commune, Doctor, Place, Sector, sector_communes
 
-# Slot statuses that are no longer supply (the doctor took them back).
-GONE_STATUSES = (SlotStatus.CANCELLED.value, SlotStatus.WITHDRAWN.value)
+# Slot statuses that are no longer supply: only the doctor's withdrawal takes an offered
+# slot back (a cancelled booking leaves its slot offered; "cancelled" slots are kept for
+# rows written before the cancellation paths were unified, and count as offered).
+GONE_STATUSES = (SlotStatus.WITHDRAWN.value,)
 
 # Publication hours when the charter leaves a day unset (as agenda.slots reads them).
 DEFAULT_WEEKDAY_HOURS = ("08:00", "20:00")
@@ -88,9 +90,16 @@ class Territory:
     population: list[int]
     lat: list[float]
     lon: list[float]
+    # Communes of the territory without coordinates: they cannot be placed on the map nor
+    # measured; counted in the population (as not covered) and named in a warning.
+    unplaced: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.insee)
+
+    @property
+    def unplaced_population(self) -> int:
+        return sum(p for _i, _n, p in self.unplaced)
 
 
 def territory(cpts_id: int) -> Territory:
@@ -109,12 +118,14 @@ def territory(cpts_id: int) -> Territory:
 
 
 def territory_of(stmt) -> Territory:
-    """The communes a ``select`` of (insee, name, population, lat, lon) returns, located."""
-    stmt = stmt.where(Commune.lat.is_not(None), Commune.lon.is_not(None)).order_by(Commune.insee)
-    rows = db.session.execute(stmt).all()
+    """The communes a ``select`` of (insee, name, population, lat, lon) returns: those
+    located, and those it cannot place (no coordinates: named in a warning)."""
+    everything = db.session.execute(stmt.order_by(Commune.insee)).all()
+    rows = [r for r in everything if r[3] is not None and r[4] is not None]
+    unplaced = [(r[0], r[1], r[2] or 0) for r in everything if r[3] is None or r[4] is None]
     return Territory(insee=[r[0] for r in rows], name=[r[1] for r in rows],
                      population=[r[2] or 0 for r in rows], lat=[r[3] for r in rows],
-                     lon=[r[4] for r in rows])
+                     lon=[r[4] for r in rows], unplaced=unplaced)
 
 
 @dataclass

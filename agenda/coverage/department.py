@@ -300,7 +300,7 @@ def requests_by_channel(cpts: list[CptsInfo], period: stats.Period) -> ChannelTa
         if status == BookingStatus.CANCELLED.value:
             bucket["cancelled"] += n
         else:
-            stats._tally(bucket, status, n)
+            _tally(bucket, status, n)
     for cid, channel, status, n in db.session.execute(
             select(FloatingRequest.cpts_id, FloatingRequest.channel, FloatingRequest.status,
                    func.count(FloatingRequest.id))
@@ -346,6 +346,15 @@ class Department:
                          for c in self.cpts],
                 "communes": self.geo.to_dict(), "hourly": self.hourly.to_dict(),
                 "requests": self.channels.to_dict()}
+
+
+def _tally(bucket: dict, status: str, n: int) -> None:
+    """Count ``n`` non-cancelled bookings of ``status`` into ``bucket``."""
+    bucket["bookings"] += n
+    if status == BookingStatus.SEEN.value:
+        bucket["seen"] += n
+    elif status == BookingStatus.NO_SHOW.value:
+        bucket["no_shows"] += n
 
 
 def department(user: User, *, week: str, horizon: str, period: stats.Period,

@@ -1,5 +1,14 @@
 """Geographic coverage: distance from each commune to the nearest doctor with bookable
-capacity, for a horizon (24 h, 48 h, this week).
+capacity, for a horizon (24 h, 48 h, the rest of this week) or a given ISO week.
+
+*Bookable capacity* is the booking search's own notion
+(:func:`agenda.booking.services.search.bookable_conditions`, reused, not copied): open, in
+the charter, with room, not held, its doctor and place active, a fixed slot not yet
+started, a floating window not over — as a booker who holds nothing would see it now,
+with the search horizon widened to the window asked for. A commune is covered when such a
+doctor practises within the charter radius, the radius included (a tolerance of 1 mm
+absorbs floating-point error). Communes without coordinates cannot be measured: they are
+counted in the population as not covered, and listed in a warning.
 
 The nearest-doctor search runs on arrays: doctors' practices and communes' points are
 mapped to unit vectors on the sphere and a KD-tree (scipy ``cKDTree``) answers every
@@ -18,24 +27,32 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from flask_babel import gettext as _
 from scipy.spatial import cKDTree
 from sqlalchemy import select
 
 from agenda import clock
 from agenda.coverage.common import Territory, charter, territory
 from agenda.extensions import db
-from agenda.slots.models import Slot, SlotStatus
+from agenda.slots.models import Slot
 from agenda.territory.geo import EARTH_RADIUS_KM
 from agenda.territory.models import Doctor, Place
 from agenda.timeutil import iso_week, week_bounds
 
 HORIZONS = ("24h", "48h", "week")
+# A distance equal to the radius is within it: floating-point error is absorbed (1 mm).
+RADIUS_TOLERANCE_KM = 1e-6
+
+
+def within_radius(distance_km, radius_km: float):
+    """``distance <= radius``, inclusive despite floating-point error (scalars or arrays)."""
+    return distance_km <= radius_km + RADIUS_TOLERANCE_KM
 ATTRIBUTION = "Données : INSEE, COG 2026 ; IGN — Licence Ouverte 2.0"
 SHIPPED_CONTOURS = ("contours-44.geojson.gz",)
 
@@ -69,13 +86,18 @@ def within_km(points_lat, points_lon, site_lat: float, site_lon: float,
               radius_km: float) -> np.ndarray:
     """Boolean mask of the points within ``radius_km`` of one site."""
     d, _ = nearest_km(points_lat, points_lon, [site_lat], [site_lon])
-    return d <= radius_km
+    return within_radius(d, radius_km)
 
 
 # --- supply -----------------------------------------------------------------------------
 
 def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[now, now + 24 h / 48 h / end of this week); an ISO week ("2027-W12") gives that
+    week, from now at the earliest (what is past cannot be booked any more)."""
     now = now or clock.now()
+    if horizon not in HORIZONS:
+        w_start, w_end = week_bounds(horizon)  # ValueError for a bad label
+        return max(now, w_start), max(now, w_end)
     if horizon == "24h":
         return now, now + timedelta(hours=24)
     if horizon == "48h":
@@ -85,25 +107,45 @@ def horizon_bounds(horizon: str, now: datetime | None = None) -> tuple[datetime,
     raise ValueError(horizon)
 
 
-def bookable_sites(cpts_ids: list[int], start: datetime,
-                   end: datetime) -> list[tuple[int, int, float, float]]:
-    """(CPTS id, doctor id, lat, lon) of the active doctors' places with open capacity in
-    [start, end), for several CPTS in one query."""
+def bookable_sites(cpts_ids: list[int], start: datetime, end: datetime,
+                   now: datetime | None = None) -> list[tuple[int, int, float, float]]:
+    """(CPTS id, doctor id, lat, lon) of the places with capacity bookable now in
+    [start, end), for several CPTS in one query (the search's conditions)."""
+    from agenda.booking.services.search import bookable_conditions
+
+    if not cpts_ids:
+        return []
+    now = now or clock.now()
     stmt = (select(Slot.cpts_id, Doctor.id, Place.lat, Place.lon).distinct()
-            .join(Doctor, Slot.doctor_id == Doctor.id)
+            .join(Doctor, Doctor.id == Slot.doctor_id)
             .join(Place, Place.id == Slot.place_id)
-            .where(Slot.cpts_id.in_(list(cpts_ids)), Doctor.active.is_(True),
-                   Place.active.is_(True), Place.lat.is_not(None), Place.lon.is_not(None),
-                   Slot.start < end, Slot.end > start,
-                   Slot.status.in_((SlotStatus.OPEN.value, SlotStatus.HELD.value)),
-                   Slot.in_charter.is_(True), Slot.booked_count < Slot.capacity))
+            .where(*bookable_conditions(0, now, dict.fromkeys(cpts_ids, end)),
+                   Slot.end > start, Place.lat.is_not(None), Place.lon.is_not(None)))
     return [(r[0], r[1], r[2], r[3]) for r in db.session.execute(stmt)]
 
 
-def bookable_doctors(cpts_id: int, start: datetime,
-                     end: datetime) -> list[tuple[int, float, float]]:
-    """(doctor id, lat, lon) of the active doctors with open capacity in [start, end)."""
-    return [s[1:] for s in bookable_sites([cpts_id], start, end)]
+def bookable_slots(cpts_id: int, start: datetime, end: datetime,
+                   now: datetime | None = None) -> list[tuple]:
+    """(doctor id, lat, lon, slot start, slot end) of the capacity bookable now in
+    [start, end): the search's conditions, its horizon widened to ``end``."""
+    from agenda.booking.services.search import bookable_conditions
+
+    now = now or clock.now()
+    stmt = (select(Doctor.id, Place.lat, Place.lon, Slot.start, Slot.end)
+            .join(Doctor, Doctor.id == Slot.doctor_id)
+            .join(Place, Place.id == Slot.place_id)
+            .where(*bookable_conditions(0, now, {cpts_id: end}), Slot.end > start,
+                   Place.lat.is_not(None), Place.lon.is_not(None)))
+    return [tuple(r) for r in db.session.execute(stmt)]
+
+
+def bookable_doctors(cpts_id: int, start: datetime, end: datetime,
+                     now: datetime | None = None) -> list[tuple[int, float, float]]:
+    """(doctor id, lat, lon) of the doctors with bookable capacity in [start, end)."""
+    seen: dict[int, tuple[int, float, float]] = {}
+    for doctor_id, lat, lon, _s, _e in bookable_slots(cpts_id, start, end, now):
+        seen.setdefault(doctor_id, (doctor_id, lat, lon))
+    return sorted(seen.values())
 
 
 # --- coverage ---------------------------------------------------------------------------
@@ -150,10 +192,25 @@ class GeoCoverage:
     communes: list[CommuneCoverage]
     doctors: list[tuple[int, float, float]]
     bands: list[tuple[float, str, str]]
+    # Communes of the territory that cannot be placed (no coordinates): not covered.
+    unplaced: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def population(self) -> int:
-        return sum(c.population for c in self.communes)
+        """Everyone of the territory, the unplaced communes included."""
+        return sum(c.population for c in self.communes) + sum(p for _i, _n, p in self.unplaced)
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.unplaced:
+            return []
+        names = ", ".join(f"{n} ({i})" for i, n, _p in self.unplaced[:20])
+        more = len(self.unplaced) - 20
+        return [_("%(n)s commune(s) sans coordonnées ne peuvent pas être placées : %(names)s"
+                  "%(more)s. Leur population (%(pop)s hab.) est comptée comme non couverte.",
+                  n=len(self.unplaced), names=names,
+                  more=_(" et %(k)s autres", k=more) if more > 0 else "",
+                  pop=sum(p for _i, _n, p in self.unplaced))]
 
     @property
     def covered_population(self) -> int:
@@ -182,6 +239,8 @@ class GeoCoverage:
                           "nearest_doctor_id": c.doctor_id, "band": c.band,
                           "covered": c.covered} for c in self.communes],
             "uncovered": [c.insee for c in self.uncovered],
+            "unplaced": [{"insee": i, "name": n, "population": p} for i, n, p in self.unplaced],
+            "warnings": self.warnings,
         }
 
 
@@ -198,20 +257,20 @@ def coverage_from_arrays(terr: Territory, sites: list[tuple[int, float, float]],
             lat=terr.lat[i], lon=terr.lon[i], distance_km=d if finite else None,
             doctor_id=sites[idx[i]][0] if finite else None,
             band=band_of(d, band_list) if finite else "b5",
-            covered=bool(finite and d <= radius_km)))
+            covered=bool(finite and within_radius(d, radius_km))))
     return out
 
 
 def geo_coverage(cpts_id: int, horizon: str = "48h", now: datetime | None = None) -> GeoCoverage:
-    if horizon not in HORIZONS:
-        raise ValueError(horizon)
+    """``horizon``: one of :data:`HORIZONS`, or an ISO week ("2027-W12")."""
+    now = now or clock.now()
     start, end = horizon_bounds(horizon, now)
     ch = charter(cpts_id)
     terr = territory(cpts_id)
-    sites = bookable_doctors(cpts_id, start, end)
+    sites = bookable_doctors(cpts_id, start, end, now)
     return GeoCoverage(horizon=horizon, start=start, end=end, radius_km=ch.radius_km,
                        communes=coverage_from_arrays(terr, sites, ch.radius_km),
-                       doctors=sites, bands=bands(ch.radius_km))
+                       doctors=sites, bands=bands(ch.radius_km), unplaced=terr.unplaced)
 
 
 # --- contours ---------------------------------------------------------------------------
@@ -249,13 +308,13 @@ def distances_by_horizon(cpts_id: int, now: datetime | None = None) -> list[dict
              "population": terr.population[i]} for i in range(len(terr))]
     for horizon in HORIZONS:
         start, end = horizon_bounds(horizon, now)
-        sites = bookable_doctors(cpts_id, start, end)
+        sites = bookable_doctors(cpts_id, start, end, now)
         dist, _idx = nearest_km(terr.lat, terr.lon, [s[1] for s in sites],
                                 [s[2] for s in sites])
         for i, row in enumerate(rows):
             d = float(dist[i])
             row[f"distance_{horizon}_km"] = round(d, 2) if np.isfinite(d) else None
-            row[f"covered_{horizon}"] = bool(np.isfinite(d) and d <= radius)
+            row[f"covered_{horizon}"] = bool(np.isfinite(d) and within_radius(d, radius))
     rows.sort(key=lambda r: (-r["population"], r["commune"]))
     return rows
 

@@ -1,9 +1,15 @@
 """Hourly coverage: a weekday x hour grid of supply (capacity), bookings and demand.
 
-* Supply of a cell = the capacity of every slot of the CPTS that overlaps that local hour;
-  a floating window counts its whole capacity in every hour of its window (a patient can
-  be seen at any time of it). Slots withdrawn or cancelled, and slots kept "hors charte",
-  are not supply.
+* Supply of a cell (one definition, for every kind of slot) = the patients the CPTS's
+  slots can take during that local hour: each slot's capacity spread over its duration in
+  proportion to the minutes that fall in the hour. A 20-minute fixed slot counts 1 in its
+  hour; a floating window of capacity 3 over 3 hours counts 1 in each hour; a week's
+  supply therefore adds up to the capacity offered that week (the statistics' "slots
+  offered"). Withdrawn slots, and slots kept "hors charte", are not supply.
+* Hours are real hours: the grid walks the week in UTC and files each real hour under its
+  local (weekday, hour). On the autumn DST Sunday the repeated local hour 02:00 receives
+  the share of both real hours (once each, never the capacity twice); on the spring
+  Sunday the missing local hour 02:00 gets none and is never flagged.
 * Booked = the booked count of those slots, spread the same way; open = supply - booked.
 * Demand = requests and direct bookings made (by the hour of the call) per weekday-hour,
   averaged over the ``demand_weeks`` ISO weeks before the chosen one. A booking that comes
@@ -33,14 +39,14 @@ DEFAULT_DEMAND_WEEKS = 8
 class Cell:
     weekday: int
     hour: int
-    supply: int = 0
-    booked: int = 0
+    supply: float = 0.0
+    booked: float = 0.0
     demand: float = 0.0
     in_hours: bool = False
 
     @property
-    def open(self) -> int:
-        return self.supply - self.booked
+    def open(self) -> float:
+        return round(self.supply - self.booked, 3)
 
     @property
     def flagged(self) -> bool:
@@ -74,7 +80,8 @@ class HourlyGrid:
 
     def totals(self) -> dict[str, float]:
         cells = self.cells.values()
-        return {"supply": sum(c.supply for c in cells), "booked": sum(c.booked for c in cells),
+        return {"supply": round(sum(c.supply for c in cells), 3),
+                "booked": round(sum(c.booked for c in cells), 3),
                 "demand": round(sum(c.demand for c in cells), 3),
                 "flagged": sum(1 for c in cells if c.flagged)}
 
@@ -84,23 +91,59 @@ class HourlyGrid:
             "demand_weeks": self.demand_weeks,
             "totals": self.totals(),
             "cells": [{"weekday": c.weekday, "date": self.days[c.weekday - 1][1].isoformat(),
-                       "hour": c.hour, "supply": c.supply, "booked": c.booked, "open": c.open,
+                       "hour": c.hour, "supply": round(c.supply, 3),
+                       "booked": round(c.booked, 3), "open": c.open,
                        "demand": round(c.demand, 3), "ratio": c.ratio,
                        "in_publication_hours": c.in_hours, "flagged": c.flagged}
                       for c in sorted(self.cells.values(), key=lambda c: (c.weekday, c.hour))],
         }
 
 
+def supply_definition() -> str:
+    from flask_babel import gettext as _
+
+    return _("Offre d'une heure : les patients que les créneaux peuvent recevoir pendant "
+             "cette heure — la capacité de chaque créneau répartie sur sa durée au prorata "
+             "des minutes (un créneau fixe compte 1 dans son heure, une plage flottante de "
+             "3 places sur 3 heures compte 1 par heure). La semaine totalise donc les "
+             "places offertes. Créneaux retirés ou hors charte exclus.")
+
+
 def hours_touched(start: datetime, end: datetime):
-    """The local (weekday, hour) of every clock hour that [start, end) overlaps.
+    """The local (weekday, hour) of every real hour that [start, end) overlaps.
 
     Paris offsets are whole hours, so local hour boundaries are UTC hour boundaries.
     """
+    for key, _share in hour_shares(start, end):
+        yield key
+
+
+def hour_shares(start: datetime, end: datetime):
+    """(local (weekday, hour), share of [start, end) in that real hour), the shares adding
+    up to 1. Two real hours with the same local label (autumn DST) come out separately."""
+    for _h, key, share in hour_parts(start, end):
+        yield key, share
+
+
+def hour_parts(start: datetime, end: datetime):
+    total = (end - start).total_seconds()
+    if total <= 0:
+        return
     h = start.replace(minute=0, second=0, microsecond=0)
     while h < end:
+        overlap = (min(end, h + HOUR) - max(start, h)).total_seconds()
         local = to_local(h)
-        yield local.isoweekday(), local.hour
+        yield h, (local.isoweekday(), local.hour), overlap / total
         h += HOUR
+
+
+def _missing_local_hours(monday: date) -> set[tuple[int, int]]:
+    """Local (weekday, hour) labels that do not exist in the week (spring DST)."""
+    from agenda.timeutil import local_to_utc
+
+    start, end = local_to_utc(monday, time(0)), local_to_utc(monday + timedelta(days=7), time(0))
+    present = set(hours_touched(start, end))
+    return {(wd, h) for wd in range(1, 8) for h in range(24)} - present
 
 
 def _publication_cells(ch: Charter) -> set[tuple[int, int]]:
@@ -152,13 +195,17 @@ def hourly_grid(cpts_id: int, week: str, *, demand_weeks: int = DEFAULT_DEMAND_W
         (wd, h): Cell(wd, h, in_hours=(wd, h) in publication)
         for wd in range(1, 8) for h in range(24)}
     doctor_cells: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for key in _missing_local_hours(monday):
+        cells[key].in_hours = False
     w_start, w_end = week_bounds(week)
     for doctor_id, _kind, start, end, capacity, booked in week_slots(cpts_id, week):
         # A slot across midnight on Sunday counts in each week for its own hours only.
-        for key in hours_touched(max(start, w_start), min(end, w_end)):
+        for h, key, share in hour_parts(start, end):
+            if not w_start <= h < w_end:
+                continue
             cell = cells[key]
-            cell.supply += capacity
-            cell.booked += booked
+            cell.supply += capacity * share
+            cell.booked += booked * share
             doctor_cells[doctor_id].add(key)
     if demand_weeks > 0:
         from agenda.timeutil import local_to_utc

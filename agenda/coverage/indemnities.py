@@ -11,7 +11,10 @@ The formula (``CharterSettings.indemnity_formula``, JSON) adds up:
 * ``per_consultation``   € per consultation done;
 * ``monthly_cap``        optional ceiling per doctor and month.
 
-Amounts are decimals (cents); absent keys count 0.
+Amounts are decimals (cents); absent keys count 0. Every part is computed exactly —
+floating time in whole minutes (``per_floating_hour × minutes / 60``), no intermediate
+rounding — and the line (a doctor's month) is rounded once, to the cent (half up), after
+the cap.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -120,7 +123,7 @@ class DoctorMonth:
     doctor: str
     fixed_slots: int = 0
     floating_windows: int = 0
-    floating_hours: float = 0.0
+    floating_minutes: int = 0
     sessions: int = 0
     consultations: int = 0
     no_shows: int = 0
@@ -129,6 +132,20 @@ class DoctorMonth:
     amount: Decimal = Decimal("0.00")
     detail: str = ""
 
+    @property
+    def floating_hours(self) -> float:
+        """For display only (the amount uses the exact minutes)."""
+        return round(self.floating_minutes / 60, 2)
+
+    def to_dict(self) -> dict:
+        """The line as the page, the CSV and the API show it (amount: Decimal, to the cent)."""
+        return {"doctor_id": self.doctor_id, "doctor": self.doctor,
+                "fixed_slots": self.fixed_slots, "floating_windows": self.floating_windows,
+                "floating_minutes": self.floating_minutes,
+                "floating_hours": self.floating_hours, "sessions": self.sessions,
+                "consultations": self.consultations, "no_shows": self.no_shows,
+                "amount": self.amount, "detail": self.detail}
+
 
 def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
     f = {k: Decimal(str(formula.get(k, "0"))) for k in MONEY_KEYS}
@@ -136,8 +153,9 @@ def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
     if f["per_slot"]:
         parts.append((f"{row.fixed_slots} × {f['per_slot']} €", f["per_slot"] * row.fixed_slots))
     if f["per_floating_hour"]:
-        hours = Decimal(str(round(row.floating_hours, 2)))
-        parts.append((f"{hours} h × {f['per_floating_hour']} €", f["per_floating_hour"] * hours))
+        minutes = row.floating_minutes
+        label = f"{minutes // 60} h {minutes % 60:02d} × {f['per_floating_hour']} €"
+        parts.append((label, f["per_floating_hour"] * minutes / Decimal(60)))
     tiers = formula.get("session_tiers") or []
     if tiers:
         total = sum((tier_amount(tiers, row.seen_by_day.get(day, 0)) for day in row.days),
@@ -153,7 +171,7 @@ def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
     if cap not in (None, "") and amount > Decimal(str(cap)):
         amount = Decimal(str(cap))
         parts.append((_("plafond %(cap)s €", cap=cap), Decimal(0)))
-    return amount.quantize(CENT), " + ".join(p[0] for p in parts)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP), " + ".join(p[0] for p in parts)
 
 
 def month_bounds(month: str) -> tuple[date, date]:
@@ -179,7 +197,7 @@ def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
         row = rows[doctor_id]
         if kind == SlotKind.FLOATING.value:
             row.floating_windows += 1
-            row.floating_hours += (e - s).total_seconds() / 3600
+            row.floating_minutes += round((e - s).total_seconds() / 60)
         else:
             row.fixed_slots += 1
         row.days.add(to_local(s).date())
@@ -196,7 +214,6 @@ def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
     out = []
     for row in rows.values():
         row.sessions = len(row.days)
-        row.floating_hours = round(row.floating_hours, 2)
         row.amount, row.detail = amount_for(row, formula)
         if row.sessions or row.consultations or row.no_shows:
             out.append(row)

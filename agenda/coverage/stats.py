@@ -1,16 +1,14 @@
-"""Statistics of a period: calls, slots made available, requests, bookings, outcomes.
+"""Statistics of a period: one definition per figure, shared by the page, the CSV and the API.
 
-Definitions (the page, the CSV and the API share them):
-* period = local dates [from, to] inclusive, Europe/Paris;
-* slots made available = capacity of the CPTS's slots starting in the period, kept in the
-  charter and not withdrawn/cancelled (a fixed slot counts 1, a floating window its
-  capacity); floating hours = length of the floating windows;
-* bookings = bookings whose consultation starts in the period, cancelled ones apart;
-  consultations done = those marked seen; no-show rate = no-shows / (seen + no-shows);
-* requests = floating requests made in the period; acceptance rate = accepted /
-  (accepted + expired); time to acceptance = accepted_at - created_at;
-* treating-doctor share = bookings seen by the patient's treating doctor / bookings;
-* calls = handled calls logged in the period; reorientations = calls sent to the 15.
+Raw counters are tallied once per *bucket* (the whole period, each channel, each month or
+week of the timeline, each doctor, reason and commune) by :func:`compute`, and every
+figure is derived from a bucket's counters by one function, :func:`derive`. Each figure's
+definition is :data:`FIGURES` (shown beside the figure on the page, title attribute and
+footnote) and ``docs/statistics.md`` (with its formula).
+
+Counting dates: a call, and a floating request, count on the local day they were made; a
+booking, a consultation, a no-show and a slot on the local day of the consultation / slot.
+The period is local dates [from, to] inclusive, Europe/Paris.
 """
 
 from __future__ import annotations
@@ -22,32 +20,26 @@ from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 
-from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest, Patient,
-                                   Reason, Reorientation, RequestStatus)
+from agenda import clock
+from agenda.booking.models import (Booking, BookingStatus, CallLog, CallOutcome,
+                                   FloatingRequest, Patient, Reason, RequestStatus)
+from agenda.booking.services.calls import MISSING_OUTCOME_AFTER
 from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
-from agenda.territory.models import Commune
+from agenda.territory.models import Commune, Place
 from agenda.timeutil import iso_week, local_to_utc, to_local
 
-CHANNELS = ("secretariat", "samu", "ed")
+CHANNELS = ("secretariat", "samu", "ed", "cpts", "other")
 PERIODS = ("week", "month", "year", "custom")
-
-
-def _tally(bucket: dict, status: str, n: int) -> None:
-    """Count ``n`` non-cancelled bookings of ``status`` into ``bucket``."""
-    bucket["bookings"] += n
-    if status == BookingStatus.SEEN.value:
-        bucket["seen"] += n
-    elif status == BookingStatus.NO_SHOW.value:
-        bucket["no_shows"] += n
 
 
 def channel_label(channel: str) -> str:
     return {"secretariat": _("Télésecrétariat"), "samu": _("SAMU / SAS"),
-            "ed": _("Urgences")}.get(channel, channel)
+            "ed": _("Urgences"), "cpts": _("CPTS elle-même"),
+            "other": _("Autre")}.get(channel, channel)
 
 
 @dataclass
@@ -85,8 +77,189 @@ def period_for(kind: str, today: date, start: date | None = None,
     return Period(start, end)
 
 
-def _rate(num: float, den: float) -> float | None:
+def rate(num: float, den: float) -> float | None:
+    """A ratio rounded to 4 decimals (0.1234 = 12.34 %); None when the denominator is 0."""
     return round(num / den, 4) if den else None
+
+
+# --- the figures --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figure:
+    label: object
+    definition: object
+
+
+FIGURES: dict[str, Figure] = {
+    "requests": Figure(
+        _l("Demandes (appels de soins non programmés)"),
+        _l("Appels enregistrés dans la période, quelle que soit leur issue : rendez-vous "
+           "fixe, demande flottante, aucun créneau, réorienté vers le 15, refus du patient, "
+           "autre.")),
+    "found_slot": Figure(
+        _l("Demandes ayant trouvé un créneau"),
+        _l("Appels de la période terminés par un rendez-vous fixe ou par une demande "
+           "flottante acceptée par un médecin.")),
+    "field_acceptance_rate": Figure(
+        _l("Taux d'aboutissement (sens terrain)"),
+        _l("Demandes ayant trouvé un créneau ÷ demandes (appels de la période).")),
+    "calls_booked": Figure(_l("dont rendez-vous fixe"),
+                           _l("Appels terminés par la réservation d'un créneau fixe.")),
+    "calls_request_accepted": Figure(
+        _l("dont demande flottante acceptée"),
+        _l("Appels terminés par une demande flottante qu'un médecin a acceptée.")),
+    "calls_request_expired": Figure(
+        _l("dont demande flottante expirée"),
+        _l("Appels terminés par une demande flottante que personne n'a acceptée à "
+           "l'échéance.")),
+    "calls_request_open": Figure(
+        _l("dont demande flottante en attente ou annulée"),
+        _l("Appels terminés par une demande flottante encore en attente, ou annulée par "
+           "l'organisation demandeuse.")),
+    "calls_no_slot": Figure(_l("dont aucun créneau ne convient"),
+                            _l("Appels clos par « Aucun créneau ne convient ».")),
+    "calls_reoriented": Figure(_l("dont réorientés vers le 15"),
+                               _l("Appels jugés urgence vitale, réorientés vers le 15.")),
+    "calls_declined": Figure(_l("dont refus du patient"),
+                             _l("Appels clos parce que le patient a refusé l'offre.")),
+    "calls_other": Figure(_l("dont autre issue"), _l("Appels clos avec l'issue « autre ».")),
+    "floating_requests": Figure(
+        _l("Demandes flottantes"),
+        _l("Demandes envoyées aux médecins sur des plages flottantes, par jour d'envoi.")),
+    "floating_accepted": Figure(_l("Demandes flottantes acceptées"),
+                                _l("Demandes flottantes de la période acceptées.")),
+    "floating_expired": Figure(_l("Demandes flottantes expirées"),
+                               _l("Demandes flottantes de la période expirées sans médecin.")),
+    "floating_acceptance_rate": Figure(
+        _l("Taux d'acceptation des demandes flottantes"),
+        _l("Acceptées ÷ (acceptées + expirées), demandes flottantes de la période (les "
+           "demandes en attente ou annulées n'entrent pas dans le calcul).")),
+    "slots_offered": Figure(
+        _l("Créneaux mis à disposition"),
+        _l("Capacité des créneaux commençant dans la période, dans la charte, non retirés "
+           "par le médecin : un créneau fixe compte 1, une plage flottante sa capacité. "
+           "Un créneau dont le rendez-vous est annulé reste offert.")),
+    "fixed_slots": Figure(_l("dont créneaux fixes"), _l("Créneaux fixes mis à disposition.")),
+    "floating_capacity": Figure(_l("dont places en plages flottantes"),
+                                _l("Capacité des plages flottantes mises à disposition.")),
+    "floating_hours": Figure(_l("Heures de plages flottantes"),
+                             _l("Durée exacte des plages flottantes (minutes ÷ 60, arrondie "
+                                "à 2 décimales pour l'affichage).")),
+    "bookings": Figure(_l("Rendez-vous pris"),
+                       _l("Rendez-vous (fixes et demandes acceptées) dont la consultation "
+                          "est dans la période, annulés exclus.")),
+    "cancelled_bookings": Figure(
+        _l("Rendez-vous annulés"),
+        _l("Rendez-vous de la période annulés (par « Annuler » ou l'issue « annulé »).")),
+    "consultations": Figure(_l("Consultations réalisées"),
+                            _l("Rendez-vous de la période marqués « vu ».")),
+    "no_shows": Figure(_l("Patients absents (lapins)"),
+                       _l("Rendez-vous de la période marqués « non venu ».")),
+    "no_show_rate": Figure(_l("Taux d'absence"),
+                           _l("Non venus ÷ (vus + non venus), rendez-vous de la période.")),
+    "consulted_share": Figure(_l("Part des créneaux consommés"),
+                              _l("Consultations réalisées ÷ créneaux mis à disposition.")),
+    "outcome_missing": Figure(
+        _l("Rendez-vous sans issue après 48 h"),
+        _l("Rendez-vous de la période encore « réservé » 48 h après leur heure (issue non "
+           "saisie par le médecin, qui en reçoit un rappel).")),
+    "own_doctor_seen": Figure(
+        _l("Patients vus par leur médecin traitant"),
+        _l("Consultations réalisées par le médecin traitant du patient.")),
+    "own_doctor_patients": Figure(
+        _l("Patients ayant un médecin traitant dans la CPTS"),
+        _l("Consultations réalisées de patients dont le médecin traitant exerce dans la "
+           "CPTS.")),
+    "own_doctor_share": Figure(
+        _l("Part vue par son médecin traitant"),
+        _l("Patients vus par leur médecin traitant ÷ patients ayant un médecin traitant "
+           "dans la CPTS (consultations réalisées de la période).")),
+    "call_to_consultation_median_min": Figure(
+        _l("Délai médian appel → consultation (min)"),
+        _l("Médiane, sur les consultations réalisées de la période, du temps entre l'appel "
+           "(réservation ou envoi de la demande) et l'heure de la consultation.")),
+    "channel_share": Figure(_l("Part des demandes"),
+                            _l("Demandes du canal ÷ demandes de tous les canaux.")),
+}
+
+# Summary order: calls -> slots offered -> consultations, then the rates.
+SUMMARY_KEYS = (
+    "requests", "calls_booked", "calls_request_accepted", "calls_request_expired",
+    "calls_request_open", "calls_no_slot", "calls_reoriented", "calls_declined",
+    "calls_other", "found_slot", "field_acceptance_rate",
+    "floating_requests", "floating_accepted", "floating_expired", "floating_acceptance_rate",
+    "slots_offered", "fixed_slots", "floating_capacity", "floating_hours",
+    "bookings", "cancelled_bookings", "consultations", "no_shows", "no_show_rate",
+    "consulted_share", "outcome_missing", "own_doctor_seen", "own_doctor_patients",
+    "own_doctor_share", "call_to_consultation_median_min")
+CHANNEL_KEYS = ("requests", "channel_share", "found_slot", "field_acceptance_rate",
+                "calls_no_slot", "calls_reoriented", "floating_requests", "floating_accepted",
+                "floating_expired", "floating_acceptance_rate", "bookings", "consultations",
+                "no_shows", "no_show_rate")
+TIMELINE_KEYS = ("requests", "secretariat", "samu", "ed", "cpts", "other", "found_slot",
+                 "field_acceptance_rate", "calls_no_slot", "calls_reoriented",
+                 "floating_accepted", "floating_expired", "floating_acceptance_rate",
+                 "slots_offered", "bookings", "consultations", "no_shows", "no_show_rate",
+                 "consulted_share")
+DOCTOR_KEYS = ("fixed_slots", "floating_capacity", "floating_hours", "slots_offered",
+               "bookings", "consultations", "no_shows", "no_show_rate", "floating_accepted")
+
+_CALL_KEY = {CallOutcome.BOOKED.value: "calls_booked",
+             CallOutcome.NO_SLOT.value: "calls_no_slot",
+             CallOutcome.REORIENTED.value: "calls_reoriented",
+             CallOutcome.DECLINED.value: "calls_declined",
+             CallOutcome.OTHER.value: "calls_other",
+             "none": "calls_no_slot"}  # rows written before issue 13 ("none": no slot)
+_REQUEST_CALL_KEY = {RequestStatus.ACCEPTED.value: "calls_request_accepted",
+                     RequestStatus.EXPIRED.value: "calls_request_expired"}
+
+
+def derive(c: dict, *, total_calls: int | None = None) -> dict:
+    """Every figure of one bucket from its raw counters (the one place of each formula)."""
+    calls = c.get("calls", 0)
+    found = c.get("calls_booked", 0) + c.get("calls_request_accepted", 0)
+    acc, exp = c.get("floating_accepted", 0), c.get("floating_expired", 0)
+    seen, absent = c.get("consultations", 0), c.get("no_shows", 0)
+    offered = c.get("fixed_slots", 0) + c.get("floating_capacity", 0)
+    delays = c.get("delays") or []
+    out = {
+        "requests": calls,
+        "calls_booked": c.get("calls_booked", 0),
+        "calls_request_accepted": c.get("calls_request_accepted", 0),
+        "calls_request_expired": c.get("calls_request_expired", 0),
+        "calls_request_open": c.get("calls_request_open", 0),
+        "calls_no_slot": c.get("calls_no_slot", 0),
+        "calls_reoriented": c.get("calls_reoriented", 0),
+        "calls_declined": c.get("calls_declined", 0),
+        "calls_other": c.get("calls_other", 0),
+        "found_slot": found,
+        "field_acceptance_rate": rate(found, calls),
+        "floating_requests": c.get("floating_requests", 0),
+        "floating_accepted": acc,
+        "floating_expired": exp,
+        "floating_acceptance_rate": rate(acc, acc + exp),
+        "slots_offered": offered,
+        "fixed_slots": c.get("fixed_slots", 0),
+        "floating_capacity": c.get("floating_capacity", 0),
+        "floating_hours": round(c.get("floating_minutes", 0) / 60, 2),
+        "bookings": c.get("bookings", 0),
+        "cancelled_bookings": c.get("cancelled_bookings", 0),
+        "consultations": seen,
+        "no_shows": absent,
+        "no_show_rate": rate(absent, seen + absent),
+        "consulted_share": rate(seen, offered),
+        "outcome_missing": c.get("outcome_missing", 0),
+        "own_doctor_seen": c.get("own_doctor_seen", 0),
+        "own_doctor_patients": c.get("own_doctor_patients", 0),
+        "own_doctor_share": rate(c.get("own_doctor_seen", 0), c.get("own_doctor_patients", 0)),
+        "call_to_consultation_median_min": (round(statistics.median(delays), 1)
+                                            if delays else None),
+    }
+    if total_calls is not None:
+        out["channel_share"] = rate(calls, total_calls)
+    for ch in CHANNELS:
+        out[ch] = c.get(f"channel_{ch}", 0)
+    return out
 
 
 @dataclass
@@ -99,13 +272,15 @@ class Stats:
     communes: list[dict]
     timeline: list[dict]
     timeline_unit: str = "week"
-    extra: dict = field(default_factory=dict)
+    missing_outcomes: list[dict] = field(default_factory=list)
 
-    TABLES = ("summary", "channels", "reasons", "doctors", "communes", "timeline")
+    TABLES = ("summary", "channels", "reasons", "doctors", "communes", "timeline",
+              "missing_outcomes")
 
     def table(self, name: str) -> list[dict]:
         if name == "summary":
-            return [{"indicator": k, "value": v} for k, v in self.summary.items()]
+            return [{"indicator": k, "label": summary_label(k), "value": v,
+                     "definition": definition(k)} for k, v in self.summary.items()]
         if name not in self.TABLES:
             raise KeyError(name)
         return getattr(self, name)
@@ -115,7 +290,9 @@ class Stats:
                 "to": self.period.end_date.isoformat(),
                 "summary": self.summary, "channels": self.channels, "reasons": self.reasons,
                 "doctors": self.doctors, "communes": self.communes,
-                "timeline_unit": self.timeline_unit, "timeline": self.timeline}
+                "timeline_unit": self.timeline_unit, "timeline": self.timeline,
+                "missing_outcomes": self.missing_outcomes,
+                "definitions": {k: definition(k) for k in FIGURES}}
 
 
 def _bucket(dt: datetime, unit: str) -> str:
@@ -126,244 +303,204 @@ def _bucket(dt: datetime, unit: str) -> str:
     return iso_week(dt)
 
 
-def compute(cpts_id: int, period: Period) -> Stats:
+class _Tally:
+    """Raw counters per bucket: ("all",), ("channel", ch), ("t", period key), ("doctor", id),
+    ("reason", id), ("commune", insee)."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.b: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, key: str, n: int = 1, *, at: datetime | None = None,
+            channel: str | None = None, doctor: int | None = None,
+            reason: int | None | bool = False, commune: str | None = None) -> None:
+        buckets = [("all",)]
+        if channel is not None:
+            buckets.append(("channel", channel))
+        if at is not None:
+            buckets.append(("t", _bucket(at, self.unit)))
+        if doctor is not None:
+            buckets.append(("doctor", doctor))
+        if reason is not False:
+            buckets.append(("reason", reason))
+        if commune is not None:
+            buckets.append(("commune", commune))
+        for b in buckets:
+            self.b[b][key] += n
+
+    def delay(self, minutes: float, *, at: datetime, channel: str) -> None:
+        for b in (("all",), ("channel", channel), ("t", _bucket(at, self.unit))):
+            self.b[b].setdefault("delays", []).append(minutes)
+
+    def of(self, *key) -> dict:
+        return self.b.get(key, {})
+
+
+def compute(cpts_id: int, period: Period, now: datetime | None = None) -> Stats:
+    now = now or clock.now()
     start, end = period.start, period.end
     unit = "month" if period.days > 62 else ("day" if period.days <= 14 else "week")
-    in_cpts_slot = Slot.cpts_id == cpts_id
-    in_cpts_booking = Booking.cpts_id == cpts_id
+    t = _Tally(unit)
 
-    # Slots made available.
-    slot_rows = db.session.execute(
-        select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end, Slot.capacity)
-        .where(in_cpts_slot, Slot.start >= start, Slot.start < end,
-               Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True))).all()
-    per_doctor: dict[int, dict] = defaultdict(lambda: defaultdict(float))
-    timeline: dict[str, dict] = defaultdict(lambda: defaultdict(int))
-    fixed = floating_cap = 0
-    floating_hours = 0.0
-    for doctor_id, kind, s, e, cap in slot_rows:
-        d = per_doctor[doctor_id]
-        if kind == SlotKind.FLOATING.value:
-            floating_cap += cap
-            hours = (e - s).total_seconds() / 3600
-            floating_hours += hours
-            d["floating_capacity"] += cap
-            d["floating_hours"] += hours
+    # Calls, by the local day they were made.
+    for channel, outcome, req_status, reason_id, insee, at, n in db.session.execute(
+            select(CallLog.channel, CallLog.outcome, FloatingRequest.status,
+                   CallLog.reason_id, CallLog.commune_insee, CallLog.created_at, CallLog.count)
+            .outerjoin(FloatingRequest, FloatingRequest.id == CallLog.request_id)
+            .where(CallLog.cpts_id == cpts_id, CallLog.created_at >= start,
+                   CallLog.created_at < end)):
+        if outcome == CallOutcome.REQUEST.value:
+            key = _REQUEST_CALL_KEY.get(req_status, "calls_request_open")
         else:
-            fixed += cap
-            d["fixed_slots"] += cap
-        timeline[_bucket(s, unit)]["slots"] += cap
+            key = _CALL_KEY.get(outcome, "calls_other")
+        where = {"at": at, "channel": channel, "reason": reason_id, "commune": insee}
+        t.add("calls", n, **where)
+        t.add(key, n, **where)
+        t.add(f"channel_{channel}", n, at=at)
 
-    # Bookings by channel and status (one grouped query), then by doctor, commune, reason.
-    b_base = (select(Booking.channel, Booking.status, Booking.treating_seen,
-                     func.count(Booking.id))
-              .where(in_cpts_booking, Booking.start >= start, Booking.start < end)
-              .group_by(Booking.channel, Booking.status, Booking.treating_seen))
-    channels: dict[str, dict] = {c: defaultdict(int) for c in CHANNELS}
-    cancelled = 0
-    treating = 0
-    for channel, status, treating_seen, n in db.session.execute(b_base):
-        ch = channels.setdefault(channel, defaultdict(int))
-        if status == BookingStatus.CANCELLED.value:
-            cancelled += n
-            ch["cancelled"] += n
-            continue
-        _tally(ch, status, n)
-        if treating_seen:
-            treating += n
-            ch["treating_seen"] += n
-
-    for doctor_id, status, n in db.session.execute(
-            select(Booking.doctor_id, Booking.status, func.count(Booking.id))
-            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
-                   Booking.status != BookingStatus.CANCELLED.value)
-            .group_by(Booking.doctor_id, Booking.status)):
-        d = per_doctor[doctor_id]
-        _tally(d, status, n)
-
-    for s, status in db.session.execute(
-            select(Booking.start, Booking.status)
-            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
-                   Booking.status != BookingStatus.CANCELLED.value)):
-        t = timeline[_bucket(s, unit)]
-        _tally(t, status, 1)
-
-    communes: dict[str, dict] = defaultdict(lambda: defaultdict(int))
-    for insee, status, n in db.session.execute(
-            select(Patient.commune_insee, Booking.status, func.count(Booking.id))
-            .join(Patient, Patient.id == Booking.patient_id)
-            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
-                   Booking.status != BookingStatus.CANCELLED.value)
-            .group_by(Patient.commune_insee, Booking.status)):
-        c = communes[insee]
-        _tally(c, status, n)
-
-    reasons: dict[int | None, dict] = defaultdict(lambda: defaultdict(int))
-    for reason_id, n in db.session.execute(
-            select(Booking.reason_id, func.count(Booking.id))
-            .where(in_cpts_booking, Booking.start >= start, Booking.start < end,
-                   Booking.status != BookingStatus.CANCELLED.value)
-            .group_by(Booking.reason_id)):
-        reasons[reason_id]["bookings"] += n
-
-    # Requests made in the period.
-    req_scope = (FloatingRequest.created_at >= start, FloatingRequest.created_at < end,
-                 FloatingRequest.cpts_id == cpts_id)
-    requests_by_status: dict[str, int] = defaultdict(int)
-    for channel, status, n in db.session.execute(
+    # Floating requests, by the local day they were sent.
+    for channel, status, doctor_id, at in db.session.execute(
             select(FloatingRequest.channel, FloatingRequest.status,
-                   func.count(FloatingRequest.id)).where(*req_scope)
-            .group_by(FloatingRequest.channel, FloatingRequest.status)):
-        ch = channels.setdefault(channel, defaultdict(int))
-        ch["requests"] += n
-        requests_by_status[status] += n
+                   FloatingRequest.accepted_doctor_id, FloatingRequest.created_at)
+            .where(FloatingRequest.cpts_id == cpts_id, FloatingRequest.created_at >= start,
+                   FloatingRequest.created_at < end)):
+        t.add("floating_requests", at=at, channel=channel)
         if status == RequestStatus.ACCEPTED.value:
-            ch["accepted"] += n
+            t.add("floating_accepted", at=at, channel=channel, doctor=doctor_id)
         elif status == RequestStatus.EXPIRED.value:
-            ch["expired"] += n
-    for reason_id, n in db.session.execute(
-            select(FloatingRequest.reason_id, func.count(FloatingRequest.id)).where(*req_scope)
-            .group_by(FloatingRequest.reason_id)):
-        reasons[reason_id]["requests"] += n
-    for doctor_id, n in db.session.execute(
-            select(FloatingRequest.accepted_doctor_id, func.count(FloatingRequest.id))
-            .where(*req_scope, FloatingRequest.status == RequestStatus.ACCEPTED.value)
-            .group_by(FloatingRequest.accepted_doctor_id)):
-        if doctor_id is not None:
-            per_doctor[doctor_id]["requests_accepted"] += n
-    delays = [(acc - made).total_seconds() / 60 for made, acc in db.session.execute(
-        select(FloatingRequest.created_at, FloatingRequest.accepted_at)
-        .where(*req_scope, FloatingRequest.accepted_at.is_not(None)))]
+            t.add("floating_expired", at=at, channel=channel)
 
-    # Reorientations and calls.
-    reo_scope = (Reorientation.created_at >= start, Reorientation.created_at < end,
-                 Reorientation.cpts_id == cpts_id)
-    reorientations = 0
-    for channel, n in db.session.execute(
-            select(Reorientation.channel, func.count(Reorientation.id)).where(*reo_scope)
-            .group_by(Reorientation.channel)):
-        channels.setdefault(channel, defaultdict(int))["reorientations"] += n
-        reorientations += n
-    for reason_id, n in db.session.execute(
-            select(Reorientation.reason_id, func.count(Reorientation.id)).where(*reo_scope)
-            .group_by(Reorientation.reason_id)):
-        reasons[reason_id]["reorientations"] += n
-    for insee, n in db.session.execute(
-            select(Reorientation.commune_insee, func.count(Reorientation.id)).where(*reo_scope)
-            .group_by(Reorientation.commune_insee)):
-        if insee:
-            communes[insee]["reorientations"] += n
-    calls = 0
-    for channel, n in db.session.execute(
-            select(CallLog.channel, func.coalesce(func.sum(CallLog.count), 0))
-            .where(CallLog.created_at >= start, CallLog.created_at < end,
-                   CallLog.cpts_id == cpts_id)
-            .group_by(CallLog.channel)):
-        channels.setdefault(channel, defaultdict(int))["calls"] += int(n)
-        calls += int(n)
+    # Slots offered, by the local day they start (only a withdrawal takes one back).
+    for doctor_id, kind, s, e, cap in db.session.execute(
+            select(Slot.doctor_id, Slot.kind, Slot.start, Slot.end, Slot.capacity)
+            .where(Slot.cpts_id == cpts_id, Slot.start >= start, Slot.start < end,
+                   Slot.status.not_in(GONE_STATUSES), Slot.in_charter.is_(True))):
+        if kind == SlotKind.FLOATING.value:
+            t.add("floating_capacity", cap, at=s, doctor=doctor_id)
+            t.add("floating_minutes", round((e - s).total_seconds() / 60), at=s,
+                  doctor=doctor_id)
+        else:
+            t.add("fixed_slots", cap, at=s, doctor=doctor_id)
 
-    # Assemble.
-    totals = defaultdict(int)
-    for ch in channels.values():
-        for k in ("bookings", "seen", "no_shows", "treating_seen"):
-            totals[k] += ch[k]
-    accepted = requests_by_status[RequestStatus.ACCEPTED.value]
-    expired = requests_by_status[RequestStatus.EXPIRED.value]
-    made_available = fixed + floating_cap
-    summary = {
-        "calls": calls,
-        "slots_made_available": made_available,
-        "fixed_slots": fixed,
-        "floating_capacity": floating_cap,
-        "floating_hours": round(floating_hours, 2),
-        "bookings": totals["bookings"],
-        "cancelled_bookings": cancelled,
-        "consultations": totals["seen"],
-        "no_shows": totals["no_shows"],
-        "no_show_rate": _rate(totals["no_shows"], totals["seen"] + totals["no_shows"]),
-        "consulted_share": _rate(totals["seen"], made_available),
-        "requests": sum(requests_by_status.values()),
-        "requests_accepted": accepted,
-        "requests_expired": expired,
-        "acceptance_rate": _rate(accepted, accepted + expired),
-        "acceptance_minutes_median": round(statistics.median(delays), 1) if delays else None,
-        "acceptance_minutes_mean": round(statistics.fmean(delays), 1) if delays else None,
-        "treating_share": _rate(totals["treating_seen"], totals["bookings"]),
-        "reorientations": reorientations,
-    }
+    # Bookings, by the local day of the consultation.
+    treating_in_cpts = select(Place.doctor_id).where(Place.cpts_id == cpts_id)
+    for (channel, status, doctor_id, reason_id, s, insee, treating_id,
+         treating_here) in db.session.execute(
+            select(Booking.channel, Booking.status, Booking.doctor_id,
+                   Booking.reason_id, Booking.start, Patient.commune_insee,
+                   Patient.treating_doctor_id,
+                   Patient.treating_doctor_id.in_(treating_in_cpts))
+            .join(Patient, Patient.id == Booking.patient_id)
+            .where(Booking.cpts_id == cpts_id, Booking.start >= start, Booking.start < end)):
+        where = {"at": s, "channel": channel}
+        if status == BookingStatus.CANCELLED.value:
+            t.add("cancelled_bookings", **where)
+            continue
+        t.add("bookings", doctor=doctor_id, reason=reason_id, commune=insee, **where)
+        if status == BookingStatus.SEEN.value:
+            t.add("consultations", doctor=doctor_id, reason=reason_id, commune=insee, **where)
+            if treating_id is not None and treating_here:
+                t.add("own_doctor_patients", **where)
+                if treating_id == doctor_id:
+                    t.add("own_doctor_seen", **where)
+        elif status == BookingStatus.NO_SHOW.value:
+            t.add("no_shows", doctor=doctor_id, commune=insee, **where)
+        elif s <= now - MISSING_OUTCOME_AFTER:
+            t.add("outcome_missing", doctor=doctor_id, **where)
+
+    # Call -> consultation delays (the call that led to the booking, fixed or floating).
+    for channel, s, called in db.session.execute(
+            select(Booking.channel, Booking.start, CallLog.created_at)
+            .join(CallLog, or_(CallLog.booking_id == Booking.id,
+                               and_(Booking.request_id.is_not(None),
+                                    CallLog.request_id == Booking.request_id)))
+            .where(Booking.cpts_id == cpts_id, Booking.start >= start, Booking.start < end,
+                   Booking.status == BookingStatus.SEEN.value)):
+        t.delay((s - called).total_seconds() / 60, at=s, channel=channel)
+
+    total = t.of("all")
+    summary_all = derive(total)
+    summary = {k: summary_all[k] for k in SUMMARY_KEYS}
+    total_calls = summary["requests"]
+
     channel_rows = []
-    for key in list(CHANNELS) + sorted(set(channels) - set(CHANNELS)):
-        ch = channels[key]
-        channel_rows.append({
-            "channel": key, "label": channel_label(key), "calls": ch["calls"],
-            "requests": ch["requests"], "requests_accepted": ch["accepted"],
-            "requests_expired": ch["expired"],
-            "acceptance_rate": _rate(ch["accepted"], ch["accepted"] + ch["expired"]),
-            "bookings": ch["bookings"], "consultations": ch["seen"], "no_shows": ch["no_shows"],
-            "no_show_rate": _rate(ch["no_shows"], ch["seen"] + ch["no_shows"]),
-            "treating_share": _rate(ch["treating_seen"], ch["bookings"]),
-            "reorientations": ch["reorientations"]})
+    seen_channels = {b[1] for b in t.b if b[0] == "channel"}
+    for ch in list(CHANNELS) + sorted(seen_channels - set(CHANNELS)):
+        d = derive(t.of("channel", ch), total_calls=total_calls)
+        channel_rows.append({"channel": ch, "label": channel_label(ch),
+                             **{k: d[k] for k in CHANNEL_KEYS}})
 
-    labels = dict(db.session.execute(
-        select(Reason.id, Reason.label).where(Reason.id.in_([r for r in reasons if r]))).all())
-    reason_rows = sorted(
-        ({"reason": labels.get(rid, _("Non renseigné")) if rid else _("Non renseigné"),
-          "bookings": r["bookings"], "requests": r["requests"],
-          "reorientations": r["reorientations"]} for rid, r in reasons.items()),
-        key=lambda r: (-(r["bookings"] + r["requests"] + r["reorientations"]), r["reason"]))
+    keys = sorted(b[1] for b in t.b if b[0] == "t")
+    timeline_rows = []
+    for k in keys:
+        d = derive(t.of("t", k))
+        timeline_rows.append({"period": k, **{key: d[key] for key in TIMELINE_KEYS}})
 
     doctor_rows = []
     for doc in doctors(cpts_id, active_only=False):
-        d = per_doctor.get(doc.id)
-        if d is None and not doc.active:
+        raw = t.of("doctor", doc.id)
+        if not raw and not doc.active:
             continue
-        d = d or defaultdict(float)
-        doctor_rows.append({
-            "doctor_id": doc.id, "doctor": doc.name, "fixed_slots": int(d["fixed_slots"]),
-            "floating_capacity": int(d["floating_capacity"]),
-            "floating_hours": round(d["floating_hours"], 2),
-            "bookings": int(d["bookings"]), "consultations": int(d["seen"]),
-            "no_shows": int(d["no_shows"]), "requests_accepted": int(d["requests_accepted"]),
-            "no_show_rate": _rate(d["no_shows"], d["seen"] + d["no_shows"])})
+        d = derive(raw)
+        doctor_rows.append({"doctor_id": doc.id, "doctor": doc.name,
+                            **{k: d[k] for k in DOCTOR_KEYS}})
 
+    reason_ids = [b[1] for b in t.b if b[0] == "reason"]
+    labels = dict(db.session.execute(select(Reason.id, Reason.label).where(
+        Reason.id.in_([r for r in reason_ids if r]))).all())
+    reason_rows = []
+    for rid in reason_ids:
+        d = derive(t.of("reason", rid))
+        reason_rows.append({"reason": labels.get(rid, _("Non renseigné")) if rid
+                            else _("Non renseigné"), "requests": d["requests"],
+                            "found_slot": d["found_slot"], "bookings": d["bookings"],
+                            "consultations": d["consultations"]})
+    reason_rows.sort(key=lambda r: (-r["requests"], -r["bookings"], r["reason"]))
+
+    insees = [b[1] for b in t.b if b[0] == "commune"]
     names = dict(db.session.execute(select(Commune.insee, Commune.name)
-                                    .where(Commune.insee.in_(list(communes)))).all())
-    commune_rows = sorted(
-        ({"insee": insee, "commune": names.get(insee, insee), "bookings": c["bookings"],
-          "consultations": c["seen"], "no_shows": c["no_shows"],
-          "reorientations": c["reorientations"]} for insee, c in communes.items()),
-        key=lambda r: (-r["bookings"], r["commune"]))
+                                    .where(Commune.insee.in_(insees))).all())
+    commune_rows = []
+    for insee in insees:
+        d = derive(t.of("commune", insee))
+        commune_rows.append({"insee": insee, "commune": names.get(insee, insee),
+                             "requests": d["requests"], "found_slot": d["found_slot"],
+                             "calls_reoriented": d["calls_reoriented"],
+                             "bookings": d["bookings"], "consultations": d["consultations"],
+                             "no_shows": d["no_shows"]})
+    commune_rows.sort(key=lambda r: (-r["requests"], -r["bookings"], r["commune"]))
 
-    timeline_rows = [{"period": k, "slots": v["slots"], "bookings": v["bookings"],
-                      "consultations": v["seen"], "no_shows": v["no_shows"]}
-                     for k, v in sorted(timeline.items())]
     return Stats(period=period, summary=summary, channels=channel_rows, reasons=reason_rows,
                  doctors=doctor_rows, communes=commune_rows, timeline=timeline_rows,
-                 timeline_unit=unit)
+                 timeline_unit=unit, missing_outcomes=missing_outcomes(cpts_id, now))
 
 
-SUMMARY_LABELS = {
-    "calls": _l("Appels traités"),
-    "slots_made_available": _l("Créneaux mis à disposition"),
-    "fixed_slots": _l("dont créneaux fixes"),
-    "floating_capacity": _l("dont places en plages flottantes"),
-    "floating_hours": _l("Heures de plages flottantes"),
-    "bookings": _l("Rendez-vous pris"),
-    "cancelled_bookings": _l("Rendez-vous annulés"),
-    "consultations": _l("Consultations réalisées"),
-    "no_shows": _l("Patients absents (lapins)"),
-    "no_show_rate": _l("Taux d'absence"),
-    "consulted_share": _l("Part des créneaux consommés"),
-    "requests": _l("Demandes (plages flottantes)"),
-    "requests_accepted": _l("Demandes acceptées"),
-    "requests_expired": _l("Demandes expirées"),
-    "acceptance_rate": _l("Taux d'acceptation"),
-    "acceptance_minutes_median": _l("Délai d'acceptation médian (min)"),
-    "acceptance_minutes_mean": _l("Délai d'acceptation moyen (min)"),
-    "treating_share": _l("Part vue par le médecin traitant"),
-    "reorientations": _l("Réorientations vers le 15"),
-}
+def missing_outcomes(cpts_id: int, now: datetime | None = None, limit: int = 500
+                     ) -> list[dict]:
+    """Bookings of the CPTS still "booked" 48 h after their start (no patient identity):
+    the coordinator's list; the doctor is reminded once by mail."""
+    from agenda.territory.models import Doctor
+
+    now = now or clock.now()
+    rows = db.session.execute(
+        select(Booking.id, Booking.reference, Booking.start, Booking.doctor_id,
+               Doctor.first_name, Doctor.last_name, Booking.outcome_reminded_at)
+        .join(Doctor, Doctor.id == Booking.doctor_id)
+        .where(Booking.cpts_id == cpts_id, Booking.status == BookingStatus.BOOKED.value,
+               Booking.start <= now - MISSING_OUTCOME_AFTER)
+        .order_by(Booking.start).limit(limit))
+    return [{"booking_id": i, "reference": ref, "start": s.isoformat(), "doctor_id": d,
+             "doctor": f"Dr {first} {last}",
+             "reminded_at": reminded.isoformat() if reminded else None}
+            for i, ref, s, d, first, last, reminded in rows]
 
 
 def summary_label(key: str) -> str:
-    return str(SUMMARY_LABELS.get(key, key))
+    fig = FIGURES.get(key)
+    return str(fig.label) if fig else key
+
+
+def definition(key: str) -> str:
+    fig = FIGURES.get(key)
+    return str(fig.definition) if fig else ""
+

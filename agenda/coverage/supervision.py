@@ -186,8 +186,12 @@ class WhatIf:
 
 def what_if(cpts_id: int, week: str, weekday: int, hour_from: int, hour_to: int, *,
             doctor_id: int | None = None, commune_insee: str | None = None) -> WhatIf:
-    """What a doctor (or a practice in a commune) offering capacity on ``weekday`` from
-    ``hour_from`` to ``hour_to`` would add to the coverage of ``week``."""
+    """What a doctor (or a practice in a commune of the territory) offering capacity on
+    ``weekday`` from ``hour_from`` to ``hour_to`` would add to the coverage of ``week``.
+
+    The baseline is the map's: at each hour, the doctors with *bookable* capacity then
+    (:func:`agenda.coverage.geo.bookable_slots`; a booked-out doctor is not present); an
+    hour is "filled" when nobody has bookable capacity in it today."""
     if not 1 <= weekday <= 7 or not 0 <= hour_from < hour_to <= 24:
         raise ValidationError(_("Choisissez un jour et une plage horaire valides."))
     if doctor_id:
@@ -204,21 +208,28 @@ def what_if(cpts_id: int, week: str, weekday: int, hour_from: int, hour_to: int,
         raise ValidationError(_("Choisissez un médecin ou une commune."))
     ch = charter(cpts_id)
     terr = territory(cpts_id)
-    grid = hourly.hourly_grid(cpts_id, week, demand_weeks=0)
-    positions = {d.id: (d.lat, d.lon) for d in doctors(cpts_id) if d.lat is not None}
+    if commune_insee and not doctor_id and com.insee not in set(terr.insee):
+        raise ValidationError(_("La commune %(name)s n'est pas dans le territoire de la "
+                                "CPTS : choisissez une commune de ses secteurs.",
+                                name=com.name), field="commune")
+    w_start, w_end = week_bounds(week)
+    present_at: dict[tuple[int, int], dict[int, tuple[float, float]]] = {}
+    for doc_id, d_lat, d_lon, s, e in geo.bookable_slots(cpts_id, w_start, w_end):
+        for h_start, key, _share in hourly.hour_parts(s, e):
+            if w_start <= h_start < w_end:
+                present_at.setdefault(key, {})[doc_id] = (d_lat, d_lon)
     mine = geo.within_km(terr.lat, terr.lon, lat, lon, ch.radius_km)
     filled = 0
     added_any = [False] * len(terr)
     pop_hours = 0
     for h in range(hour_from, hour_to):
-        if grid.cells[(weekday, h)].supply == 0:
+        present = list(present_at.get((weekday, h), {}).values())
+        if not present:
             filled += 1
-        present = [positions[d] for d, cells in grid.doctor_cells.items()
-                   if (weekday, h) in cells and d in positions]
         dist, _idx = geo.nearest_km(terr.lat, terr.lon, [p[0] for p in present],
                                     [p[1] for p in present])
         for i in range(len(terr)):
-            if mine[i] and not dist[i] <= ch.radius_km:
+            if mine[i] and not geo.within_radius(dist[i], ch.radius_km):
                 added_any[i] = True
                 pop_hours += terr.population[i]
     communes = sorted((i for i in range(len(terr)) if added_any[i]),

@@ -90,6 +90,7 @@ def hourly_page():
         return csv_response(grid.to_dict()["cells"], HOURLY_COLUMNS,
                             f"couverture-horaire-{week}.csv")
     return render_template("coverage/hourly.html", grid=grid, week=week,
+                           supply_definition=hourly.supply_definition(),
                            prev_week=shift_week(week, -1), next_week=shift_week(week, 1),
                            weekdays=weekday_names())
 
@@ -168,13 +169,13 @@ def stats_page():
     charts = {
         "timeline": svg.column_chart([(r["period"], r["consultations"]) for r in result.timeline],
                                      title=_("Consultations réalisées par période")),
-        "channels": svg.bar_chart([(r["label"], r["bookings"]) for r in result.channels],
-                                  title=_("Rendez-vous par canal")),
-        "funnel": svg.bar_chart([(_("Appels"), s["calls"]),
-                                 (_("Créneaux mis à disposition"), s["slots_made_available"]),
+        "channels": svg.bar_chart([(r["label"], r["requests"]) for r in result.channels],
+                                  title=_("Demandes par canal")),
+        "funnel": svg.bar_chart([(_("Demandes"), s["requests"]),
+                                 (_("Créneaux mis à disposition"), s["slots_offered"]),
                                  (_("Consultations réalisées"), s["consultations"])],
-                                title=_("Appels → créneaux → consultations")),
-        "reasons": svg.bar_chart([(r["reason"], r["bookings"] + r["requests"])
+                                title=_("Demandes → créneaux → consultations")),
+        "reasons": svg.bar_chart([(r["reason"], r["requests"])
                                   for r in result.reasons[:12]], title=_("Motifs")),
     }
     def csv_url(name: str) -> str:
@@ -183,8 +184,16 @@ def stats_page():
                           "to": period.end_date.isoformat()})
 
     return render_template("coverage/stats.html", st=result, kind=kind, period=period,
-                           charts=charts, labels=stats.summary_label, args=request.args,
-                           csv_url=csv_url)
+                           charts=charts, args=request.args, csv_url=csv_url,
+                           **figure_context())
+
+
+def figure_context() -> dict:
+    """What the statistics templates need to name and define every figure."""
+    return {"labels": stats.summary_label, "definition": stats.definition,
+            "channel_label": stats.channel_label, "figure_keys": list(stats.FIGURES),
+            "channel_keys": stats.CHANNEL_KEYS, "timeline_keys": stats.TIMELINE_KEYS,
+            "doctor_keys": stats.DOCTOR_KEYS}
 
 
 @bp.get("/department", endpoint="department")
@@ -220,17 +229,63 @@ def department_page():
 
 
 STATS_COLUMNS = {
-    "summary": ["indicator", "value"],
-    "channels": ["channel", "label", "calls", "requests", "bookings"],
-    "reasons": ["reason", "bookings", "requests", "reorientations"],
-    "doctors": ["doctor_id", "doctor", "bookings"],
-    "communes": ["insee", "commune", "bookings"],
-    "timeline": ["period", "slots", "bookings", "consultations", "no_shows"],
+    "summary": ["indicator", "label", "value", "definition"],
+    "channels": ["channel", "label", *stats.CHANNEL_KEYS],
+    "reasons": ["reason", "requests", "found_slot", "bookings", "consultations"],
+    "doctors": ["doctor_id", "doctor", *stats.DOCTOR_KEYS],
+    "communes": ["insee", "commune", "requests", "found_slot", "calls_reoriented", "bookings",
+                 "consultations", "no_shows"],
+    "timeline": ["period", *stats.TIMELINE_KEYS],
+    "missing_outcomes": ["booking_id", "reference", "start", "doctor_id", "doctor",
+                         "reminded_at"],
 }
 
+# The yearly report: the funders' indicators, per month then for the year.
+REPORT_COLUMNS = ["period", *stats.TIMELINE_KEYS, "channel_share_secretariat",
+                  "channel_share_samu", "channel_share_ed", "channel_share_cpts",
+                  "channel_share_other"]
+
+
+def _report_rows(result: stats.Stats) -> list[dict]:
+    rows = []
+    total = dict(result.summary)
+    for ch in stats.CHANNELS:
+        total[ch] = next(r["requests"] for r in result.channels if r["channel"] == ch)
+    for r in [*result.timeline, {"period": str(result.period.start_date.year), **total}]:
+        row = {k: r.get(k) for k in ("period", *stats.TIMELINE_KEYS)}
+        for ch in stats.CHANNELS:
+            row[f"channel_share_{ch}"] = stats.rate(r.get(ch, 0), r.get("requests", 0))
+        rows.append(row)
+    return rows
+
+
+def year_arg() -> int:
+    value = (request.args.get("year") or "").strip() or str(to_local(clock.now()).year)
+    if not value.isdigit() or not 2000 <= int(value) <= 2100:
+        raise ValidationError(_("Année invalide : %(y)s (attendu AAAA).", y=value),
+                              field="year")
+    return int(value)
+
+
+@bp.get("/report", endpoint="report")
+@roles_required(*COORD)
+def report_page():
+    """The yearly report, laid out like the funders' indicators (printable, CSV)."""
+    year = year_arg()
+    period = stats.Period(date(year, 1, 1), date(year, 12, 31))
+    result = stats.compute(current_user.cpts_id, period)
+    rows = _report_rows(result)
+    if request.args.get("format") == "csv":
+        return csv_response(rows, REPORT_COLUMNS, f"rapport-annuel-{year}.csv")
+    return render_template("coverage/report.html", st=result, year=year, rows=rows,
+                           channels=stats.CHANNELS,
+                           share_keys=[f"channel_share_{c}" for c in stats.CHANNELS],
+                           **figure_context())
+
+
 INDEMNITY_COLUMNS = ["doctor_id", "doctor", "month", "fixed_slots", "floating_windows",
-                     "floating_hours", "sessions", "consultations", "no_shows", "amount",
-                     "detail"]
+                     "floating_minutes", "floating_hours", "sessions", "consultations",
+                     "no_shows", "amount", "detail"]
 
 
 @bp.get("/indemnities", endpoint="indemnities")
@@ -241,7 +296,7 @@ def indemnities_page():
     formula = charter(cpts_id).indemnity_formula
     rows = indemnities.monthly(cpts_id, month, formula)
     if request.args.get("format") == "csv":
-        return csv_response(({**r.__dict__, "month": month} for r in rows), INDEMNITY_COLUMNS,
+        return csv_response(({**r.to_dict(), "month": month} for r in rows), INDEMNITY_COLUMNS,
                             f"indemnites-{month}.csv")
     total = sum((r.amount for r in rows), Decimal("0.00"))
     tiers = ", ".join(f"{n}:{a}" for n, a in formula.get("session_tiers", []))

@@ -32,7 +32,7 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     flagged = page.locator('#hourly-grid td[data-flagged="1"]')
     assert flagged.count() == 64 - 1 - 3  # Monday 10h, Tuesday 14h-17h have supply
     assert page.locator('#hourly-grid td[data-weekday="2"][data-hour="15"]').inner_text() \
-        .startswith("3/3")
+        .startswith("1/1")  # 3 places over 3 hours: one per hour
 
     # The map: one shape per commune of the territory, coloured, with a legend.
     page.locator("nav.subnav").get_by_role("link", name="Carte").click()
@@ -58,8 +58,8 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     page.locator("form.filters input[name=to]").fill("2025-12-31")
     page.get_by_role("button", name="Afficher").click()
     page.wait_for_load_state()
-    summary = page.locator("#yearly-summary").inner_text()
-    assert f"{truth.summary['calls']} appels traités" in summary
+    summary = page.locator("#period-summary").inner_text()
+    assert f"{truth.summary['calls']} demandes" in summary
     assert f"{truth.summary['slots_made_available']} créneaux mis à disposition" in summary
     assert f"{truth.summary['consultations']} consultations réalisées" in summary
     assert page.locator("svg.chart").count() >= 4

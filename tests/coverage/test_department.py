@@ -202,7 +202,9 @@ def test_merged_grid_is_the_sum_of_the_cpts_grids(dept):
         assert cell.flagged == (cell.in_hours and cell.supply == 0)
     assert h.merged.cell(2, 14).supply == 3  # one slot in each CPTS on Tuesday 14:00
     assert h.merged.cell(2, 16).supply == 2 and h.merged.cell(2, 16).booked == 1
-    assert h.merged.cell(3, 12).supply == 3  # the floating window of CPTS A
+    # The floating window of CPTS A: its capacity spread over its hours (one definition of
+    # supply per hour, docs/statistics.md).
+    assert h.merged.cell(3, 12).supply == pytest.approx(1.0)
     # Sunday 10:00 is in CPTS C's publication hours only, and nobody offers: flagged.
     assert h.merged.cell(7, 10).flagged and not h.per_cpts[0][1].cell(7, 10).flagged
     totals = h.merged.totals()
@@ -246,7 +248,7 @@ def test_requests_by_cpts_and_channel_equal_what_was_booked(dept, booked):
     scope = department.department_scope(dept.samu)
     table = department.requests_by_channel(scope, period)
     a, b, c = dept.a.id, dept.b.id, dept.c.id
-    assert table.channels == ["secretariat", "samu", "ed"]
+    assert table.channels == ["secretariat", "samu", "ed", "cpts", "other"]
     assert table.row(b, "samu")["bookings"] == 1 and table.row(c, "samu")["bookings"] == 1
     assert table.row(a, "ed")["bookings"] == 1 and table.row(a, "ed")["requests"] == 1
     assert table.row(a, "samu")["reorientations"] == 1
@@ -262,9 +264,14 @@ def test_requests_by_cpts_and_channel_equal_what_was_booked(dept, booked):
         own = {r["channel"]: r for r in stats.compute(cid, period).channels}
         for ch in table.channels:
             row = table.row(cid, ch)
-            for key in ("calls", "requests", "requests_accepted", "requests_expired",
-                        "bookings", "consultations", "no_shows", "reorientations"):
-                assert row[key] == own[ch][key], (cid, ch, key)
+            # department key -> the statistics' name of the same figure
+            for key, theirs in (("calls", "requests"), ("requests", "floating_requests"),
+                                ("requests_accepted", "floating_accepted"),
+                                ("requests_expired", "floating_expired"),
+                                ("bookings", "bookings"), ("consultations", "consultations"),
+                                ("no_shows", "no_shows"),
+                                ("reorientations", "calls_reoriented")):
+                assert row[key] == own[ch][theirs], (cid, ch, key)
     # The ED's table has no row of CPTS C.
     ed_table = department.requests_by_channel(department.department_scope(dept.ed), period)
     assert {r["cpts_id"] for r in ed_table.rows()} == {a, b}

@@ -147,3 +147,75 @@ def test_every_horizon_at_once_and_csv(line, frozen, login_as):
     assert lines[1].startswith("99004;Dune;4000;44,48;0;0,0;1;0,0;1")
     html = client.get("/coverage/map").get_data(as_text=True)
     assert html.count('<tr data-insee="99') == 4
+
+
+def test_a_started_fixed_slot_is_not_capacity_a_floating_window_is(line, frozen):
+    """The map uses the search's notion: a fixed slot that has begun cannot be booked."""
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, doc_b = line
+    add_slot(doc_a, now - timedelta(minutes=5))  # 08:55-09:15 Paris, started
+    add_slot(doc_b, now - timedelta(minutes=5), minutes=120, kind="floating", capacity=2)
+    cov = geo.geo_coverage(doc_a.cpts_id, "24h")
+    assert [d[0] for d in cov.doctors] == [doc_b.id]
+
+
+def test_a_commune_at_exactly_the_radius_is_covered(line, frozen):
+    """Bourg is 11.1195 km from Aval: with a radius of exactly that distance, Bourg is
+    covered even when the distance code lands a hair above it (float error)."""
+    doc_a, _ = line
+    d = distance_km(47.0, -1.5, 47.1, -1.5)
+    assert geo.within_radius(d * (1 + 1e-12), d)  # a hair over, by rounding: inside
+    assert not geo.within_radius(d + 0.01, d)
+    terr = geo.territory(doc_a.cpts_id)
+    for radius in (d, d * (1 - 1e-12), KM_PER_TENTH):
+        cov = geo.coverage_from_arrays(terr, [(doc_a.id, 47.0, -1.5)], radius)
+        assert {c.insee: c.covered for c in cov} == {
+            "99001": True, "99002": True, "99003": False, "99004": False}
+
+
+def test_unplaced_communes_count_in_the_population_with_a_warning(line, frozen, login_as,
+                                                                   api_client, app):
+    from sqlalchemy import select
+
+    from agenda.extensions import db
+    from agenda.territory.models import Commune, Sector
+
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, _ = line
+    add_slot(doc_a, now + timedelta(hours=2))
+    lost = Commune(insee="99009", name="Sans-Coordonnées", department="99", postcodes="",
+                   population=5000, lat=None, lon=None)
+    db.session.add(lost)
+    sector = db.session.scalar(select(Sector).where(Sector.cpts_id == doc_a.cpts_id))
+    sector.communes.append(lost)
+    db.session.commit()
+    cov = geo.geo_coverage(doc_a.cpts_id, "24h")
+    assert cov.population == 10000 + 5000
+    assert cov.covered_population == 3000
+    assert cov.warnings and "Sans-Coordonnées (99009)" in cov.warnings[0]
+    html = login_as("coordinator").get("/coverage/map?horizon=24h").get_data(as_text=True)
+    assert 'id="unplaced-warning"' in html and "Sans-Coordonnées" in html
+    client, headers, _ = api_client("coordinator")
+    data = client.get("/api/v1/coverage/communes?horizon=24h", headers=headers).get_json()
+    assert data["population"] == 15000 and data["unplaced"][0]["insee"] == "99009"
+    assert data["warnings"]
+    out = app.test_cli_runner().invoke(args=["coverage", "report"]).output
+    assert "ATTENTION" in out and "Sans-Coordonnées" in out
+
+
+def test_report_and_api_cover_the_week_asked_for(line, frozen, app, api_client):
+    """``coverage report --week`` measures that week, not today's 48 h; without --week the
+    default horizon is the API's (48 h)."""
+    now = frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # W49
+    doc_a, doc_b = line
+    add_slot(doc_b, now + timedelta(days=14))  # Monday of W51 only
+    runner = app.test_cli_runner()
+    w51 = runner.invoke(args=["coverage", "report", "--week", "2026-W51"]).output
+    assert "semaine 2026-W51) : 3" in w51  # Dune covered, the 3 others not
+    today = runner.invoke(args=["coverage", "report"]).output
+    assert "horizon 48h) : 4" in today
+    client, headers, _ = api_client("coordinator")
+    data = client.get("/api/v1/coverage/communes?week=2026-W51", headers=headers).get_json()
+    assert data["doctors_with_capacity"] == 1
+    assert client.get("/api/v1/coverage/communes?week=2026-51",
+                      headers=headers).status_code == 400

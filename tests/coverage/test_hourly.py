@@ -1,5 +1,6 @@
-"""The weekday x hour grid: fixed slots, floating windows over their whole window, flagged
-empty hours inside the publication hours, demand averaged over past weeks, DST weeks."""
+"""The weekday x hour grid: every slot's capacity spread over its real hours in proportion
+to its minutes (a week adds up to the capacity offered), flagged empty hours inside the
+publication hours, demand averaged over past weeks, DST weeks."""
 
 from __future__ import annotations
 
@@ -34,11 +35,15 @@ def week(app, frozen, make_doctor):
 def test_grid_counts_fixed_and_floating_capacity(week):
     doc, _ = week
     grid = hourly_grid(doc.cpts_id, "2026-W49")
-    assert (grid.cell(2, 9).supply, grid.cell(2, 10).supply) == (2, 1)
-    for h in (14, 15, 16):  # the floating window counts over its whole window
+    # 09:00-09:20 counts 1 in 9h; 09:50-10:10 half in 9h, half in 10h.
+    assert (grid.cell(2, 9).supply, grid.cell(2, 10).supply) == (1.5, 0.5)
+    for h in (14, 15, 16):  # 3 places over 3 hours: one place per hour
         cell = grid.cell(3, h)
-        assert (cell.supply, cell.booked, cell.open) == (3, 1, 2)
+        assert (cell.supply, cell.booked, cell.open) == pytest.approx((1, 1 / 3, 2 / 3),
+                                                                      abs=1e-3)
         assert not cell.flagged
+    # The week adds up to the capacity offered (1 + 1 + 3 + the Sunday slot 1).
+    assert grid.totals()["supply"] == 6
     assert grid.cell(3, 17).supply == 0 and grid.cell(3, 17).flagged
     assert grid.cell(3, 8).supply == 0 and grid.cell(3, 9).supply == 0  # withdrawn, hors charte
     sunday = grid.cell(7, 10)
@@ -103,9 +108,9 @@ def test_demand_is_averaged_over_past_weeks(week, make_org):
     db.session.commit()
     grid = hourly_grid(doc.cpts_id, "2026-W49")
     assert grid.cell(2, 9).demand == pytest.approx(4 / 8)
-    assert grid.cell(2, 9).ratio == pytest.approx(2 / 0.5)
+    assert grid.cell(2, 9).ratio == pytest.approx(1.5 / 0.5)
     assert grid.cell(3, 14).demand == pytest.approx(1 / 8)
-    assert grid.cell(3, 14).ratio == pytest.approx(24.0)
+    assert grid.cell(3, 14).ratio == pytest.approx(8.0)
     assert grid.cell(2, 10).ratio is None  # no demand seen at that hour
     assert grid.totals()["demand"] == pytest.approx(5 / 8)
     assert hourly_grid(doc.cpts_id, "2026-W49", demand_weeks=2).cell(2, 9).demand == 1.0
@@ -134,24 +139,50 @@ def test_fall_back_week(app, frozen, make_doctor):
     assert grid.days[0][1] == date(2026, 10, 26)
 
 
+def test_autumn_repeated_hour_counts_each_real_hour_once(app, frozen, make_doctor):
+    """Sunday 25 October 2026: 01:00 CEST -> 04:00 CET is four real hours (02:00 twice). A
+    floating window of 4 places over them gives 1 place per real hour: the local 02:00
+    holds two real hours (2), never the capacity twice over; the week adds up to 4."""
+    doc = make_doctor()
+    add_slot(doc, datetime(2026, 10, 24, 23, 0, tzinfo=UTC), minutes=240, kind="floating",
+             capacity=4)
+    grid = hourly_grid(doc.cpts_id, "2026-W43", demand_weeks=0)
+    assert [grid.cell(7, h).supply for h in range(5)] == pytest.approx([0, 1, 2, 1, 0])
+    assert grid.totals()["supply"] == 4
+
+
+def test_floating_capacity_per_hour_adds_up_to_the_week(app, frozen, make_doctor):
+    """Ten windows of 8 places over 4 hours: 80 places in the week, 2 per hour."""
+    doc = make_doctor()
+    for day in range(5):
+        for hour in (8, 14):
+            add_slot(doc, local(date(2026, 11, 30) + timedelta(days=day), hour), minutes=240,
+                     kind="floating", capacity=8)
+    grid = hourly_grid(doc.cpts_id, "2026-W49", demand_weeks=0)
+    assert grid.totals()["supply"] == 80
+    assert grid.cell(1, 9).supply == 2 and grid.cell(5, 17).supply == 2
+
+
 def test_page_api_and_cli(week, login_as, api_client, app):
     doc, _ = week
     client = login_as("coordinator")
     html = client.get("/coverage/hourly?week=2026-W49").get_data(as_text=True)
     assert html.count('data-flagged="1"') == 59
-    assert 'data-weekday="3" data-hour="15" data-supply="3" data-booked="1"' in html
+    assert 'data-weekday="3" data-hour="15" data-supply="1.0" data-booked="0.333' in html
+    assert 'id="supply-definition"' in html and "au prorata des minutes" in html
     assert client.get("/coverage/hourly?week=2026-49").status_code == 400
     body = client.get("/coverage/hourly?week=2026-W49&format=csv").get_data(as_text=True)
     lines = body.lstrip("\ufeff").strip().split("\r\n")
     assert len(lines) == 1 + 7 * 24
-    assert "3;2026-12-02;15;3;1;2;0,0;;1;0" in lines
+    assert "3;2026-12-02;15;1,0;0,333;0,667;0,0;;1;0" in lines
     assert sum(1 for line in lines[1:] if line.endswith(";1;1")) == 59
     assert login_as("secretary").get("/coverage/hourly").status_code == 403
 
     api, headers, _ = api_client("coordinator")
     data = api.get("/api/v1/coverage/hourly?week=2026-W49", headers=headers).get_json()
     cells = {(c["weekday"], c["hour"]): c for c in data["cells"]}
-    assert cells[(3, 16)]["supply"] == 3 and cells[(3, 16)]["open"] == 2
+    assert cells[(3, 16)]["supply"] == 1 and cells[(3, 16)]["open"] == 0.667
+    assert data["totals"]["supply"] == 6
     assert cells[(3, 17)]["flagged"] is True
     assert data["totals"]["flagged"] == 59
     assert api.get("/api/v1/coverage/hourly?week=W49", headers=headers).status_code == 400
@@ -171,8 +202,8 @@ def test_page_api_and_cli(week, login_as, api_client, app):
 @given(slots=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 23), st.sampled_from(
     [0, 20, 40]), st.integers(1, 240), st.integers(1, 4)), min_size=1, max_size=12))
 def test_grid_totals_match_an_independent_count(app, frozen, make_doctor, slots):
-    """Supply summed over the grid = capacity x clock hours touched, counted from local
-    wall-clock arithmetic (a week without a DST change); flagged + supplied = open cells."""
+    """Supply summed over the grid (and the next week, for a slot across Sunday midnight) =
+    the capacity offered; flagged + supplied = open cells."""
     from sqlalchemy import delete
 
     from agenda.slots.models import Slot
@@ -183,15 +214,13 @@ def test_grid_totals_match_an_independent_count(app, frozen, make_doctor, slots)
     monday = date(2026, 11, 30)
     for day, hour, minute, length, cap in slots:
         start = local(monday + timedelta(days=day), hour, minute)
-        end = start + timedelta(minutes=length)
         add_slot(doc, start, minutes=length, kind="floating" if cap > 1 else "fixed",
                  capacity=cap)
-        first = start.replace(minute=0)
-        expected += cap * -(-int((end - first).total_seconds()) // 3600)
+        expected += cap
     grid = hourly_grid(doc.cpts_id, "2026-W49", demand_weeks=0)
     in_next_week = hourly_grid(doc.cpts_id, "2026-W50", demand_weeks=0)
     spill = sum(c.supply for (wd, h), c in in_next_week.cells.items())
-    assert sum(c.supply for c in grid.cells.values()) + spill == expected
+    assert sum(c.supply for c in grid.cells.values()) + spill == pytest.approx(expected)
     open_cells = [c for c in grid.cells.values() if c.in_hours]
     assert len(open_cells) == 64
     assert len(grid.flagged) + sum(1 for c in open_cells if c.supply) == 64

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -99,6 +99,7 @@ def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
 
 
 def test_what_if(line, frozen):
+    frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # Monday: Tuesday is ahead
     doc_a, doc_b = line
     add_slot(doc_a, local(W49_TUE, 9))  # Tuesday 9h: Aval and Bourg covered
     # A practice in Dune, Tuesday 9h-11h: Dune (4000) gained at 9h and 10h; 10h had no supply.
@@ -126,3 +127,19 @@ def test_what_if_page(line, frozen, login_as):
                       "&hour_to=11").get_data(as_text=True)
     assert 'id="whatif-result"' in html and "4000 habitants" in html
     assert client.get("/coverage/what-if?weekday=2&hour_from=a&hour_to=3").status_code == 400
+
+
+def test_what_if_baseline_is_bookable_capacity_and_the_territory(line, frozen):
+    """A booked-out doctor is not present in the baseline (the map's definition); a commune
+    outside the CPTS's territory is refused."""
+    from tests.coverage.helpers import add_commune
+
+    frozen.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    doc_a, _doc_b = line
+    add_slot(doc_a, local(W49_TUE, 9), booked=1)  # full: Aval and Bourg not covered at 9h
+    r = supervision.what_if(doc_a.cpts_id, "2026-W49", 2, 9, 10, doctor_id=doc_a.id)
+    assert (r.hours_filled, r.population_added) == (1, 3000)
+    add_commune("98001", "Ailleurs", 47.05, -1.5, 500)  # loaded, not in the sector
+    with pytest.raises(ValidationError) as exc:
+        supervision.what_if(doc_a.cpts_id, "2026-W49", 2, 9, 10, commune_insee="98001")
+    assert "territoire" in exc.value.message

@@ -99,7 +99,8 @@ MATRIX: dict[str, Rule] = {
     "sync.renew_ics": rule({"doctor"}),
     # bookers
     "booking.search": rule(BOOKERS), "booking.ed_quick": rule(BOOKERS),
-    "booking.communes_lookup": rule(BOOKERS),
+    "booking.communes_lookup": rule(BOOKERS), "booking.close_call": rule(BOOKERS),
+    "api.close_call_api": rule(BOOKERS),
     "booking.book_slot": rule(BOOKERS, obj="slot", owners=BOOKERS),
     "booking.request_detail": rule(BOOKERS, obj="request", owners={"secretary"}),
     "booking.request_cancel": rule(BOOKERS, obj="request", owners={"secretary"}),
@@ -135,6 +136,8 @@ MATRIX: dict[str, Rule] = {
     # the department view: the SAMU, the emergency departments, the platform operator
     "coverage.department": rule({"regulator", "ed_nurse", "operator"}),
     "api.coverage_department": rule({"regulator", "ed_nurse", "operator"}),
+    "coverage.report": rule(SUPERVISORS),
+    "api.stats_report_api": rule(SUPERVISORS), "api.indemnities_api": rule(SUPERVISORS),
     "sync.overview": rule(SUPERVISORS),
     "territory.doctors": rule(SUPERVISORS), "territory.doctor_new": rule(SUPERVISORS),
     "territory.doctors_import": rule(SUPERVISORS),

@@ -12,9 +12,10 @@ from sqlalchemy.orm import aliased, contains_eager
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Organisation, Role, User
-from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
-                                   Reorientation, RequestStatus)
+from agenda.booking.models import (Booking, BookingStatus, CallOutcome, FloatingRequest,
+                                   Reorientation)
 from agenda.booking.services import notify
+from agenda.booking.services.calls import call_cpts, log_call
 from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
                                             charter_for, commit_keeping_state, doctor_of,
                                             new_reference, require_booker, require_doctor)
@@ -24,8 +25,7 @@ from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, Validati
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind, SlotStatus
 from agenda.booking.services.search import horizon_ends, search_scope
-from agenda.territory.models import Commune, Doctor, Place
-from agenda.territory.services import cpts_for_commune
+from agenda.territory.models import Doctor, Place
 
 ORIGINS = {"web", "api", "sas"}
 OUTCOMES = {BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value,
@@ -218,9 +218,9 @@ def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reas
                       origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
                       reason_id=reason_id, note=note, created_at=now)
     db.session.add(booking)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
-                           channel=booking.channel, outcome="booked", created_at=now))
     db.session.flush()
+    log_call(user, CallOutcome.BOOKED.value, cpts_id, commune_insee=patient.commune_insee,
+             reason_id=reason_id, booking_id=booking.id, now=now)
     audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id,
                  cpts_id=cpts_id)
     notify.booking_events(booking, "booked")
@@ -318,33 +318,9 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
     if not reason:
         raise ValidationError(_("Indiquez le motif de l'annulation."), field="reason")
     now = clock.now()
-    result = db.session.execute(
-        update(Booking).where(Booking.id == booking.id,
-                              Booking.status == BookingStatus.BOOKED.value)
-        .values(status=BookingStatus.CANCELLED.value, cancelled_at=now,
-                cancelled_by_user_id=user.id, cancel_reason=reason[:300])
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    if not _cancel(booking, user, now, reason=reason[:300]):
         db.session.rollback()
         raise Conflict(_("Cette réservation n'est plus active (déjà annulée ou close)."))
-    if booking.start > now:
-        # A future slot reopens (its capacity comes back) — unless its calendar event moved
-        # or vanished meanwhile (``conflict``): then it is withdrawn once empty, and the
-        # calendar sync offers the event's new time, if any.
-        db.session.execute(
-            update(Slot).where(Slot.id == booking.slot_id, Slot.booked_count > 0,
-                               Slot.status.in_([SlotStatus.OPEN.value, SlotStatus.BOOKED.value]))
-            .values(booked_count=Slot.booked_count - 1, updated_at=now,
-                    status=case((Slot.conflict.is_(None), SlotStatus.OPEN.value),
-                                (Slot.booked_count > 1, SlotStatus.BOOKED.value),
-                                else_=SlotStatus.WITHDRAWN.value),
-                    withdraw_reason=case((Slot.conflict.is_(None), Slot.withdraw_reason),
-                                         else_=Slot.conflict))
-            .execution_options(synchronize_session=False))
-    if booking.request_id:
-        db.session.execute(update(FloatingRequest).where(FloatingRequest.id == booking.request_id)
-                           .values(status=RequestStatus.CANCELLED.value, cancelled_at=now)
-                           .execution_options(synchronize_session=False))
     db.session.refresh(booking)
     # The reason is free text (it may name the patient): on the booking, purged with it,
     # never in the append-only audit log.
@@ -374,11 +350,45 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
     return booking
 
 
+def _cancel(booking: Booking, user: User, now: datetime, *, reason: str | None,
+            outcome_at: datetime | None = None) -> bool:
+    """The one path of a cancellation, whether through "Annuler" (booker or doctor) or the
+    outcome "annulé": the booking is cancelled (one conditional UPDATE, False when it was no
+    longer booked); a slot still ahead gets its capacity back (bookable again), a past one
+    is left as it was. Either way the slot stays offered (in the supply, the statistics and
+    the indemnities: only the doctor's withdrawal takes a slot back). A floating request
+    the booking came from stays accepted (a doctor did accept it); the booking's
+    cancellation is counted among the bookings."""
+    result = db.session.execute(
+        update(Booking).where(Booking.id == booking.id,
+                              Booking.status == BookingStatus.BOOKED.value)
+        .values(status=BookingStatus.CANCELLED.value, cancelled_at=now,
+                cancelled_by_user_id=user.id, cancel_reason=reason, outcome_at=outcome_at)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    if booking.start <= now:
+        return True
+    # A future slot gets its capacity back — unless its calendar event moved or vanished
+    # meanwhile (``conflict``): then it is withdrawn once empty, and the calendar sync
+    # offers the event's new time, if any.
+    db.session.execute(
+        update(Slot).where(Slot.id == booking.slot_id, Slot.booked_count > 0,
+                           Slot.status.in_([SlotStatus.OPEN.value, SlotStatus.BOOKED.value]))
+        .values(booked_count=Slot.booked_count - 1, updated_at=now,
+                status=case((Slot.conflict.is_(None), SlotStatus.OPEN.value),
+                            (Slot.booked_count > 1, SlotStatus.BOOKED.value),
+                            else_=SlotStatus.WITHDRAWN.value),
+                withdraw_reason=case((Slot.conflict.is_(None), Slot.withdraw_reason),
+                                     else_=Slot.conflict))
+        .execution_options(synchronize_session=False))
+    return True
+
+
 # --- outcome and synthesis ----------------------------------------------------------------
 
 _SLOT_STATUS_BY_OUTCOME = {BookingStatus.SEEN.value: SlotStatus.SEEN.value,
-                           BookingStatus.NO_SHOW.value: SlotStatus.NO_SHOW.value,
-                           BookingStatus.CANCELLED.value: SlotStatus.CANCELLED.value}
+                           BookingStatus.NO_SHOW.value: SlotStatus.NO_SHOW.value}
 
 
 def record_outcome(user: User, booking_id: int, outcome: str,
@@ -398,16 +408,20 @@ def record_outcome(user: User, booking_id: int, outcome: str,
     if synthesis and outcome != BookingStatus.SEEN.value:
         raise ValidationError(_("Une synthèse ne s'écrit que pour un patient vu."),
                               field="synthesis")
-    result = db.session.execute(
-        update(Booking).where(Booking.id == booking.id,
-                              Booking.status == BookingStatus.BOOKED.value)
-        .values(status=outcome, outcome_at=now, synthesis=synthesis)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    if outcome == BookingStatus.CANCELLED.value:
+        won = _cancel(booking, user, now, reason=None, outcome_at=now)
+    else:
+        won = db.session.execute(
+            update(Booking).where(Booking.id == booking.id,
+                                  Booking.status == BookingStatus.BOOKED.value)
+            .values(status=outcome, outcome_at=now, synthesis=synthesis)
+            .execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
         db.session.rollback()
         raise Conflict(_("L'issue de cette réservation est déjà enregistrée."))
     slot = db.session.get(Slot, booking.slot_id)
-    if slot is not None and slot.kind == SlotKind.FIXED.value:
+    if (slot is not None and slot.kind == SlotKind.FIXED.value
+            and outcome != BookingStatus.CANCELLED.value):
         db.session.execute(update(Slot).where(Slot.id == slot.id,
                                               Slot.status == SlotStatus.BOOKED.value)
                            .values(status=_SLOT_STATUS_BY_OUTCOME[outcome], updated_at=now)
@@ -480,17 +494,14 @@ def record_reorientation(user: User, commune_insee: str | None = None,
     """A call judged a vital emergency: "réorienté vers le 15", no booking, counted for the
     CPTS of the patient's commune (among those the booker serves)."""
     require_booker(user)
-    if commune_insee and db.session.get(Commune, commune_insee) is None:
-        commune_insee = None
-    scope = search_scope(user)
-    cpts_id = cpts_for_commune(commune_insee, scope) if commune_insee else scope[0]
+    cpts_id, commune_insee = call_cpts(user, commune_insee)
     now = clock.now()
     item = Reorientation(booker_user_id=user.id, booker_org_id=user.organisation_id,
                          cpts_id=cpts_id, channel=channel_of(user), commune_insee=commune_insee,
-                         reason_id=check_reason(reason_id, scope), created_at=now)
+                         reason_id=check_reason(reason_id, search_scope(user)), created_at=now)
     db.session.add(item)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
-                           channel=item.channel, outcome="reoriented", created_at=now))
+    log_call(user, CallOutcome.REORIENTED.value, cpts_id, commune_insee=commune_insee,
+             reason_id=item.reason_id, now=now)
     db.session.commit()
     return item
 

@@ -42,9 +42,9 @@ def require_booker(user: User) -> None:
 def channel_of(user: User) -> str:
     kind = user.organisation.kind
     try:
-        return CHANNEL_BY_ORG_KIND[OrgKind(kind)]
+        return CHANNEL_BY_ORG_KIND.get(OrgKind(kind), "other")
     except ValueError:
-        return "secretariat"
+        return "other"
 
 
 def doctor_of(user: User) -> Doctor | None:

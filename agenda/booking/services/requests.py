@@ -12,9 +12,10 @@ from sqlalchemy import case, select, update
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import User
-from agenda.booking.models import (Booking, BookingStatus, CallLog, FloatingRequest,
+from agenda.booking.models import (Booking, BookingStatus, CallOutcome, FloatingRequest,
                                    RequestOffer, RequestStatus, TreatingKind)
 from agenda.booking.services import notify
+from agenda.booking.services.calls import log_call
 from agenda.booking.services.common import (absolute_url, channel_of, charter_for,
                                             new_reference, require_booker, require_doctor)
 from agenda.booking.services.patients import PatientData, create_patient
@@ -143,9 +144,9 @@ def create_request(user: User, slot: Slot, patient_data: PatientData, *, reason_
         t1_at=min(now + timedelta(minutes=charter.request_t1_min), deadline) if treating
         else now, deadline_at=deadline)
     db.session.add(req)
-    db.session.add(CallLog(booker_org_id=user.organisation_id, cpts_id=cpts_id,
-                           channel=req.channel, outcome="request", created_at=now))
     db.session.flush()
+    log_call(user, CallOutcome.REQUEST.value, cpts_id, commune_insee=patient.commune_insee,
+             reason_id=reason_id, request_id=req.id, now=now)
     audit.record("create", "request", req.id, patient_id=patient.id, user_id=user.id,
                  cpts_id=cpts_id)
     if treating:

@@ -123,6 +123,34 @@ def _slot_origin(form, slot_id: int) -> str:
     return "web"
 
 
+@bp.post("/reservations/appel/clore")
+@roles_required(*BOOKERS)
+def close_call():
+    """"Aucun créneau ne convient": the call is closed with its outcome (no slot found,
+    the patient declined, other), counted without any patient identity."""
+    import contextlib
+
+    from agenda.booking.services.calls import close_call as close
+
+    if not ActionForm().validate():
+        abort(400)
+    back = request.form.get("back")
+    back = back if back in ("booking.search", "booking.ed_quick") else "booking.search"
+    insee = None
+    with contextlib.suppress(DomainError):  # the commune is optional here
+        insee = services.resolve_commune(request.form.get("commune", "")).insee
+    # A DomainError (an unknown outcome) is answered by the app's handler: 4xx, French text.
+    call = close(current_user, request.form.get("outcome", ""), insee,
+                 request.form.get("reason", type=int) or None)
+    flash(_("Appel clos : « %(outcome)s ».", outcome=call_outcome_label(call.outcome)), "info")
+    return redirect(url_for(back))
+
+
+def call_outcome_label(outcome: str) -> str:
+    return {"no_slot": _("aucun créneau ne convient"), "declined": _("le patient refuse"),
+            "other": _("autre")}.get(outcome, outcome)
+
+
 # --- emergency department: one screen ----------------------------------------------------
 
 @bp.route("/urgences", methods=["GET", "POST"])
