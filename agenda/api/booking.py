@@ -42,11 +42,15 @@ def _date(value, field: str) -> date | None:
                               field=field) from None
 
 
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _patient(body: dict) -> services.PatientData:
     p = body.get("patient")
     if not isinstance(p, dict):
         raise ValidationError(_("Objet « patient » attendu."), field="patient")
-    commune = services.resolve_commune(str(p.get("commune") or ""))
+    commune = api_commune(p)
     treating = p.get("treating") or {}
     if not isinstance(treating, dict):
         raise ValidationError(_("Objet « treating » attendu."), field="treating")
@@ -60,11 +64,24 @@ def _patient(body: dict) -> services.PatientData:
         mobility=str(p.get("mobility") or "mobile"))
 
 
+def api_commune(data):
+    """``commune_insee``, or ``postcode`` + ``commune_name``; the former ``commune`` field
+    still when it designates a single commune (an ambiguous one: 400 with candidates)."""
+    from agenda.booking.services.patients import resolve_legacy_commune
+
+    if data.get("commune_insee") or data.get("postcode") or data.get("commune_name"):
+        return services.resolve_commune(insee=str(data.get("commune_insee") or "") or None,
+                                        postcode=str(data.get("postcode") or "") or None,
+                                        name=str(data.get("commune_name") or "") or None)
+    return resolve_legacy_commune(str(data.get("commune") or ""))
+
+
 def booking_dict(b: Booking, identity: bool) -> dict:
     out = {"id": b.id, "reference": b.reference, "slot_id": b.slot_id, "doctor_id": b.doctor_id,
            "status": b.status, "start": b.start.isoformat(), "end": b.end.isoformat(),
            "channel": b.channel, "origin": b.origin, "request_id": b.request_id,
-           "doctor": {"name": b.doctor.display_name, "address": b.doctor.address}}
+           "doctor": {"name": b.doctor.display_name, "address": b.doctor.address},
+           "regulation_number": b.regulation_number}
     if identity:
         p = b.patient
         out["patient"] = {"last_name": p.last_name, "first_name": p.first_name,
@@ -93,7 +110,7 @@ def request_dict(r: FloatingRequest, *, identity: bool = False) -> dict:
 @api_roles(*BOOKERS)
 def search_slots():
     args = request.args
-    commune = services.resolve_commune(args.get("commune", ""))
+    commune = api_commune(args)
     results = services.search_slots(
         g.api_user, commune,
         treating_doctor_id=_int(args.get("treating_doctor_id"), "treating_doctor_id",
@@ -102,7 +119,8 @@ def search_slots():
         mode=args.get("mode") or None, day=_date(args.get("day"), "day"),
         sector_id=_int(args.get("sector_id"), "sector_id", required=False),
         kind=args.get("kind") or None,
-        limit=_int(args.get("limit"), "limit", required=False) or 50)
+        limit=_int(args.get("limit"), "limit", required=False) or 50,
+        order=args.get("order") or None)
     return jsonify({"commune": commune.insee, "slots": [r.to_dict() for r in results]})
 
 
@@ -127,7 +145,9 @@ def create_booking():
     result = services.book(g.api_user, services.BookingInput(
         slot_id=_int(body.get("slot_id"), "slot_id"), patient=_patient(body),
         reason_id=_int(body.get("reason_id"), "reason_id", required=False),
-        note=body.get("note") if isinstance(body.get("note"), str) else None, origin=origin))
+        note=body.get("note") if isinstance(body.get("note"), str) else None, origin=origin,
+        duplicate_reason=_text(body.get("duplicate_reason")),
+        regulation_number=_text(body.get("regulation_number"))))
     if isinstance(result, Booking):
         return jsonify({"type": "booking", "booking": booking_dict(result, True)}), 201
     return jsonify({"type": "request", "request": request_dict(result, identity=True)}), 202
@@ -190,11 +210,15 @@ def refuse_request(request_id: int):
 # --------------------------------------------------------------------------- OpenAPI
 
 schema("PatientInput", {
-    "type": "object", "required": ["last_name", "first_name", "commune"],
+    "type": "object", "required": ["last_name", "first_name"],
     "properties": {
         "last_name": {"type": "string"}, "first_name": {"type": "string"},
         "birth_date": {"type": "string", "format": "date"}, "phone": {"type": "string"},
-        "commune": {"type": "string", "description": "code INSEE, nom ou code postal"},
+        "commune_insee": {"type": "string", "description": "code INSEE de la commune"},
+        "postcode": {"type": "string", "description": "code postal (avec commune_name)"},
+        "commune_name": {"type": "string", "description": "nom de la commune (avec postcode)"},
+        "commune": {"type": "string", "deprecated": True,
+                    "description": "ancien champ : accepté s'il désigne une seule commune"},
         "mobility": {"enum": ["mobile", "tele", "home"]},
         "treating": {"type": "object", "properties": {
             "kind": {"enum": ["doctor", "none", "unknown", "external"]},
@@ -205,7 +229,12 @@ schema("BookingInput", {
     "properties": {"slot_id": {"type": "integer"},
                    "patient": {"$ref": "#/components/schemas/PatientInput"},
                    "reason_id": {"type": "integer"}, "note": {"type": "string"},
-                   "origin": {"enum": ["api"]}}})
+                   "origin": {"enum": ["api"]},
+                   "regulation_number": {"type": "string", "maxLength": 40,
+                                         "description": "n° de dossier de régulation SAMU/SAS"},
+                   "duplicate_reason": {"type": "string", "description": (
+                       "raison de réserver malgré un doublon possible (réponse 409 "
+                       "possible_duplicate)")}}})
 schema("Booking", {"type": "object", "properties": {
     "id": {"type": "integer"}, "reference": {"type": "string"}, "slot_id": {"type": "integer"},
     "status": {"enum": ["booked", "seen", "no_show", "cancelled"]},
@@ -236,11 +265,13 @@ _E409 = {"$ref": "#/components/responses/E409"}
 _E422 = {"$ref": "#/components/responses/E422"}
 
 document("/slots", "get", {
-    "summary": "Chercher les créneaux réservables (médecin traitant d'abord, puis distance, "
-               "puis heure)",
+    "summary": "Chercher les créneaux réservables (médecin traitant d'abord, puis le plus "
+               "tôt ; order=nearest : le plus proche)",
     "parameters": [
-        {"name": n, "in": "query", "required": n == "commune", "schema": {"type": t}}
-        for n, t in [("commune", "string"), ("treating_doctor_id", "integer"),
+        {"name": n, "in": "query", "required": False, "schema": {"type": t}}
+        for n, t in [("commune_insee", "string"), ("postcode", "string"),
+                     ("commune_name", "string"), ("commune", "string"), ("order", "string"),
+                     ("treating_doctor_id", "integer"),
                      ("horizon_hours", "integer"), ("mode", "string"), ("day", "string"),
                      ("sector_id", "integer"), ("kind", "string"), ("limit", "integer")]],
     "responses": {"200": {"description": "créneaux", "content": {"application/json": {

@@ -106,6 +106,8 @@ class Booking(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synthesis: Mapped[str | None] = mapped_column(Text)
+    # The SAMU / SAS regulation file number, when the regulator gives one.
+    regulation_number: Mapped[str | None] = mapped_column(String(40))
 
     slot = relationship("Slot")
     doctor = relationship("Doctor")

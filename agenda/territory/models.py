@@ -28,6 +28,9 @@ class Commune(db.Model):
     name: Mapped[str] = mapped_column(String(200), index=True)
     department: Mapped[str] = mapped_column(String(3), index=True)
     postcodes: Mapped[str] = mapped_column(String(200), default="")
+    # The name folded for search (no accents, hyphens or apostrophes, lower case): kept in
+    # step with ``name`` by ``_fold_commune_name`` below.
+    search_name: Mapped[str] = mapped_column(String(200), default="", index=True)
     population: Mapped[int | None] = mapped_column(Integer)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -140,3 +143,11 @@ def _every_doctor_has_a_main_place(session, flush_context, instances) -> None:
         session.add(Place(doctor=doctor, cpts_id=doctor.cpts_id, address=doctor.address or "",
                           commune_insee=doctor.commune_insee, lat=doctor.lat, lon=doctor.lon,
                           phone=doctor.phone, is_main=True, active=True))
+
+
+@event.listens_for(Commune, "before_insert")
+@event.listens_for(Commune, "before_update")
+def _fold_commune_name(mapper, connection, commune: Commune) -> None:
+    from agenda.territory.services import fold_name
+
+    commune.search_name = fold_name(commune.name)

@@ -1,0 +1,42 @@
+"""the phone call: commune search name, regulation file number
+
+Revision ID: 0007
+Revises: 0001
+Create Date: 2026-11-30 12:20:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0007'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('communes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('search_name', sa.String(length=200), nullable=False,
+                                      server_default=''))
+        batch_op.create_index(batch_op.f('ix_communes_search_name'), ['search_name'],
+                              unique=False)
+    # Fill the folded names of the communes already loaded.
+    from agenda.territory.services import fold_name
+
+    conn = op.get_bind()
+    rows = conn.execute(sa.text("SELECT insee, name FROM communes")).fetchall()
+    for insee, name in rows:
+        conn.execute(sa.text("UPDATE communes SET search_name = :s WHERE insee = :i"),
+                     {"s": fold_name(name), "i": insee})
+    with op.batch_alter_table('bookings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('regulation_number', sa.String(length=40), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('bookings', schema=None) as batch_op:
+        batch_op.drop_column('regulation_number')
+    with op.batch_alter_table('communes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_communes_search_name'))
+        batch_op.drop_column('search_name')
