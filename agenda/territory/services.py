@@ -169,7 +169,9 @@ def search_communes(query: str, limit: int = 15) -> list[Commune]:
                               Commune.search_name != whole)
         .order_by(Commune.population.desc().nulls_last(), Commune.name).limit(limit)))
     found = exact + starts
-    if len(found) < limit:
+    # Words anywhere in the name ("st julien vouvantes"): a scan, so only when the name
+    # typed is not a whole name already.
+    if not exact and len(found) < limit:
         seen = {c.insee for c in found}
         pattern = "%" + "%".join(words) + "%"
         rows = db.session.scalars(

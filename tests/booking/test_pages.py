@@ -148,7 +148,8 @@ def test_reorientation_needs_no_identity(login_as, communes):
     for role, path in (("regulator", "/reservations/recherche"), ("ed_nurse", "/urgences")):
         c = login_as(role)
         token = csrf_token(c, path)
-        resp = c.post(path, data={"csrf_token": token, "action": "reorient", "commune": "Châteaubriant",
+        resp = c.post(path, data={"csrf_token": token, "action": "reorient",
+                                 "commune": "Châteaubriant",
                                   "last_name": "", "first_name": ""})
         assert resp.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Reorientation)) == 2

@@ -83,7 +83,8 @@ def outcome(booking_id: int):
                                                         form.outcome.data,
                                                         form.synthesis.data)).ok:
         flash(_("Issue enregistrée."), "info")
-    return redirect(url_for("booking.detail", booking_id=booking_id))
+    return redirect(safe_next(request.form.get("next"))
+                    or url_for("booking.detail", booking_id=booking_id))
 
 
 @bp.post("/reservations/<int:booking_id>/synthese")
@@ -97,7 +98,8 @@ def synthesis(booking_id: int):
     if commit_or_flash(lambda: services.write_synthesis(current_user, booking_id,
                                                          form.synthesis.data)).ok:
         flash(_("Synthèse enregistrée."), "info")
-    return redirect(url_for("booking.detail", booking_id=booking_id))
+    return redirect(safe_next(request.form.get("next"))
+                    or url_for("booking.detail", booking_id=booking_id))
 
 
 @bp.get("/reservations/<int:booking_id>/courrier")
