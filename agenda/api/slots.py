@@ -59,8 +59,12 @@ def _input_from(body: dict, base: services.SlotInput | None, doctor) -> services
     if not isinstance(capacity, int) or isinstance(capacity, bool):
         raise ValidationError(_("La capacité doit être un nombre entier."), field="capacity")
     mode = body.get("mode", base.mode if base else "AMB")
+    place_id = body.get("place_id")
+    if place_id is not None and (not isinstance(place_id, int) or isinstance(place_id, bool)):
+        raise ValidationError(_("Le lieu (place_id) doit être un nombre entier."),
+                              field="place_id")
     return services.SlotInput(kind=str(kind), start=start, end=end, mode=str(mode),
-                              capacity=capacity)
+                              capacity=capacity, place_id=place_id)
 
 
 def _summary(doctor, week: str) -> dict:
@@ -160,6 +164,9 @@ schema("SlotInput", {
         "mode": {"type": "string", "enum": ["AMB", "VR", "HH"], "default": "AMB"},
         "capacity": {"type": "integer", "minimum": 1, "default": 1,
                      "description": "plage flottante : nombre de patients"},
+        "place_id": {"type": "integer",
+                     "description": "lieu d'exercice (un des lieux actifs du médecin) ; "
+                                    "par défaut le lieu principal"},
     },
 })
 schema("WeekCharter", {

@@ -20,6 +20,18 @@ sector_communes = Table(
 )
 
 
+# Each postcode of a commune (``Commune.postcodes`` holds them space-separated): the
+# finder reads every commune sharing a postcode through this index. Kept in step with
+# ``Commune.postcodes`` by ``_index_postcodes`` below.
+commune_postcodes = Table(
+    "commune_postcodes",
+    db.metadata,
+    Column("postcode", String(5), primary_key=True),
+    Column("insee", ForeignKey("communes.insee", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+
+
 class Commune(db.Model):
     __tablename__ = "communes"
     __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),)
@@ -151,3 +163,19 @@ def _fold_commune_name(mapper, connection, commune: Commune) -> None:
     from agenda.territory.services import fold_name
 
     commune.search_name = fold_name(commune.name)
+
+
+@event.listens_for(Commune, "after_insert")
+@event.listens_for(Commune, "after_update")
+def _index_postcodes(mapper, connection, commune: Commune) -> None:
+    from sqlalchemy import inspect
+
+    state = inspect(commune)
+    if state.has_identity and not state.attrs.postcodes.history.has_changes():
+        return  # an update that leaves the postcodes alone
+    codes = sorted(set((commune.postcodes or "").split()))
+    connection.execute(commune_postcodes.delete().where(
+        commune_postcodes.c.insee == commune.insee))
+    if codes:
+        connection.execute(commune_postcodes.insert(),
+                           [{"postcode": pc[:5], "insee": commune.insee} for pc in codes])

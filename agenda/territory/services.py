@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
-from agenda.territory.models import (Commune, Doctor, Place, Sector, doctor_in_cpts,
-                                     sector_communes)
+from agenda.territory.models import (Commune, Doctor, Place, Sector, commune_postcodes,
+                                     doctor_in_cpts, sector_communes)
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 DEPARTMENT_RE = re.compile(r"^(\d{2}|2[AB]|97\d|98\d)$")
@@ -126,9 +126,10 @@ def _prefix(column, prefix: str):
 
 def communes_by_postcode(postcode: str) -> list[Commune]:
     """Every commune that a postcode serves (44110: Châteaubriant, Erbray, Louisfert…)."""
-    rows = db.session.scalars(select(Commune).where(Commune.postcodes.contains(postcode))
-                              .order_by(Commune.population.desc().nulls_last(), Commune.name))
-    return [c for c in rows if postcode in (c.postcodes or "").split()]
+    return list(db.session.scalars(
+        select(Commune).join(commune_postcodes, commune_postcodes.c.insee == Commune.insee)
+        .where(commune_postcodes.c.postcode == postcode)
+        .order_by(Commune.population.desc().nulls_last(), Commune.name)))
 
 
 def search_communes(query: str, limit: int = 15) -> list[Commune]:
@@ -153,21 +154,23 @@ def search_communes(query: str, limit: int = 15) -> list[Commune]:
     if q.isdigit():
         if len(q) < 2:
             return []
-        rows = db.session.scalars(select(Commune).where(Commune.postcodes.contains(q))
-                                  .order_by(Commune.postcodes, Commune.name).limit(limit * 4))
-        return [c for c in rows
-                if any(p.startswith(q) for p in (c.postcodes or "").split())][:limit]
+        return list(db.session.scalars(
+            select(Commune).join(commune_postcodes, commune_postcodes.c.insee == Commune.insee)
+            .where(_prefix(commune_postcodes.c.postcode, q))
+            .order_by(commune_postcodes.c.postcode, Commune.name).distinct().limit(limit)))
     words = _query_words(q)
     if not words:
         return []
     whole = " ".join(words)
-    # Names starting with what was typed (index), then names holding every word.
-    exact = list(db.session.scalars(select(Commune).where(Commune.search_name == whole)
-                                    .order_by(Commune.population.desc().nulls_last())))
-    starts = list(db.session.scalars(
-        select(Commune).where(_prefix(Commune.search_name, whole),
-                              Commune.search_name != whole)
-        .order_by(Commune.population.desc().nulls_last(), Commune.name).limit(limit)))
+    # Names starting with what was typed (one indexed query; the exact names first, every
+    # homonym kept), then names holding every word.
+    rows = list(db.session.scalars(
+        select(Commune).where(_prefix(Commune.search_name, whole))
+        .order_by(case((Commune.search_name == whole, 0), else_=1),
+                  Commune.population.desc().nulls_last(), Commune.name)
+        .limit(limit + 100)))
+    exact = [c for c in rows if c.search_name == whole]
+    starts = [c for c in rows if c.search_name != whole][:max(limit - len(exact), 0)]
     found = exact + starts
     # Words anywhere in the name ("st julien vouvantes"): a scan, so only when the name
     # typed is not a whole name already.

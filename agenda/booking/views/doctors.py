@@ -64,6 +64,14 @@ def my_requests():
         select(Booking).where(Booking.doctor_id == (doctor.id if doctor else 0),
                               Booking.request_id.is_not(None), Booking.end > clock.now())
         .order_by(Booking.start)))
+    if cards:
+        from agenda import audit
+
+        # The card shows the patient's age, commune and note: each read is audited.
+        for card in cards:
+            audit.record("view", "request", card["req"].id, patient_id=card["req"].patient_id,
+                         detail="offre", user_id=current_user.id)
+        db.session.commit()
     return render_template("booking/my_requests.html", cards=cards, accepted=accepted,
                            refuse_form=ActionForm())
 
