@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Téléconsultation")),
@@ -106,3 +106,13 @@ class ReasonForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button-only form (CSRF token)."""
+
+
+class QuickCallForm(Form):
+    """The dashboard's "Nouvel appel" (rendered only; it posts to the search page, whose
+    form checks it). A plain form: the panel is also built outside a request."""
+
+    last_name = StringField(_l("Nom"))
+    first_name = StringField(_l("Prénom"))
+    commune = StringField(_l("Commune (nom ou code postal)"))
+    commune_insee = HiddenField()

@@ -37,10 +37,10 @@ def booker_panel(user) -> dict:
                             Alert.resolved_at.is_(None),
                             Alert.kind.in_(["request_expired", "booking_cancelled"]))
         .order_by(Alert.created_at.desc()).limit(10)))
-    from agenda.booking.forms import EDForm, SearchForm
+    from agenda.booking.forms import QuickCallForm
 
     # The call starts here: name and commune, then the slots at the first page load.
-    quick = EDForm() if user.role == "ed_nurse" else SearchForm(formdata=None)
+    quick = QuickCallForm()
     return {"title": _("Réservations et demandes"), "template": "booking/_panel_booker.html",
             "quick": quick, "recent": recent, "pending": pending, "accepted": accepted,
             "alerts": alerts,

@@ -23,6 +23,9 @@ from agenda.web import commit_or_flash
 
 bp = Blueprint("slots", __name__)
 
+# "Copier la semaine précédente" works on the weeks "Ma semaine" navigates, up to this far.
+COPY_WEEKS_AHEAD = 12
+
 
 @bp.app_context_processor
 def _slot_helpers() -> dict:
@@ -227,8 +230,10 @@ def copy_week():
         parse_week(target)
     except (ValueError, ValidationError):
         target = ""
-    if not target or target < services.current_week():
-        flash(_("Seules cette semaine et les suivantes peuvent être remplies ici."), "error")
+    if not target or not services.current_week() <= target <= shift_week(
+            services.current_week(), COPY_WEEKS_AHEAD):
+        flash(_("Seules cette semaine et les %(n)d suivantes peuvent être remplies ici.",
+                n=COPY_WEEKS_AHEAD), "error")
         return redirect(url_for("slots.my_week"))
     done = commit_or_flash(lambda: services.copy_week(doctor, shift_week(target, -1), target))
     if not done.ok:

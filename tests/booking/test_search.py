@@ -53,7 +53,8 @@ def test_treating_first_then_earliest(frozen, make_doctor, make_slot, make_user)
     assert [r.slot_id for r in results] == [slots["treating"].id, slots["soudan"].id,
                                             slots["near_early"].id, slots["near_late"].id]
     assert [r.slot_id for r in services.search_slots(user, commune)] == [
-        slots["soudan"].id, slots["near_early"].id, slots["near_late"].id]
+        slots["soudan"].id, slots["near_early"].id, slots["near_late"].id,
+        slots["treating"].id]
 
 
 def test_treating_first_then_distance_then_time(frozen, make_doctor, make_slot, make_user):
