@@ -235,10 +235,17 @@ def copy_week():
         flash(_("Seules cette semaine et les %(n)d suivantes peuvent être remplies ici.",
                 n=COPY_WEEKS_AHEAD), "error")
         return redirect(url_for("slots.my_week"))
-    done = commit_or_flash(lambda: services.copy_week(doctor, shift_week(target, -1), target))
+    source_week = shift_week(target, -1)
+    done = commit_or_flash(lambda: services.copy_week(doctor, source_week, target))
     if not done.ok:
         return redirect(url_for("slots.my_week"))
     report = done.value
+    # Withdrawn or cancelled slots are not copied either: say so, one by one.
+    report.skipped.extend(
+        (s, _("créneau retiré ou annulé")) for s in services.week_pool(
+            doctor, source_week, include_withdrawn=True)
+        if s.status in (lifecycle.CANCELLED, lifecycle.WITHDRAWN))
+    report.skipped.sort(key=lambda item: item[0].start)
     n = len(report.created)
     if n:
         flash(ngettext("%(num)d créneau copié depuis la semaine précédente.",
