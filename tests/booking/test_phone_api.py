@@ -12,6 +12,7 @@ from agenda import clock
 from agenda.audit import AuditEntry
 from agenda.booking.models import Booking
 from agenda.extensions import db
+from agenda.timeutil import to_local
 from tests.conftest import csrf_token
 
 
@@ -133,3 +134,28 @@ def test_pages_duplicate_and_ambiguous_commune_without_javascript(make_doctor, m
     # Another organisation's booker: no slip.
     other = login_as("regulator")
     assert other.get(f"/reservations/{booking.id}/fiche").status_code == 404
+
+
+def test_day_outside_the_horizon_is_explained_and_regulation_number(make_doctor, make_slot,
+                                                                    login_as):
+    now = clock.now()
+    slot = make_slot(make_doctor("44036"), now + timedelta(hours=2))
+    c = login_as("regulator")
+    token = csrf_token(c, "/reservations/recherche")
+    assert 'name="regulation_number"' in c.get("/reservations/recherche").get_data(
+        as_text=True)
+    far_day = (to_local(now) + timedelta(days=10)).date()
+    form = {"csrf_token": token, "last_name": "Roy", "first_name": "Alix",
+            "commune": "Châteaubriant (44110)", "treating": "unknown", "reason": "0",
+            "mobility": "mobile", "action": "search", "day": far_day.isoformat(),
+            "regulation_number": "SAMU44-778"}
+    html = c.post("/reservations/recherche", data=form).get_data(as_text=True)
+    assert 'data-testid="day-note"' in html and "au-delà de l&#39;horizon" in html
+    assert 'data-testid="horizon"' in html and "Réservable jusqu&#39;à" in html
+    form.update(day="", action="book", slot_id=slot.id)
+    resp = c.post("/reservations/recherche", data=form)
+    assert resp.status_code == 302
+    booking = db.session.scalar(select(Booking))
+    assert booking.regulation_number == "SAMU44-778"
+    detail = c.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "SAMU44-778" in detail
