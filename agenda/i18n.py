@@ -52,6 +52,7 @@ def format_local_datetime(dt: datetime | None, fmt: str = "EEE d MMM HH:mm") -> 
 NAV = [
     ("accounts.dashboard", _l("Tableau de bord"), None),
     ("slots.my_week", _l("Ma semaine SNP"), {"doctor"}),
+    ("booking.my_appointments", _l("Mes rendez-vous"), {"doctor"}),
     ("booking.my_requests", _l("Demandes"), {"doctor"}),
     ("booking.search", _l("Trouver un créneau"), {"secretary", "regulator"}),
     ("booking.ed_quick", _l("Orienter un patient"), {"ed_nurse"}),

@@ -25,7 +25,7 @@ BOOKERS = ("secretary", "regulator", "ed_nurse")
 
 
 def _patient(p: schemas.PatientInput) -> services.PatientData:
-    commune = services.resolve_commune(p.commune)
+    commune = api_commune(p.model_dump())
     treating = p.treating or schemas.TreatingInput()
     return services.PatientData(
         last_name=p.last_name, first_name=p.first_name, commune_insee=commune.insee,
@@ -34,11 +34,24 @@ def _patient(p: schemas.PatientInput) -> services.PatientData:
         treating_external_rpps=treating.rpps, mobility=p.mobility)
 
 
+def api_commune(data):
+    """``commune_insee``, or ``postcode`` + ``commune_name``; the former ``commune`` field
+    still when it designates a single commune (an ambiguous one: 400 with candidates)."""
+    from agenda.booking.services.patients import resolve_legacy_commune
+
+    if data.get("commune_insee") or data.get("postcode") or data.get("commune_name"):
+        return services.resolve_commune(insee=str(data.get("commune_insee") or "") or None,
+                                        postcode=str(data.get("postcode") or "") or None,
+                                        name=str(data.get("commune_name") or "") or None)
+    return resolve_legacy_commune(str(data.get("commune") or ""))
+
+
 def booking_dict(b: Booking, identity: bool) -> dict:
     out = {"id": b.id, "reference": b.reference, "slot_id": b.slot_id, "doctor_id": b.doctor_id,
            "status": b.status, "start": b.start.isoformat(), "end": b.end.isoformat(),
            "channel": b.channel, "origin": b.origin, "request_id": b.request_id,
-           "doctor": {"name": b.doctor.display_name, "address": b.doctor.address}}
+           "doctor": {"name": b.doctor.display_name, "address": b.doctor.address},
+           "regulation_number": b.regulation_number}
     if identity:
         p = b.patient
         out["patient"] = {"last_name": p.last_name, "first_name": p.first_name,
@@ -67,11 +80,11 @@ def request_dict(r: FloatingRequest, *, identity: bool = False) -> dict:
 @api_roles(*BOOKERS)
 def search_slots():
     q = parse_query(schemas.SlotSearchQuery)
-    commune = services.resolve_commune(q.commune)
+    commune = api_commune(q.model_dump())
     results = services.search_slots(
         g.api_user, commune, treating_doctor_id=q.treating_doctor_id,
         horizon_hours=q.horizon_hours, mode=q.mode, day=q.day, sector_id=q.sector_id,
-        kind=q.kind, limit=q.limit or 50)
+        kind=q.kind, limit=q.limit or 50, order=q.order)
     return jsonify({"commune": commune.insee, "slots": [r.to_dict() for r in results]})
 
 
@@ -94,7 +107,8 @@ def create_booking():
     body = parse_body(schemas.BookingInput)
     result = services.book(g.api_user, services.BookingInput(
         slot_id=body.slot_id, patient=_patient(body.patient), reason_id=body.reason_id,
-        note=body.note, origin=body.origin))
+        note=body.note, origin=body.origin, duplicate_reason=body.duplicate_reason,
+        regulation_number=body.regulation_number))
     if isinstance(result, Booking):
         return jsonify({"type": "booking", "booking": booking_dict(result, True)}), 201
     return jsonify({"type": "request", "request": request_dict(result, identity=True)}), 202
@@ -188,8 +202,8 @@ _E409 = {"$ref": "#/components/responses/E409"}
 _E422 = {"$ref": "#/components/responses/E422"}
 
 document("/slots", "get", {
-    "summary": "Chercher les créneaux réservables (médecin traitant d'abord, puis distance, "
-               "puis heure)",
+    "summary": "Chercher les créneaux réservables (médecin traitant d'abord, puis le plus "
+               "tôt ; order=nearest : le plus proche)",
     "parameters": query_parameters(schemas.SlotSearchQuery),
     "responses": {"200": {"description": "créneaux", "content": {"application/json": {
         "schema": {"type": "object", "properties": {"slots": {

@@ -85,10 +85,20 @@ class TreatingInput(Body):
     rpps: Text(11) | None = None
 
 
-class PatientInput(Body):
+class CommuneFields(BaseModel):
+    """How a commune is named: ``commune_insee``, or ``postcode`` + ``commune_name``; the
+    former ``commune`` field still when it designates a single commune."""
+
+    commune_insee: Text(5) | None = Field(None, description="code INSEE de la commune")
+    postcode: Text(5) | None = Field(None, description="code postal (avec commune_name)")
+    commune_name: Text(100) | None = Field(None, description="nom (avec postcode)")
+    commune: Text(100) | None = Field(None, deprecated=True, description=(
+        "ancien champ : accepté s'il désigne une seule commune"))
+
+
+class PatientInput(CommuneFields, Body):
     last_name: Text(100, 1)
     first_name: Text(100, 1)
-    commune: Text(100, 1) = Field(description="code INSEE, nom ou code postal")
     birth_date: BirthDate | None = None
     phone: Text(30) | None = None
     mobility: Literal["mobile", "tele", "home"] = "mobile"
@@ -101,6 +111,10 @@ class BookingInput(Body):
     reason_id: DbId | None = None
     note: Text(1000) | None = None
     origin: Literal["api"] = "api"
+    regulation_number: Text(40) | None = Field(None, description=(
+        "n° de dossier de régulation SAMU/SAS"))
+    duplicate_reason: Text(300) | None = Field(None, description=(
+        "raison de réserver malgré un doublon possible (réponse 409 possible_duplicate)"))
 
 
 class HoldInput(Body):
@@ -120,8 +134,8 @@ class AcceptInput(Body):
     start: ServiceDateTime
 
 
-class SlotSearchQuery(Query):
-    commune: Text(100, 1)
+class SlotSearchQuery(CommuneFields, Query):
+    order: Literal["earliest", "nearest"] | None = None
     treating_doctor_id: DbId | None = None
     horizon_hours: Annotated[Int, Field(ge=1, le=24 * 14)] | None = None
     mode: Literal["AMB", "VR", "HH"] | None = None
@@ -141,6 +155,8 @@ class SlotInput(Body):
     mode: Literal["AMB", "VR", "HH"] = "AMB"
     capacity: Annotated[Int, Field(ge=1, le=50)] = Field(
         1, description="plage flottante : nombre de patients")
+    place_id: DbId | None = Field(None, description="lieu d'exercice (un des lieux actifs "
+                                  "du médecin) ; par défaut le lieu principal")
 
 
 class SlotPatch(Body):

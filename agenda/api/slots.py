@@ -47,8 +47,12 @@ def _input_from(body: dict, base: services.SlotInput | None, doctor) -> services
                               field="end")
     capacity = body.get("capacity", base.capacity if base and kind == "floating" else 1)
     mode = body.get("mode", base.mode if base else "AMB")
+    place_id = body.get("place_id")
+    if place_id is not None and (not isinstance(place_id, int) or isinstance(place_id, bool)):
+        raise ValidationError(_("Le lieu (place_id) doit être un nombre entier."),
+                              field="place_id")
     return services.SlotInput(kind=str(kind), start=start, end=end, mode=str(mode),
-                              capacity=capacity)
+                              capacity=capacity, place_id=place_id)
 
 
 def _summary(doctor, week: str) -> dict:

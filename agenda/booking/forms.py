@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import DateField, Form, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Téléconsultation")),
@@ -12,6 +12,7 @@ MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Tél�
 MODE_CHOICES = [("", _l("Tous les modes")), ("AMB", _l("Au cabinet")),
                 ("VR", _l("Téléconsultation")), ("HH", _l("Visite à domicile"))]
 HORIZON_CHOICES = [("", _l("Charte"))]
+ORDER_CHOICES = [("earliest", _l("Le plus tôt")), ("nearest", _l("Le plus proche"))]
 OUTCOME_CHOICES = [("seen", _l("Vu")), ("no_show", _l("Non venu")), ("cancelled", _l("Annulé"))]
 
 
@@ -24,6 +25,8 @@ class PatientForm(FlaskForm):
     phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
     commune = StringField(_l("Commune (nom ou code postal)"),
                           validators=[DataRequired(), Length(max=200)])
+    # The commune chosen among the suggestions or the candidates (its INSEE code).
+    commune_insee = HiddenField()
     treating = SelectField(_l("Médecin traitant"), default="unknown")
     treating_external_name = StringField(_l("Nom du médecin traitant (hors territoire)"),
                                          validators=[Optional(), Length(max=200)])
@@ -34,10 +37,15 @@ class PatientForm(FlaskForm):
                            default="mobile")
     note = TextAreaField(_l("Note libre"), validators=[Optional(), Length(max=1000)])
     origin = HiddenField(default="web")
+    regulation_number = StringField(_l("N° de dossier de régulation (facultatif)"),
+                                    validators=[Optional(), Length(max=40)])
+    duplicate_reason = StringField(_l("Raison de réserver quand même"),
+                                   validators=[Optional(), Length(max=300)])
 
-    PATIENT_FIELDS = ("last_name", "first_name", "birth_date", "phone", "commune", "treating",
-                      "treating_external_name", "treating_external_rpps", "reason", "mobility",
-                      "note", "origin")
+    PATIENT_FIELDS = ("last_name", "first_name", "birth_date", "phone", "commune",
+                      "commune_insee", "treating", "treating_external_name",
+                      "treating_external_rpps", "reason", "mobility", "note", "origin",
+                      "regulation_number")
 
 
 class SearchForm(PatientForm):
@@ -47,12 +55,18 @@ class SearchForm(PatientForm):
                        validators=[Optional()])
     day = DateField(_l("Jour"), validators=[Optional()])
     sector = SelectField(_l("Secteur"), coerce=int, default=0)
+    order = SelectField(_l("Ordre"), choices=ORDER_CHOICES, default="earliest",
+                        validators=[Optional()])
+
+    SEARCH_FIELDS = ("horizon", "mode", "day", "sector", "order")
 
 
 class EDForm(FlaskForm):
     """The emergency-department page: commune + reason first, identity to book."""
 
-    commune = StringField(_l("Commune du patient"), validators=[DataRequired(), Length(max=200)])
+    commune = StringField(_l("Commune du patient (nom ou code postal)"),
+                          validators=[DataRequired(), Length(max=200)])
+    commune_insee = HiddenField()
     reason = SelectField(_l("Motif"), coerce=int, default=0)
     mobility = SelectField(_l("Mode de consultation"), choices=MOBILITY_CHOICES,
                            default="mobile")
@@ -62,6 +76,8 @@ class EDForm(FlaskForm):
     birth_date = DateField(_l("Date de naissance"), validators=[Optional()])
     phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
     note = TextAreaField(_l("Note pour le médecin"), validators=[Optional(), Length(max=1000)])
+    duplicate_reason = StringField(_l("Raison de réserver quand même"),
+                                   validators=[Optional(), Length(max=300)])
 
 
 class CancelForm(FlaskForm):
@@ -90,3 +106,13 @@ class ReasonForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button-only form (CSRF token)."""
+
+
+class QuickCallForm(Form):
+    """The dashboard's "Nouvel appel" (rendered only; it posts to the search page, whose
+    form checks it). A plain form: the panel is also built outside a request."""
+
+    last_name = StringField(_l("Nom"))
+    first_name = StringField(_l("Prénom"))
+    commune = StringField(_l("Commune (nom ou code postal)"))
+    commune_insee = HiddenField()

@@ -108,6 +108,8 @@ class Booking(db.Model):
     # When the doctor was reminded (once) of an outcome still missing 48 h after the start.
     outcome_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synthesis: Mapped[str | None] = mapped_column(Text)
+    # The SAMU / SAS regulation file number, when the regulator gives one.
+    regulation_number: Mapped[str | None] = mapped_column(String(40))
 
     slot = relationship("Slot")
     doctor = relationship("Doctor")

@@ -37,8 +37,13 @@ def booker_panel(user) -> dict:
                             Alert.resolved_at.is_(None),
                             Alert.kind.in_(["request_expired", "booking_cancelled"]))
         .order_by(Alert.created_at.desc()).limit(10)))
+    from agenda.booking.forms import QuickCallForm
+
+    # The call starts here: name and commune, then the slots at the first page load.
+    quick = QuickCallForm()
     return {"title": _("Réservations et demandes"), "template": "booking/_panel_booker.html",
-            "recent": recent, "pending": pending, "accepted": accepted, "alerts": alerts,
+            "quick": quick, "recent": recent, "pending": pending, "accepted": accepted,
+            "alerts": alerts,
             "booking_of": cascade.booking_of_request, "now": clock.now()}
 
 
@@ -46,9 +51,16 @@ def booker_panel(user) -> dict:
 def doctor_panel(user) -> dict | None:
     from flask_babel import gettext as _
 
-    offers = cascade.offers_for(user) if doctor_of(user) else []
-    return {"title": _("Demandes en attente"), "template": "booking/_panel_doctor.html",
-            "offers": offers}
+    from agenda.booking.services.bookings import audit_list
+    from agenda.booking.views.doctors import doctor_day
+
+    doctor = doctor_of(user)
+    offers = cascade.offers_for(user) if doctor else []
+    day = doctor_day(doctor) if doctor else {"awaiting": [], "today": [], "later": []}
+    audit_list(user, day["awaiting"] + day["today"])
+    return {"title": _("Mes rendez-vous et demandes"), "template": "booking/_panel_doctor.html",
+            "offers": offers, "awaiting": day["awaiting"], "today": day["today"],
+            "later_count": len(day["later"])}
 
 
 @panel("coordinator")

@@ -24,6 +24,9 @@ class SlotForm(FlaskForm):
     mode = SelectField(_l("Mode de consultation"), choices=MODE_CHOICES, default="AMB")
     capacity = IntegerField(_l("Nombre de patients (plage flottante)"), default=1,
                             validators=[Optional(), NumberRange(min=1, max=20)])
+    # A doctor with several places chooses one (choices set by the view; 0: the main one).
+    place_id = SelectField(_l("Lieu de consultation"), coerce=int, default=0,
+                           validate_choice=False)
 
 
 class WithdrawForm(FlaskForm):

@@ -23,6 +23,9 @@ from agenda.web import commit_or_flash
 
 bp = Blueprint("slots", __name__)
 
+# "Copier la semaine précédente" works on the weeks "Ma semaine" navigates, up to this far.
+COPY_WEEKS_AHEAD = 12
+
 
 @bp.app_context_processor
 def _slot_helpers() -> dict:
@@ -57,7 +60,47 @@ def _slot_input(form: SlotForm, charter) -> services.SlotInput:
             raise ValidationError(_("Un créneau tient dans une seule journée."), field="end")
         end = end_dt.time()
     capacity = (form.capacity.data or 1) if kind == "floating" else 1
-    return services.local_slot_input(kind, day, start, end, form.mode.data, capacity)
+    data = services.local_slot_input(kind, day, start, end, form.mode.data, capacity)
+    data.place_id = form.place_id.data or None
+    return data
+
+
+def _place_choices(doctor) -> list[tuple[int, str]]:
+    """The doctor's active places, when there are several (else no choice to make)."""
+    from agenda.territory.services import places_of
+
+    places = places_of(doctor.id)
+    if len(places) < 2:
+        return []
+    return [(p.id, f"{p.display} — {_cpts_label(p.cpts_id)}") for p in places]
+
+
+def _cpts_label(cpts_id: int) -> str:
+    from agenda.accounts.models import Organisation
+
+    org = db.session.get(Organisation, cpts_id)
+    return org.name if org is not None else ""
+
+
+def _week_label(week: str) -> str:
+    this_week = services.current_week()
+    if week == this_week:
+        return _("Cette semaine")
+    if week == shift_week(this_week, 1):
+        return _("Semaine prochaine")
+    return _("Semaine du %(day)s", day=parse_week(week).strftime("%d/%m"))
+
+
+def _weeks_with_slots(doctor) -> list[str]:
+    """The weeks from this one on that hold the doctor's slots (navigation)."""
+    from sqlalchemy import select
+
+    from agenda.slots import lifecycle as lc
+
+    return list(db.session.scalars(
+        select(Slot.week).where(Slot.doctor_id == doctor.id, Slot.status != lc.WITHDRAWN,
+                                Slot.week >= services.current_week())
+        .distinct().order_by(Slot.week)))
 
 
 def _default_day() -> date:
@@ -65,12 +108,22 @@ def _default_day() -> date:
     return today + timedelta(days=1)
 
 
+def _shown_week() -> str:
+    """The first week shown: ``?semaine=2026-W50`` (any week), else this one."""
+    asked = request.args.get("semaine") or request.form.get("semaine") or ""
+    try:
+        parse_week(asked)
+        return asked
+    except (ValueError, ValidationError):
+        return services.current_week()
+
+
 def _render_week(form: SlotForm | None = None, status: int = 200):
     doctor = services.doctor_for_user(current_user)
-    this_week = services.current_week()
+    first = _shown_week()
     weeks = []
-    for label, week in ((_("Cette semaine"), this_week),
-                        (_("Semaine prochaine"), shift_week(this_week, 1))):
+    for week in (first, shift_week(first, 1)):
+        label = _week_label(week)
         pool = services.week_pool(doctor, week)
         weeks.append({"label": label, "summary": services.pool_summary(doctor, week),
                       "slots": pool, "bookings": services.bookings_for_doctor(doctor, pool),
@@ -79,11 +132,16 @@ def _render_week(form: SlotForm | None = None, status: int = 200):
     if form is None:
         form = SlotForm()
         form.day.data = _default_day()
+    form.place_id.choices = _place_choices(doctor)
     charter = services.charter_for(doctor.cpts_id)
     db.session.commit()  # audit entries of the bookings shown
     return render_template("slots/my_week.html", doctor=doctor, weeks=weeks, form=form,
                            charter=charter, copy_form=CopyForm(),
-                           withdraw_form=WithdrawForm()), status
+                           withdraw_form=WithdrawForm(), first_week=first,
+                           previous_week=shift_week(first, -1), next_week=shift_week(first, 1),
+                           weeks_with_slots=_weeks_with_slots(doctor),
+                           week_label=_week_label,
+                           several_places=bool(form.place_id.choices)), status
 
 
 @bp.get("/ma-semaine")
@@ -106,7 +164,7 @@ def slot_new():
         return _render_week(form, done.status)
     slot = done.value
     _flash_saved(slot, _("Créneau publié : %(when)s.", when=_when(slot)))
-    return redirect(url_for("slots.my_week"))
+    return redirect(url_for("slots.my_week", semaine=slot.week))
 
 
 def _when(slot: Slot) -> str:
@@ -138,7 +196,7 @@ def slot_edit(slot_id: int):
         status = done.status
         if done.ok:
             _flash_saved(slot, _("Créneau modifié : %(when)s.", when=_when(slot)))
-            return redirect(url_for("slots.my_week"))
+            return redirect(url_for("slots.my_week", semaine=slot.week))
     else:
         status = 400
     return render_template("slots/slot_edit.html", slot=slot, form=form,
@@ -156,7 +214,7 @@ def slot_withdraw(slot_id: int):
         return redirect(url_for("slots.my_week"))
     if commit_or_flash(lambda: services.withdraw_slot(slot, form.reason.data)).ok:
         flash(_("Créneau retiré : %(when)s.", when=_when(slot)), "info")
-    return redirect(url_for("slots.my_week"))
+    return redirect(url_for("slots.my_week", semaine=slot.week))
 
 
 @bp.post("/ma-semaine/copier")
@@ -168,23 +226,38 @@ def copy_week():
         flash(_("Le formulaire a expiré : réessayez."), "error")
         return redirect(url_for("slots.my_week"))
     target = form.target.data
-    allowed = {services.current_week(), services.next_week()}
-    if target not in allowed:
-        flash(_("Seules cette semaine et la suivante peuvent être remplies ici."), "error")
+    try:
+        parse_week(target)
+    except (ValueError, ValidationError):
+        target = ""
+    if not target or not services.current_week() <= target <= shift_week(
+            services.current_week(), COPY_WEEKS_AHEAD):
+        flash(_("Seules cette semaine et les %(n)d suivantes peuvent être remplies ici.",
+                n=COPY_WEEKS_AHEAD), "error")
         return redirect(url_for("slots.my_week"))
-    done = commit_or_flash(lambda: services.copy_week(doctor, shift_week(target, -1), target))
+    source_week = shift_week(target, -1)
+    done = commit_or_flash(lambda: services.copy_week(doctor, source_week, target))
     if not done.ok:
         return redirect(url_for("slots.my_week"))
     report = done.value
+    # Withdrawn or cancelled slots are not copied either: say so, one by one.
+    report.skipped.extend(
+        (s, _("créneau retiré ou annulé")) for s in services.week_pool(
+            doctor, source_week, include_withdrawn=True)
+        if s.status in (lifecycle.CANCELLED, lifecycle.WITHDRAWN))
+    report.skipped.sort(key=lambda item: item[0].start)
     n = len(report.created)
     if n:
         flash(ngettext("%(num)d créneau copié depuis la semaine précédente.",
                        "%(num)d créneaux copiés depuis la semaine précédente.", n), "info")
     elif not report.skipped:
         flash(_("La semaine précédente ne contient aucun créneau à copier."), "warning")
+    if report.skipped:
+        flash(ngettext("%(num)d créneau non copié :", "%(num)d créneaux non copiés :",
+                       len(report.skipped)), "warning")
     for source, why in report.skipped:
         flash(_("Non copié (%(when)s) : %(why)s", when=_when(source), why=why), "warning")
-    return redirect(url_for("slots.my_week"))
+    return redirect(url_for("slots.my_week", semaine=target))
 
 
 # --------------------------------------------------------------------------- coordinator

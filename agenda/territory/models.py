@@ -20,6 +20,18 @@ sector_communes = Table(
 )
 
 
+# Each postcode of a commune (``Commune.postcodes`` holds them space-separated): the
+# finder reads every commune sharing a postcode through this index. Kept in step with
+# ``Commune.postcodes`` by ``_index_postcodes`` below.
+commune_postcodes = Table(
+    "commune_postcodes",
+    db.metadata,
+    Column("postcode", String(5), primary_key=True),
+    Column("insee", ForeignKey("communes.insee", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+
+
 class Commune(db.Model):
     __tablename__ = "communes"
     __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),)
@@ -28,6 +40,9 @@ class Commune(db.Model):
     name: Mapped[str] = mapped_column(String(200), index=True)
     department: Mapped[str] = mapped_column(String(3), index=True)
     postcodes: Mapped[str] = mapped_column(String(200), default="")
+    # The name folded for search (no accents, hyphens or apostrophes, lower case): kept in
+    # step with ``name`` by ``_fold_commune_name`` below.
+    search_name: Mapped[str] = mapped_column(String(200), default="", index=True)
     population: Mapped[int | None] = mapped_column(Integer)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -140,3 +155,27 @@ def _every_doctor_has_a_main_place(session, flush_context, instances) -> None:
         session.add(Place(doctor=doctor, cpts_id=doctor.cpts_id, address=doctor.address or "",
                           commune_insee=doctor.commune_insee, lat=doctor.lat, lon=doctor.lon,
                           phone=doctor.phone, is_main=True, active=True))
+
+
+@event.listens_for(Commune, "before_insert")
+@event.listens_for(Commune, "before_update")
+def _fold_commune_name(mapper, connection, commune: Commune) -> None:
+    from agenda.territory.services import fold_name
+
+    commune.search_name = fold_name(commune.name)
+
+
+@event.listens_for(Commune, "after_insert")
+@event.listens_for(Commune, "after_update")
+def _index_postcodes(mapper, connection, commune: Commune) -> None:
+    from sqlalchemy import inspect
+
+    state = inspect(commune)
+    if state.has_identity and not state.attrs.postcodes.history.has_changes():
+        return  # an update that leaves the postcodes alone
+    codes = sorted(set((commune.postcodes or "").split()))
+    connection.execute(commune_postcodes.delete().where(
+        commune_postcodes.c.insee == commune.insee))
+    if codes:
+        connection.execute(commune_postcodes.insert(),
+                           [{"postcode": pc[:5], "insee": commune.insee} for pc in codes])

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, select
 
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
-from agenda.territory.models import (Commune, Doctor, Place, Sector, doctor_in_cpts,
-                                     sector_communes)
+from agenda.territory.models import (Commune, Doctor, Place, Sector, commune_postcodes,
+                                     doctor_in_cpts, sector_communes)
 
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 DEPARTMENT_RE = re.compile(r"^(\d{2}|2[AB]|97\d|98\d)$")
@@ -80,35 +80,131 @@ def get_commune(insee: str) -> Commune:
     return commune
 
 
-def fold(text: str) -> str:
-    """Lower case without accents (for matching what people type)."""
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+# What people type for the usual words of French commune names.
+_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+POSTCODE_RE = re.compile(r"^\d{5}$")
+# "insee:44110", "INSEE 44110", "code insee 44110": the INSEE code asked for explicitly.
+EXPLICIT_INSEE_RE = re.compile(r"^(?:code\s*)?insee\s*[:=]?\s*(?P<code>\d[0-9AB]\d{3})$",
+                               re.IGNORECASE)
+LABEL_RE = re.compile(r"^(?P<name>.+?)\s*\((?P<postcode>\d{5})\)\s*$")
+
+
+def fold_name(text: str) -> str:
+    """A commune name as searched: no accents, case, hyphens or apostrophes
+    ("Saint-Julien-de-Vouvantes" -> "saint julien de vouvantes")."""
     text = unicodedata.normalize("NFKD", text or "")
-    return "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = text.replace("œ", "oe").replace("æ", "ae")
+    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
-_fold = fold
+def fold(text: str) -> str:
+    """Lower case without accents, hyphens or apostrophes (matching what people type)."""
+    return fold_name(text)
+
+
+def _query_words(query: str) -> list[str]:
+    return [_ABBREVIATIONS.get(w, w) for w in fold_name(query).split()]
+
+
+def _words_match(words: list[str], name_words: list[str]) -> bool:
+    """Every typed word starts a word of the name, in order (words of the name may be
+    skipped: "st julien vouvantes" finds Saint-Julien-de-Vouvantes)."""
+    i = 0
+    for word in words:
+        while i < len(name_words) and not name_words[i].startswith(word):
+            i += 1
+        if i == len(name_words):
+            return False
+        i += 1
+    return True
+
+
+def _prefix(column, prefix: str):
+    """SQL: ``column`` starts with ``prefix`` (letters, digits and spaces only), written so
+    that the index on the column serves it (GLOB on SQLite, whose LIKE ignores case)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.op("GLOB")(prefix + "*")
+    return column.like(prefix + "%")
+
+
+def communes_by_postcode(postcode: str) -> list[Commune]:
+    """Every commune that a postcode serves (44110: Châteaubriant, Erbray, Louisfert…)."""
+    return list(db.session.scalars(
+        select(Commune).join(commune_postcodes, commune_postcodes.c.insee == Commune.insee)
+        .where(commune_postcodes.c.postcode == postcode)
+        .order_by(Commune.population.desc().nulls_last(), Commune.name)))
+
 
 
 def search_communes(query: str, limit: int = 15) -> list[Commune]:
-    """Communes of the territory by name (accents ignored), postcode or INSEE code."""
+    """Communes by name (accents, hyphens and case optional; "st" for "saint"), by
+    postcode (every commune sharing it, however many) or by the start of a postcode; by
+    INSEE code only when asked explicitly ("insee:44110"): 44110 is a postcode
+    (Châteaubriant…), never read as Nort-sur-Erdre's INSEE code."""
     q = (query or "").strip()
     if not q:
         return []
-    if q.isdigit() or INSEE_RE.match(q.upper()):
-        stmt = select(Commune).where(or_(Commune.insee == q.upper(),
-                                         Commune.postcodes.contains(q)))
-        return list(db.session.scalars(stmt.order_by(Commune.name).limit(limit)))
-    folded = _fold(q)
-    # Names are few (a territory); fold in Python for accent-insensitive matching.
-    rows = db.session.scalars(select(Commune).order_by(Commune.population.desc().nulls_last()))
-    starts, contains = [], []
-    for c in rows:
-        name = _fold(c.name)
-        if name.startswith(folded):
-            starts.append(c)
-        elif folded in name:
-            contains.append(c)
-    return (starts + contains)[:limit]
+    explicit = EXPLICIT_INSEE_RE.match(q)
+    if explicit:
+        commune = db.session.get(Commune, explicit.group("code").upper())
+        return [commune] if commune is not None else []
+    label = LABEL_RE.match(q)
+    if label:
+        folded = fold_name(label.group("name"))
+        return [c for c in communes_by_postcode(label.group("postcode"))
+                if c.search_name == folded] or communes_by_postcode(label.group("postcode"))
+    if POSTCODE_RE.match(q):
+        return communes_by_postcode(q)
+    if q.isdigit():
+        if len(q) < 2:
+            return []
+        return list(db.session.scalars(
+            select(Commune).join(commune_postcodes, commune_postcodes.c.insee == Commune.insee)
+            .where(_prefix(commune_postcodes.c.postcode, q))
+            .order_by(commune_postcodes.c.postcode, Commune.name).distinct().limit(limit)))
+    words = _query_words(q)
+    if not words:
+        return []
+    whole = " ".join(words)
+    # Names starting with what was typed (one indexed query; the exact names first, every
+    # homonym kept), then names holding every word.
+    rows = list(db.session.scalars(
+        select(Commune).where(_prefix(Commune.search_name, whole))
+        .order_by(case((Commune.search_name == whole, 0), else_=1),
+                  Commune.population.desc().nulls_last(), Commune.name)
+        .limit(limit + 100)))
+    exact = [c for c in rows if c.search_name == whole]
+    starts = [c for c in rows if c.search_name != whole][:max(limit - len(exact), 0)]
+    found = exact + starts
+    # Words anywhere in the name ("st julien vouvantes"): a scan, so only when the name
+    # typed is not a whole name already.
+    if not exact and len(found) < limit:
+        seen = {c.insee for c in found}
+        pattern = "%" + "%".join(words) + "%"
+        rows = db.session.scalars(
+            select(Commune).where(Commune.search_name.like(pattern))
+            .order_by(Commune.population.desc().nulls_last(), Commune.name).limit(limit * 20))
+        for c in rows:
+            if c.insee not in seen and _words_match(words, c.search_name.split()):
+                found.append(c)
+                seen.add(c.insee)
+                if len(found) >= limit:
+                    break
+    # Every homonym of an exact name is kept, whatever the limit: never hide one.
+    return found[:max(limit, len(exact))]
+
+
+def commune_label(commune: Commune) -> str:
+    """"Châteaubriant (44110)": the name and its first postcode."""
+    first = (commune.postcodes or "").split()
+    return f"{commune.name} ({first[0]})" if first else commune.name
+
+
+def commune_dict(commune: Commune) -> dict:
+    return {"insee": commune.insee, "name": commune.name, "postcodes": commune.postcodes,
+            "department": commune.department, "label": commune_label(commune)}
 
 
 # --- doctors ----------------------------------------------------------------------------

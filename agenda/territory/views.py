@@ -108,12 +108,13 @@ def doctors_import():
 @bp.get("/communes/recherche")
 @roles_required()
 def commune_search():
-    """Autocomplete for commune fields (name, postcode or INSEE code)."""
+    """Suggestions of the commune fields (static/commune.js): by name, by postcode (every
+    commune sharing it), by INSEE code only as "insee:44110"."""
     from flask import jsonify
 
-    found = services.search_communes(request.args.get("q", ""))
-    return jsonify([{"insee": c.insee, "name": c.name, "postcodes": c.postcodes}
-                    for c in found])
+    found = services.search_communes(request.args.get("q", ""),
+                                     limit=request.args.get("limit", 15, type=int) or 15)
+    return jsonify([services.commune_dict(c) for c in found])
 
 
 @bp.route("/secteurs", methods=["GET", "POST"])

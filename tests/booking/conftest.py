@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from datetime import datetime, timedelta
 
@@ -34,10 +35,14 @@ def make_slot(app):
 
 @pytest.fixture()
 def patient_data():
+    """A patient; each call a different one (its own phone), so that two bookings are not
+    taken for a duplicate unless a test says so."""
+    numbers = itertools.count(11)
+
     def _make(insee: str = "44036", treating=None, **kwargs) -> PatientData:
         return PatientData(last_name=kwargs.pop("last_name", "Dupont"),
                            first_name=kwargs.pop("first_name", "Marie"), commune_insee=insee,
-                           phone=kwargs.pop("phone", "06 11 22 33 44"),
+                           phone=kwargs.pop("phone", f"06 11 22 33 {next(numbers):02d}"),
                            treating_kind="doctor" if treating else "unknown",
                            treating_doctor_id=treating.id if treating else None, **kwargs)
 

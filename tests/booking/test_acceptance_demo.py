@@ -32,7 +32,10 @@ def test_demo_secretary_books_the_treating_doctors_slot_first(frozen, browser_pa
     page.goto(page.base_url + "/reservations/recherche")
     page.get_by_label("Nom", exact=True).fill("Lemoine")
     page.get_by_label("Prénom", exact=True).fill("Arthur")
-    page.get_by_label("Commune (nom ou code postal)").fill(doctor.commune_insee)
+    from agenda.territory.services import commune_label
+
+    # A name and its postcode (an INSEE code is read so only when asked: "insee:…").
+    page.get_by_label("Commune (nom ou code postal)").fill(commune_label(doctor.commune))
     page.get_by_label("Médecin traitant", exact=True).select_option(f"doctor:{doctor.id}")
     page.get_by_role("button", name="Chercher les créneaux").click()
     first = page.locator("li.slot").first

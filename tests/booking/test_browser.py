@@ -66,7 +66,7 @@ def test_regulator_books_from_the_sas_link(browser_page, make_doctor, make_slot,
     assert f"/reservations/creneau/{slot.id}" in page.url
     assert page.get_by_text("Orientation depuis la plateforme SAS").is_visible()
     _fill_patient(page, "Leroy", "Tom")
-    page.get_by_label("Commune (nom ou code postal)").fill("44036")
+    page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant")
     page.get_by_role("button", name="Confirmer la réservation").click()
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     db.session.expire_all()

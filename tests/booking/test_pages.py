@@ -100,7 +100,7 @@ def test_ed_page_one_screen(frozen, make_doctor, make_slot, login_as):
     slot = make_slot(make_doctor(), now + timedelta(hours=2))
     c = login_as("ed_nurse")
     token = csrf_token(c, "/urgences")
-    base = {"commune": "44036", "reason": "0", "mobility": "mobile", "treating": "unknown",
+    base = {"commune": "Châteaubriant", "reason": "0", "mobility": "mobile", "treating": "unknown",
             "last_name": "Petit", "first_name": "Léon", "phone": "", "birth_date": "",
             "note": "", "csrf_token": token}
     html = c.post("/urgences", data=dict(base, action="search")).get_data(as_text=True)
@@ -148,7 +148,8 @@ def test_reorientation_needs_no_identity(login_as, communes):
     for role, path in (("regulator", "/reservations/recherche"), ("ed_nurse", "/urgences")):
         c = login_as(role)
         token = csrf_token(c, path)
-        resp = c.post(path, data={"csrf_token": token, "action": "reorient", "commune": "44036",
+        resp = c.post(path, data={"csrf_token": token, "action": "reorient",
+                                 "commune": "Châteaubriant",
                                   "last_name": "", "first_name": ""})
         assert resp.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Reorientation)) == 2

@@ -43,11 +43,26 @@ def _setup(frozen, make_doctor, make_slot):
     return slots, treating
 
 
-def test_treating_first_then_distance_then_time(frozen, make_doctor, make_slot, make_user):
+def test_treating_first_then_earliest(frozen, make_doctor, make_slot, make_user):
+    """Issue 12: on the phone, the earliest consultation first (after the treating
+    doctor's); "le plus proche" on request."""
     slots, treating = _setup(frozen, make_doctor, make_slot)
     user, _ = make_user("secretary")
     commune = db.session.get(Commune, "44036")
     results = services.search_slots(user, commune, treating_doctor_id=treating.id)
+    assert [r.slot_id for r in results] == [slots["treating"].id, slots["soudan"].id,
+                                            slots["near_early"].id, slots["near_late"].id]
+    assert [r.slot_id for r in services.search_slots(user, commune)] == [
+        slots["soudan"].id, slots["near_early"].id, slots["near_late"].id,
+        slots["treating"].id]
+
+
+def test_treating_first_then_distance_then_time(frozen, make_doctor, make_slot, make_user):
+    slots, treating = _setup(frozen, make_doctor, make_slot)
+    user, _ = make_user("secretary")
+    commune = db.session.get(Commune, "44036")
+    results = services.search_slots(user, commune, treating_doctor_id=treating.id,
+                                    order="nearest")
     order = [r.slot_id for r in results]
     assert order == [slots["treating"].id, slots["near_early"].id, slots["near_late"].id,
                      slots["soudan"].id]
@@ -55,7 +70,7 @@ def test_treating_first_then_distance_then_time(frozen, make_doctor, make_slot, 
     assert results[1].distance_km < results[3].distance_km
     assert results[3].distance_km > 3  # real kilometres shown
     # Without a treating doctor: distance then time.
-    results = services.search_slots(user, commune)
+    results = services.search_slots(user, commune, order="nearest")
     assert [r.slot_id for r in results][:3] == [slots["near_early"].id, slots["near_late"].id,
                                                 slots["soudan"].id]
 

@@ -86,6 +86,7 @@ MATRIX: dict[str, Rule] = {
     "api.update_my_slot": rule({"doctor"}, obj="slot", owners={"doctor"}),
     "api.withdraw_my_slot": rule({"doctor"}, obj="slot", owners={"doctor"}),
     "booking.my_requests": rule({"doctor"}), "booking.treated_patients": rule({"doctor"}),
+    "booking.my_appointments": rule({"doctor"}),
     "booking.accept": rule({"doctor"}, obj="request", owners={"doctor"}),
     "booking.refuse": rule({"doctor"}, obj="request", owners={"doctor"}),
     "api.accept_request": rule({"doctor"}, obj="request", owners={"doctor"}),
@@ -100,7 +101,8 @@ MATRIX: dict[str, Rule] = {
     # bookers
     "booking.search": rule(BOOKERS), "booking.ed_quick": rule(BOOKERS),
     "booking.communes_lookup": rule(BOOKERS), "booking.close_call": rule(BOOKERS),
-    "api.close_call_api": rule(BOOKERS),
+    "api.close_call_api": rule(BOOKERS), "booking.bookings_csv": rule(BOOKERS),
+    "booking.slip": rule(BOOKERS, obj="booking", owners={"secretary"}),
     "booking.book_slot": rule(BOOKERS, obj="slot", owners=BOOKERS),
     "booking.request_detail": rule(BOOKERS, obj="request", owners={"secretary"}),
     "booking.request_cancel": rule(BOOKERS, obj="request", owners={"secretary"}),

@@ -119,7 +119,7 @@ def test_copy_previous_week(doctor_client, frozen):
     r = doctor_client.post("/ma-semaine/copier", data={
         "target": "2027-W10", "csrf_token": csrf_token(doctor_client, "/ma-semaine")},
         follow_redirects=True)
-    assert "Seules cette semaine et la suivante" in r.get_data(as_text=True)
+    assert "Seules cette semaine et les 12 suivantes" in r.get_data(as_text=True)
 
 
 def test_other_doctors_slot_page_is_404(doctor_client, make_doctor):

@@ -147,6 +147,8 @@ def book(booker, communes, cpts):
             slot_id=slot.id, patient=PatientData(last_name=last_name, first_name="Gisèle",
                                                  commune_insee="44036",
                                                  birth_date=date(1961, 4, 2), phone=phone),
-            note="douleur thoracique atypique"))
+            note="douleur thoracique atypique",
+            # The same patient booked again and again: said once, as a booker would.
+            duplicate_reason="plusieurs consultations du même patient (test)"))
 
     return _book

@@ -19,8 +19,8 @@ from agenda.booking.services.calls import call_cpts, log_call
 from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
                                             charter_for, commit_keeping_state, doctor_of,
                                             new_reference, require_booker, require_doctor)
-from agenda.booking.services.patients import (PatientData, check_reason, create_patient,
-                                              validate_patient)
+from agenda.booking.services.patients import (PatientData, check_duplicates, check_reason,
+                                              create_patient, validate_patient)
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind, SlotStatus
@@ -41,6 +41,10 @@ class BookingInput:
     reason_id: int | None = None
     note: str | None = None
     origin: str = "web"
+    # Why the booker books although the patient seems already booked (audited).
+    duplicate_reason: str | None = None
+    # The SAMU / SAS regulation file number (optional).
+    regulation_number: str | None = None
 
 
 def _bookable_slot(user: User, slot_id: int) -> tuple[Slot, datetime]:
@@ -181,16 +185,35 @@ def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
     patient = validate_patient(data.patient, scope)
     reason_id = check_reason(data.reason_id, scope)
     note = (data.note or "").strip()[:1000] or None
+    regulation = _regulation_number(data.regulation_number)
+    duplicates = check_duplicates(user, patient, scope, data.duplicate_reason)
     if slot.kind == SlotKind.FLOATING.value:
         from agenda.booking.services.requests import create_request
 
-        return create_request(user, slot, patient, reason_id=reason_id, note=note,
-                              origin=data.origin)
-    return _book_fixed(user, slot, horizon, patient, reason_id, note, data.origin)
+        req = create_request(user, slot, patient, reason_id=reason_id, note=note,
+                             origin=data.origin)
+        if duplicates:
+            audit.record("duplicate_override", "request", req.id, patient_id=req.patient_id,
+                         user_id=user.id, cpts_id=req.cpts_id,
+                         detail=(data.duplicate_reason or "").strip()[:300])
+            db.session.commit()
+        return req
+    booking = _book_fixed(user, slot, horizon, patient, reason_id, note, data.origin,
+                          regulation, duplicates and data.duplicate_reason)
+    return booking
+
+
+def _regulation_number(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if len(value) > 40:
+        raise ValidationError(_("Numéro de dossier de régulation trop long (40 caractères au "
+                                "plus)."), field="regulation_number")
+    return value or None
 
 
 def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reason_id, note,
-                origin: str) -> Booking:
+                origin: str, regulation: str | None = None,
+                duplicate_reason: str | None = None) -> Booking:
     now = clock.now()
     slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
     cpts_id = slot.cpts_id
@@ -216,13 +239,17 @@ def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reas
                       cpts_id=cpts_id, patient=patient, booker_user_id=user.id,
                       booker_org_id=user.organisation_id, channel=channel_of(user),
                       origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
-                      reason_id=reason_id, note=note, created_at=now)
+                      reason_id=reason_id, note=note, created_at=now,
+                      regulation_number=regulation)
     db.session.add(booking)
     db.session.flush()
     log_call(user, CallOutcome.BOOKED.value, cpts_id, commune_insee=patient.commune_insee,
              reason_id=reason_id, booking_id=booking.id, now=now)
     audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id,
                  cpts_id=cpts_id)
+    if duplicate_reason:
+        audit.record("duplicate_override", "booking", booking.id, patient_id=patient.id,
+                     user_id=user.id, cpts_id=cpts_id, detail=duplicate_reason.strip()[:300])
     notify.booking_events(booking, "booked")
     notify.mail_doctor_booked(doctor_email, booking,
                               absolute_url("booking.detail", booking_id=booking.id))

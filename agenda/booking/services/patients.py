@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from agenda import clock
 from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
-from agenda.errors import NotFound, ValidationError
+from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
+from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor
-from agenda.territory.services import INSEE_RE, doctor_cpts_ids, rpps_is_valid, search_communes
+from agenda.territory.services import (EXPLICIT_INSEE_RE, INSEE_RE, LABEL_RE, POSTCODE_RE,
+                                       commune_dict, commune_label, communes_by_postcode,
+                                       doctor_cpts_ids, fold_name, rpps_is_valid,
+                                       search_communes)
 
 PHONE_RE = re.compile(r"^\+?[0-9 .\-]{6,20}$")
-_LABEL_RE = re.compile(r"^(?P<name>.+?)\s*\((?P<postcode>\d{5})\)\s*$")
 
 # The protocol list a new CPTS starts with (the coordinator edits it).
 DEFAULT_REASONS = ["Infectieux (fièvre, toux, angine…)", "ORL (otite, sinusite…)",
@@ -42,39 +45,95 @@ class PatientData:
     mobility: str = Mobility.MOBILE.value
 
 
-def commune_label(commune: Commune) -> str:
-    first = (commune.postcodes or "").split()
-    return f"{commune.name} ({first[0]})" if first else commune.name
+class AmbiguousCommune(ValidationError):
+    """Several communes answer what was typed (a postcode shared by several, homonyms):
+    never one picked silently; the candidates go back to the booker to choose from."""
+
+    code = "ambiguous_commune"
+
+    def __init__(self, message: str, candidates: list[Commune]):
+        super().__init__(message, field="commune")
+        self.candidates = candidates
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["candidates"] = [commune_dict(c) for c in self.candidates]
+        return data
 
 
-def resolve_commune(text: str) -> Commune:
-    """A commune from what a booker typed: INSEE code, "Name (postcode)", a postcode or
-    a name. Ambiguity is an error listing the candidates."""
+def resolve_commune(text: str = "", *, insee: str | None = None,
+                    postcode: str | None = None, name: str | None = None) -> Commune:
+    """The patient's commune, from one of:
+
+    - ``insee``: the INSEE code, chosen from the suggestions (or given by an API client);
+      with ``text`` too, it must be one of the communes ``text`` designates (a choice left
+      over from an earlier entry is not taken);
+    - ``postcode`` + ``name`` (the API);
+    - ``text`` as typed: a name ("st julien vouvantes"), "Name (postcode)", a postcode
+      (only when a single commune has it), or "insee:44110".
+
+    Anything that designates several communes raises :class:`AmbiguousCommune` with the
+    candidates; nothing is chosen silently. A 5-digit entry is a postcode, never an INSEE
+    code (44110 is Châteaubriant's postcode and Nort-sur-Erdre's INSEE code)."""
     raw = (text or "").strip()
+    code = (insee or "").strip().upper()
+    if code:
+        commune = db.session.get(Commune, code)
+        if commune is None:
+            raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
+                                    code=code), field="commune")
+        if not raw or raw.upper() == code or commune.insee in {
+                c.insee for c in search_communes(raw, limit=200)}:
+            return commune
+        # The text was changed after the choice: resolve what it says now.
+    if postcode or name:
+        pc, folded = (postcode or "").strip(), fold_name(name or "")
+        if not POSTCODE_RE.match(pc) or not folded:
+            raise ValidationError(_("Indiquez le code postal (5 chiffres) et le nom de la "
+                                    "commune."), field="commune")
+        candidates = [c for c in communes_by_postcode(pc) if c.search_name == folded]
+        if not candidates:
+            raise ValidationError(_("Aucune commune « %(name)s » avec le code postal "
+                                    "%(pc)s.", name=name, pc=pc), field="commune")
+        return _one(candidates, f"{name} ({pc})")
     if not raw:
         raise ValidationError(_("Indiquez la commune du patient."), field="commune")
-    if INSEE_RE.match(raw.upper()):
-        commune = db.session.get(Commune, raw.upper())
-        if commune is not None:
-            return commune
-    m = _LABEL_RE.match(raw)
-    if m:
-        rows = list(db.session.scalars(select(Commune).where(
-            Commune.name == m.group("name"), Commune.postcodes.contains(m.group("postcode")))))
-        if len(rows) == 1:
-            return rows[0]
-    candidates = search_communes(raw, limit=8)
-    exact = [c for c in candidates if c.name.lower() == raw.lower()]
-    if len(exact) == 1:
-        return exact[0]
-    if len(candidates) == 1:
-        return candidates[0]
+    candidates = search_communes(raw, limit=12)
     if not candidates:
         raise ValidationError(_("Commune inconnue du territoire : %(q)s", q=raw),
                               field="commune")
-    raise ValidationError(_("Plusieurs communes correspondent : %(list)s. Précisez.",
-                            list=", ".join(commune_label(c) for c in candidates)),
-                          field="commune")
+    if LABEL_RE.match(raw) or EXPLICIT_INSEE_RE.match(raw) or POSTCODE_RE.match(raw):
+        return _one(candidates, raw)
+    words = " ".join(fold_name(raw).split())
+    exact = [c for c in candidates if c.search_name == words]
+    if exact:
+        return _one(exact, raw)
+    return _one(candidates, raw)
+
+
+def resolve_legacy_commune(text: str) -> Commune:
+    """The API's former ``commune`` field (an INSEE code, a name or a postcode), kept for
+    the clients that send it: a 5-character code counts as both a postcode and an INSEE
+    code, and is taken only if that designates a single commune (44036: Châteaubriant;
+    44110: refused, a postcode of several communes and Nort-sur-Erdre's INSEE code)."""
+    raw = (text or "").strip()
+    if INSEE_RE.match(raw.upper()):
+        candidates = communes_by_postcode(raw) if POSTCODE_RE.match(raw) else []
+        by_code = db.session.get(Commune, raw.upper())
+        if by_code is not None and by_code not in candidates:
+            candidates.append(by_code)
+        if candidates:
+            return _one(candidates, raw)
+    return resolve_commune(raw)
+
+
+def _one(candidates: list[Commune], typed: str) -> Commune:
+    if len(candidates) == 1:
+        return candidates[0]
+    raise AmbiguousCommune(_("Plusieurs communes correspondent à « %(q)s » : %(list)s. "
+                             "Choisissez la commune du patient.", q=typed,
+                             list=", ".join(commune_label(c) for c in candidates)),
+                           candidates)
 
 
 def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
@@ -194,3 +253,130 @@ def ensure_default_reasons(cpts_id: int) -> None:
         for label in DEFAULT_REASONS:
             db.session.add(Reason(cpts_id=cpts_id, label=label, active=True))
         db.session.flush()
+
+
+# --- duplicates -----------------------------------------------------------------------------
+
+DUPLICATE_WINDOW_HOURS = 48
+
+
+@dataclass
+class DuplicateMatch:
+    """A live booking or request of (probably) the same patient: when, where, which
+    channel — never the identity of the patient or of another organisation's booker."""
+
+    kind: str  # "booking" / "request"
+    start: datetime
+    end: datetime
+    place: str
+    channel: str
+    same_organisation: bool
+    reference: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "place": self.place, "channel": self.channel,
+                "same_organisation": self.same_organisation,
+                "reference": self.reference if self.same_organisation else None}
+
+
+class PossibleDuplicate(Conflict):
+    """The patient seems already booked: the booker confirms with a reason (audited)."""
+
+    code = "possible_duplicate"
+
+    def __init__(self, message: str, matches: list[DuplicateMatch]):
+        super().__init__(message, field="duplicate_reason")
+        self.matches = matches
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["duplicates"] = [m.to_dict() for m in self.matches]
+        data["resend_with"] = "duplicate_reason"
+        return data
+
+
+def _phone_key(phone: str | None) -> str | None:
+    """The last nine digits: "06 12 34 56 78" and "+33 6 12 34 56 78" are one phone."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[-9:] if len(digits) >= 9 else None
+
+
+def _same_patient(data: PatientData, patient: Patient) -> bool:
+    phone = _phone_key(data.phone)
+    if phone and phone == _phone_key(patient.phone):
+        return True
+    return (data.birth_date is not None and patient.birth_date == data.birth_date
+            and fold_name(patient.last_name) == fold_name(data.last_name))
+
+
+def find_duplicates(user, data: PatientData, scope: list[int]) -> list[DuplicateMatch]:
+    """Live bookings and pending requests of the same patient (same last name and birth
+    date, or same phone) in the coming 48 hours, in the CPTS ``user`` serves. The live
+    records of 48 hours are few: they are read at once and compared here (names folded,
+    phones by their last nine digits)."""
+    from agenda.booking.models import Booking, BookingStatus, FloatingRequest, RequestStatus
+    from agenda.territory.models import Place
+
+    if not _phone_key(data.phone) and data.birth_date is None:
+        return []
+    now = clock.now()
+    until = now + timedelta(hours=DUPLICATE_WINDOW_HOURS)
+    matches: list[DuplicateMatch] = []
+    rows = db.session.execute(
+        select(Booking, Patient, Place).join(Patient, Patient.id == Booking.patient_id)
+        .join(Slot, Slot.id == Booking.slot_id).join(Place, Place.id == Slot.place_id)
+        .where(Booking.status == BookingStatus.BOOKED.value, Booking.end > now,
+               Booking.start < until, Booking.cpts_id.in_(scope))
+        .order_by(Booking.start))
+    for booking, patient, place in rows:
+        if _same_patient(data, patient):
+            matches.append(DuplicateMatch(
+                "booking", booking.start, booking.end,
+                f"{booking.doctor.display_name} — {place.display}", booking.channel,
+                booking.booker_org_id == user.organisation_id, booking.reference))
+    reqs = db.session.execute(
+        select(FloatingRequest, Patient).join(Patient, Patient.id == FloatingRequest.patient_id)
+        .where(FloatingRequest.status == RequestStatus.PENDING.value,
+               FloatingRequest.window_end > now, FloatingRequest.window_start < until,
+               FloatingRequest.cpts_id.in_(scope))
+        .order_by(FloatingRequest.window_start))
+    for req, patient in reqs:
+        if _same_patient(data, patient):
+            matches.append(DuplicateMatch(
+                "request", req.window_start, req.window_end, _("demande en attente"),
+                req.channel, req.booker_org_id == user.organisation_id, req.reference))
+    return matches
+
+
+def check_duplicates(user, data: PatientData, scope: list[int],
+                     reason: str | None) -> list[DuplicateMatch]:
+    """Refuse (409 ``possible_duplicate``) a booking of a patient who already has one in
+    the coming 48 h, unless the booker gives a reason — recorded in the audit log."""
+    matches = find_duplicates(user, data, scope)
+    if not matches:
+        return []
+    reason = (reason or "").strip()
+    if not reason:
+        first = matches[0]
+        raise PossibleDuplicate(
+            _("Ce patient a peut-être déjà un rendez-vous : %(what)s le %(when)s, %(where)s "
+              "(%(channel)s). Pour réserver quand même, indiquez la raison.",
+              what=_("réservation") if first.kind == "booking" else _("demande"),
+              when=_when(first.start), where=first.place,
+              channel=channel_name(first.channel)), matches)
+    if len(reason) > 300:
+        raise ValidationError(_("Raison trop longue (300 caractères au plus)."),
+                              field="duplicate_reason")
+    return matches
+
+
+def channel_name(channel: str) -> str:
+    return {"secretariat": _("Télésecrétariat"), "samu": _("SAMU / SAS"),
+            "ed": _("Urgences")}.get(channel, channel)
+
+
+def _when(at: datetime) -> str:
+    from agenda.booking.services.notify import when
+
+    return when(at)

@@ -1,10 +1,12 @@
 """Search of bookable slots across every CPTS the booker serves: the treating doctor's
-first (wherever they practise), then by distance, then by time.
+first (wherever they practise), then the earliest (or, on request, the nearest).
 
 One SQL query: a bounding-box pre-filter on the places' coordinates (indexed), the slot
-conditions, and an ORDER BY on an equirectangular distance (plain arithmetic, portable to
-SQLite and PostgreSQL; identical ranking to the great-circle distance at the scale of a
-territory). The exact km shown are computed on the result rows.
+conditions, and an ORDER BY on the start (``order="earliest"``, the default: a patient
+on the phone wants the first consultation) or on an equirectangular distance
+(``order="nearest"``: plain arithmetic, portable to SQLite and PostgreSQL; identical ranking
+to the great-circle distance at the scale of a territory). The exact km shown are
+computed on the result rows.
 
 What is bookable is said once, by :func:`bookable_conditions` and :func:`horizon_ends`:
 the search shows exactly that, and every booking path (pages, JSON API, SAS link) takes a
@@ -33,6 +35,7 @@ from agenda.timeutil import local_to_utc
 SEARCH_RADIUS_KM = 30
 MIN_SEARCH_RADIUS_KM = 20
 MAX_RESULTS = 50
+ORDERS = ("earliest", "nearest")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SearchQuery:
     radius_km: float = SEARCH_RADIUS_KM
     kind: str | None = None
     limit: int = MAX_RESULTS
+    order: str = "earliest"
     # The bounding box of the places considered: the radius around the patient's commune,
     # stretched to take in the treating doctor's practices.
     box: tuple[float, float, float, float] | None = None
@@ -157,7 +161,8 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
                    horizon_hours: int | None = None, mode: str | None = None,
                    day: date | None = None, sector_id: int | None = None,
                    kind: str | None = None, radius_km: float | None = None,
-                   limit: int = MAX_RESULTS, cpts_ids: list[int] | None = None) -> SearchQuery:
+                   limit: int = MAX_RESULTS, cpts_ids: list[int] | None = None,
+                   order: str | None = None) -> SearchQuery:
     if commune.lat is None or commune.lon is None:
         raise ValidationError(_("Cette commune n'a pas de coordonnées : recherche impossible."),
                               field="commune")
@@ -165,6 +170,9 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
         raise ValidationError(_("Mode de consultation inconnu."), field="mode")
     if kind and kind not in {k.value for k in SlotKind}:
         raise ValidationError(_("Type de créneau inconnu."), field="kind")
+    if order and order not in ORDERS:
+        raise ValidationError(_("Ordre inconnu : « earliest » (le plus tôt) ou « nearest » "
+                                "(le plus proche)."), field="order")
     if horizon_hours is not None and not 1 <= horizon_hours <= 24 * 14:
         raise ValidationError(_("Horizon de recherche invalide (1 heure à 14 jours)."),
                               field="horizon")
@@ -189,7 +197,7 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
                        horizons=horizons,
                        treating_doctor_id=treating_doctor_id, mode=mode or None, day=day,
                        sector_id=sector_id, kind=kind or None, radius_km=radius,
-                       limit=max(1, min(limit, 200)),
+                       limit=max(1, min(limit, 200)), order=order or "earliest",
                        box=(min_lat, max_lat, min_lon, max_lon))
 
 
@@ -238,7 +246,8 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
             .join(Commune, Commune.insee == Place.commune_insee)
             .join(Organisation, Organisation.id == Slot.cpts_id)
             .where(*conditions)
-            .order_by(treating_rank, approx, Slot.start, Slot.id)
+            .order_by(*((treating_rank, approx, Slot.start, Slot.id) if q.order == "nearest"
+                        else (treating_rank, Slot.start, approx, Slot.id)))
             .limit(q.limit))
     results = []
     for row in db.session.execute(stmt):

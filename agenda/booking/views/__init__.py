@@ -26,7 +26,21 @@ def _helpers() -> dict:
     return {"booking_status_label": lambda s: _(STATUS_LABELS.get(s, s)),
             "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
             "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m)),
-            "cpts_name": _cpts_name}
+            "cpts_name": _cpts_name, "age_of": age_of}
+
+
+def age_of(birth_date) -> str:
+    """"34 ans", "8 mois": what a doctor needs before accepting (not the birth date)."""
+    from agenda import clock
+    from agenda.timeutil import to_local
+
+    today = to_local(clock.now()).date()
+    months = (today.year - birth_date.year) * 12 + today.month - birth_date.month
+    if today.day < birth_date.day:
+        months -= 1
+    if months < 24:
+        return _("%(n)s mois", n=max(months, 0))
+    return _("%(n)s ans", n=months // 12)
 
 
 def _cpts_name(cpts_id: int | None) -> str:

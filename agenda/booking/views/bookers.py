@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,7 +21,9 @@ from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.territory.models import Doctor
 from agenda.booking.views import BOOKERS, bp
-from agenda.booking.views.support import (communes_datalist, error_status, origin_of,
+from agenda.booking.views.support import (booking_input, commune_problem, day_note,
+                                          duplicates_for, error_status, form_commune,
+                                          group_by_day, horizon_lines, origin_of,
                                           patient_data, prepare, reorient, treating_id)
 
 
@@ -28,19 +32,22 @@ from agenda.booking.views.support import (communes_datalist, error_status, origi
 @bp.route("/reservations/recherche", methods=["GET", "POST"])
 @roles_required(*BOOKERS)
 def search():
+    """One call: the patient (name, commune…) -> the slots -> hold and confirm -> booked.
+    The dashboard's quick form posts here directly (results at the first page load)."""
     form = SearchForm()
     prepare(form)
     action = request.form.get("action", "search")
-    ctx = {"form": form, "communes": communes_datalist(), "results": None, "slot": None}
+    ctx = {"form": form, "results": None, "slot": None, "regulator": _regulates()}
     if request.method == "GET":
         return render_template("booking/search.html", **ctx)
     if action == "reorient":
         return reorient("booking.search")
-    if not form.validate():
-        flash(_("Vérifiez les champs signalés."), "error")
-        return render_template("booking/search.html", **ctx), 400
+    if action == "edit" or not form.validate():
+        if action != "edit":
+            flash(_("Vérifiez les champs signalés."), "error")
+        return render_template("booking/search.html", **ctx), 200 if action == "edit" else 400
     try:
-        commune = services.resolve_commune(form.commune.data)
+        commune = form_commune(form)
         ctx["commune"] = commune
         # The patient's fields are checked before the slots are shown.
         patient_services.validate_patient(patient_data(form, commune),
@@ -52,26 +59,51 @@ def search():
                 raise ValidationError(_("Choisissez un créneau."))
             if slot.kind == "fixed":
                 slot = services.hold_slot(current_user, slot.id)
-            ctx["slot"] = slot
-            ctx["doctor"] = db.session.get(Doctor, slot.doctor_id)
-            ctx["charter"] = charter_for(slot.cpts_id)
+            ctx.update(_slot_context(slot))
+            ctx["duplicates"] = duplicates_for(form, commune)
             return render_template("booking/confirm.html", **ctx)
         if action == "book":
-            result = services.book(current_user, services.BookingInput(
-                slot_id=request.form.get("slot_id", type=int) or 0,
-                patient=patient_data(form, commune), reason_id=form.reason.data or None,
-                note=form.note.data, origin=origin_of(form)))
-            return _after_booking(result)
-        ctx["results"] = services.search_slots(
-            current_user, commune, treating_doctor_id=treating_id(form),
-            horizon_hours=int(form.horizon.data) if form.horizon.data else None,
-            mode=form.mode.data or None,
-            day=form.day.data, sector_id=form.sector.data or None)
+            slot_id = request.form.get("slot_id", type=int) or 0
+            return _after_booking(services.book(current_user, booking_input(
+                form, commune, slot_id, origin_of(form))))
+        _search_into(ctx, form, commune)
         return render_template("booking/search.html", **ctx)
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
+        commune_problem(ctx, exc)
+        if isinstance(exc, patient_services.PossibleDuplicate):
+            slot = db.session.get(Slot, request.form.get("slot_id", type=int) or 0)
+            if slot is not None:
+                ctx.update(_slot_context(slot))
+                ctx["duplicates"] = exc.matches
+                return render_template("booking/confirm.html", **ctx), exc.status
         return render_template("booking/search.html", **ctx), error_status(exc)
+
+
+def _regulates() -> bool:
+    """The regulation file number is asked of the SAMU / SAS regulators."""
+    return current_user.role == "regulator"
+
+
+def _slot_context(slot: Slot) -> dict:
+    from agenda.territory.models import Place
+
+    return {"slot": slot, "doctor": db.session.get(Doctor, slot.doctor_id),
+            "place": db.session.get(Place, slot.place_id) if slot.place_id else None,
+            "charter": charter_for(slot.cpts_id)}
+
+
+def _search_into(ctx: dict, form, commune) -> None:
+    query = services.prepare_search(
+        current_user, commune, treating_doctor_id=treating_id(form),
+        horizon_hours=int(form.horizon.data) if form.horizon.data else None,
+        mode=form.mode.data or None, day=form.day.data, sector_id=form.sector.data or None,
+        order=form.order.data or "earliest")
+    results = services.run_search(query)
+    ctx.update(results=results, days=group_by_day(results), horizons=horizon_lines(query),
+               day_note=day_note(query, form.day.data), several_cpts=len(query.cpts_ids) > 1,
+               order=query.order)
 
 
 def _after_booking(result):
@@ -89,26 +121,26 @@ def book_slot(slot_id: int):
     slot = db.session.get(Slot, slot_id)
     if slot is None or slot.cpts_id not in services.search_scope(current_user):
         abort(404)
-    doctor = db.session.get(Doctor, slot.doctor_id)
     form = PatientForm()
     prepare(form)
     if request.method == "GET":
         form.origin.data = "sas" if request.args.get("origin") == "sas" else "web"
-    ctx = {"form": form, "slot": slot, "doctor": doctor, "communes": communes_datalist()}
+    ctx = {"form": form, **_slot_context(slot), "regulator": _regulates() or
+           form.origin.data == "sas"}
     if request.method == "POST":
         if not form.validate():
             flash(_("Vérifiez les champs signalés."), "error")
             return render_template("booking/book_slot.html", **ctx), 400
         try:
-            commune = services.resolve_commune(form.commune.data)
-            result = services.book(current_user, services.BookingInput(
-                slot_id=slot.id, patient=patient_data(form, commune),
-                reason_id=form.reason.data or None, note=form.note.data,
-                origin=_slot_origin(form, slot.id)))
-            return _after_booking(result)
+            commune = form_commune(form)
+            return _after_booking(services.book(current_user, booking_input(
+                form, commune, slot.id, _slot_origin(form, slot.id))))
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
+            commune_problem(ctx, exc)
+            if isinstance(exc, patient_services.PossibleDuplicate):
+                ctx["duplicates"] = exc.matches
             return render_template("booking/book_slot.html", **ctx), exc.status
     return render_template("booking/book_slot.html", **ctx)
 
@@ -158,8 +190,7 @@ def call_outcome_label(outcome: str) -> str:
 def ed_quick():
     form = EDForm()
     prepare(form)
-    ctx = {"form": form, "communes": communes_datalist(), "results": None, "booking": None,
-           "request_obj": None}
+    ctx = {"form": form, "results": None, "booking": None, "request_obj": None}
     if request.method == "GET":
         return render_template("booking/ed_quick.html", **ctx)
     if request.form.get("action") == "reorient":
@@ -167,20 +198,19 @@ def ed_quick():
     if not form.validate():
         flash(_("Vérifiez les champs signalés."), "error")
         return render_template("booking/ed_quick.html", **ctx), 400
+    mode = {"mobile": "AMB", "tele": "VR", "home": "HH"}.get(form.mobility.data)
+    commune = None
     try:
-        commune = services.resolve_commune(form.commune.data)
+        commune = form_commune(form)
         slot_id = request.form.get("slot_id", type=int)
         if slot_id:
-            result = services.book(current_user, services.BookingInput(
-                slot_id=slot_id, patient=patient_data(form, commune),
-                reason_id=form.reason.data or None, note=form.note.data, origin="web"))
+            result = services.book(current_user, booking_input(form, commune, slot_id, "web"))
             if isinstance(result, Booking):
                 ctx["booking"] = result
-                ctx["doctor"] = db.session.get(Doctor, result.doctor_id)
+                ctx.update(_slot_context(result.slot))
             else:
                 ctx["request_obj"] = result
             return render_template("booking/ed_quick.html", **ctx)
-        mode = {"mobile": "AMB", "tele": "VR", "home": "HH"}.get(form.mobility.data)
         ctx["results"] = services.search_slots(current_user, commune,
                                                treating_doctor_id=treating_id(form), mode=mode,
                                                limit=6)
@@ -188,14 +218,14 @@ def ed_quick():
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        try:
-            commune = services.resolve_commune(form.commune.data)
-            mode = {"mobile": "AMB", "tele": "VR", "home": "HH"}.get(form.mobility.data)
-            ctx["results"] = services.search_slots(current_user, commune,
-                                                   treating_doctor_id=treating_id(form),
-                                                   mode=mode, limit=6)
-        except DomainError:
-            pass
+        commune_problem(ctx, exc)
+        if isinstance(exc, patient_services.PossibleDuplicate):
+            ctx["duplicates"] = exc.matches
+        if commune is not None:
+            with contextlib.suppress(DomainError):
+                ctx["results"] = services.search_slots(current_user, commune,
+                                                       treating_doctor_id=treating_id(form),
+                                                       mode=mode, limit=6)
         return render_template("booking/ed_quick.html", **ctx), exc.status
 
 
@@ -269,12 +299,50 @@ def request_cancel(request_id: int):
 @bp.get("/reservations/communes")
 @roles_required(*BOOKERS)
 def communes_lookup():
-    """Communes matching a name or postcode (autocomplete)."""
+    """Communes matching a name or postcode (the same finder as /communes/recherche)."""
     from flask import jsonify
 
-    from agenda.territory.services import search_communes
+    from agenda.territory.services import commune_dict, search_communes
 
-    return jsonify([{"insee": c.insee, "label": patient_services.commune_label(c)}
-                    for c in search_communes(request.args.get("q", ""), limit=10)])
+    return jsonify([commune_dict(c) for c in search_communes(request.args.get("q", ""),
+                                                             limit=10)])
 
 
+
+
+@bp.get("/reservations/export.csv")
+@roles_required(*BOOKERS)
+def bookings_csv():
+    """The organisation's bookings as CSV (";", UTF-8 with BOM, local times), with the
+    regulation file number; each row's identity read is audited."""
+    import csv
+    import io
+
+    from flask import Response
+
+    from agenda.booking.services.bookings import audit_list
+    from agenda.timeutil import to_local
+
+    items = services.bookings_for(current_user, limit=5000)
+    audit_list(current_user, items)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["reference", "debut", "fin", "statut", "canal", "medecin", "cpts",
+                     "nom", "prenom", "naissance", "telephone", "commune_insee",
+                     "dossier_regulation"])
+    for b in items:
+        p = b.patient
+        writer.writerow([b.reference, to_local(b.start).strftime("%Y-%m-%d %H:%M"),
+                         to_local(b.end).strftime("%Y-%m-%d %H:%M"), b.status, b.channel,
+                         b.doctor.display_name, _cpts(b.cpts_id), p.last_name, p.first_name,
+                         p.birth_date.isoformat() if p.birth_date else "", p.phone or "",
+                         p.commune_insee, b.regulation_number or ""])
+    return Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition":
+                             'attachment; filename="reservations.csv"'})
+
+
+def _cpts(cpts_id: int) -> str:
+    from agenda.booking.views import _cpts_name
+
+    return _cpts_name(cpts_id)

@@ -64,6 +64,14 @@ def my_requests():
         select(Booking).where(Booking.doctor_id == (doctor.id if doctor else 0),
                               Booking.request_id.is_not(None), Booking.end > clock.now())
         .order_by(Booking.start)))
+    if cards:
+        from agenda import audit
+
+        # The card shows the patient's age, commune and note: each read is audited.
+        for card in cards:
+            audit.record("view", "request", card["req"].id, patient_id=card["req"].patient_id,
+                         detail="offre", user_id=current_user.id)
+        db.session.commit()
     return render_template("booking/my_requests.html", cards=cards, accepted=accepted,
                            refuse_form=ActionForm())
 
@@ -114,3 +122,44 @@ def refuse(request_id: int):
     return redirect(url_for("booking.my_requests"))
 
 
+
+
+# --- doctor: "Mes rendez-vous" (phone first) ---------------------------------------------
+
+OUTCOME_WINDOW_DAYS = 7
+
+
+def doctor_day(doctor) -> dict:
+    """The doctor's consultations: those awaiting an outcome (started, up to a week back),
+    today's and the coming ones, and those seen without a synthesis yet."""
+    from agenda.booking.models import BookingStatus
+
+    now = clock.now()
+    today = local_to_utc(to_local(now).date(), datetime.min.time())
+    since = now - timedelta(days=OUTCOME_WINDOW_DAYS)
+    rows = list(db.session.scalars(
+        select(Booking).where(Booking.doctor_id == doctor.id, Booking.start >= since,
+                              Booking.status.in_([BookingStatus.BOOKED.value,
+                                                  BookingStatus.SEEN.value]))
+        .order_by(Booking.start)))
+    awaiting = [b for b in rows if b.status == "booked" and b.start <= now]
+    coming = [b for b in rows if b.status == "booked" and b.start > now]
+    to_write = [b for b in rows if b.status == "seen" and not b.synthesis and b.start >= today]
+    return {"awaiting": awaiting, "today": [b for b in coming if to_local(b.start).date()
+                                            == to_local(now).date()],
+            "later": [b for b in coming if to_local(b.start).date() != to_local(now).date()],
+            "to_write": to_write, "now": now}
+
+
+@bp.get("/mes-rendez-vous")
+@roles_required("doctor")
+def my_appointments():
+    from agenda.booking.forms import OUTCOME_CHOICES
+    from agenda.booking.services.bookings import audit_list
+    from agenda.booking.services.common import require_doctor
+
+    doctor = require_doctor(current_user)
+    day = doctor_day(doctor)
+    audit_list(current_user, day["awaiting"] + day["today"] + day["later"] + day["to_write"])
+    return render_template("booking/my_appointments.html", **day, form=ActionForm(),
+                           outcomes=OUTCOME_CHOICES)

@@ -40,6 +40,21 @@ def detail(booking_id: int):
         can_synthesis=is_doctor and booking.status == "seen")
 
 
+@bp.get("/reservations/<int:booking_id>/fiche")
+@roles_required(*BOOKERS)
+def slip(booking_id: int):
+    """The printable A5 slip handed to the patient (the emergency department's desk)."""
+    booking, identity = services.get_booking(current_user, booking_id)
+    if not identity:
+        abort(404)
+    db.session.commit()  # the audit entry of the read
+    back = (url_for("booking.ed_quick") if current_user.role == "ed_nurse"
+            else url_for("booking.detail", booking_id=booking.id))
+    return render_template("booking/slip.html", booking=booking,
+                           doctor=db.session.get(Doctor, booking.doctor_id), back=back,
+                           booking_org_name=current_user.organisation.name)
+
+
 @bp.route("/reservations/<int:booking_id>/annuler", methods=["GET", "POST"])
 @roles_required(*BOOKERS, "doctor")
 def cancel(booking_id: int):
@@ -68,7 +83,8 @@ def outcome(booking_id: int):
                                                         form.outcome.data,
                                                         form.synthesis.data)).ok:
         flash(_("Issue enregistrée."), "info")
-    return redirect(url_for("booking.detail", booking_id=booking_id))
+    return redirect(safe_next(request.form.get("next"))
+                    or url_for("booking.detail", booking_id=booking_id))
 
 
 @bp.post("/reservations/<int:booking_id>/synthese")
@@ -82,7 +98,8 @@ def synthesis(booking_id: int):
     if commit_or_flash(lambda: services.write_synthesis(current_user, booking_id,
                                                          form.synthesis.data)).ok:
         flash(_("Synthèse enregistrée."), "info")
-    return redirect(url_for("booking.detail", booking_id=booking_id))
+    return redirect(safe_next(request.form.get("next"))
+                    or url_for("booking.detail", booking_id=booking_id))
 
 
 @bp.get("/reservations/<int:booking_id>/courrier")

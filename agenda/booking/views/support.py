@@ -82,9 +82,96 @@ def horizon_choices(scope: list[int]) -> list[tuple[str, str]]:
     return choices
 
 
-def communes_datalist() -> list[str]:
-    return [patient_services.commune_label(c)
-            for c in db.session.scalars(select(Commune).order_by(Commune.name))]
+def form_commune(form) -> Commune:
+    """The patient's commune from a form: the text typed and the INSEE code chosen among
+    the suggestions (``commune_insee``, set by static/commune.js) or among the candidates
+    listed by the server (``commune_choice``, without JavaScript). Raises
+    :class:`AmbiguousCommune` rather than choosing; the form then carries the choice."""
+    choice = request.form.get("commune_choice") or form.commune_insee.data or None
+    commune = services.resolve_commune(form.commune.data, insee=choice)
+    form.commune.data = patient_services.commune_label(commune)
+    form.commune_insee.data = commune.insee
+    return commune
+
+
+def commune_problem(ctx: dict, exc: DomainError) -> None:
+    """Put the candidates of an ambiguous commune in the page (a choice to make)."""
+    if isinstance(exc, patient_services.AmbiguousCommune):
+        ctx["commune_candidates"] = exc.candidates
+
+
+def duplicates_for(form, commune: Commune) -> list:
+    """Live bookings of the same patient in the coming 48 h (the confirm page warns)."""
+    from agenda.booking.services.search import search_scope
+
+    data = patient_data(form, commune)
+    return patient_services.find_duplicates(current_user, data, search_scope(current_user))
+
+
+def when_label(end) -> str:
+    """"aujourd'hui 19:30", "demain 19:30", "mercredi 2 décembre 08:00"."""
+    from datetime import timedelta
+
+    from agenda import clock
+    from agenda.i18n import format_local_date, format_local_time
+    from agenda.timeutil import to_local
+
+    today = to_local(clock.now()).date()
+    day = to_local(end).date()
+    if day == today:
+        label = _("aujourd'hui")
+    elif day == today + timedelta(days=1):
+        label = _("demain")
+    else:
+        label = format_local_date(end, "EEEE d MMMM")
+    return f"{label} {format_local_time(end)}"
+
+
+def horizon_lines(query) -> list[tuple[str, str]]:
+    """(CPTS name or "", "jusqu'à demain 19:30") for each distinct horizon of a search."""
+    ends = query.horizons
+    if len(set(ends.values())) == 1:
+        return [("", _("jusqu'à %(when)s", when=when_label(next(iter(ends.values())))))]
+    names = dict(db.session.execute(select(Organisation.id, Organisation.name)
+                                    .where(Organisation.id.in_(list(ends)))).all())
+    return [(names.get(cpts_id, ""), _("jusqu'à %(when)s", when=when_label(end)))
+            for cpts_id, end in sorted(ends.items(), key=lambda kv: names.get(kv[0], ""))]
+
+
+def day_note(query, day) -> str | None:
+    """Why a chosen day may show nothing: past, or beyond the booking horizon."""
+    from datetime import time
+
+    from agenda import clock
+    from agenda.i18n import format_local_date
+    from agenda.timeutil import local_to_utc, to_local
+
+    if day is None:
+        return None
+    today = to_local(clock.now()).date()
+    if day < today:
+        return _("Le %(day)s est passé : choisissez aujourd'hui ou un jour à venir.",
+                 day=format_local_date(day, "EEEE d MMMM"))
+    if local_to_utc(day, time(0)) >= query.horizon_end:
+        return _("Le %(day)s est au-delà de l'horizon de réservation de la charte "
+                 "(%(until)s) : ses créneaux ne sont pas encore proposés. Cherchez sans jour, "
+                 "ou rappelez le patient plus tard.",
+                 day=format_local_date(day, "EEEE d MMMM"),
+                 until=horizon_lines(query)[0][1])
+    return None
+
+
+def group_by_day(results) -> list[tuple]:
+    """[(local date or None, [results])]: the treating doctor's slots first (None), then
+    the others day by day, each day in the order of the search."""
+    from agenda.timeutil import to_local
+
+    treating = [r for r in results if r.is_treating]
+    groups: dict = {}
+    for r in results:
+        if not r.is_treating:
+            groups.setdefault(to_local(r.start).date(), []).append(r)
+    return ([(None, treating)] if treating else []) + sorted(groups.items())
 
 
 def patient_data(form, commune: Commune) -> services.PatientData:
@@ -102,6 +189,15 @@ def patient_data(form, commune: Commune) -> services.PatientData:
         treating_external_rpps=getattr(form, "treating_external_rpps", None)
         and form.treating_external_rpps.data,
         mobility=form.mobility.data or "mobile")
+
+
+def booking_input(form, commune: Commune, slot_id: int, origin: str):
+    return services.BookingInput(
+        slot_id=slot_id, patient=patient_data(form, commune),
+        reason_id=form.reason.data or None, note=form.note.data, origin=origin,
+        duplicate_reason=form.duplicate_reason.data or None,
+        regulation_number=getattr(form, "regulation_number", None)
+        and form.regulation_number.data)
 
 
 def treating_id(form) -> int | None:
@@ -124,7 +220,8 @@ def reorient(endpoint: str):
         abort(400)
     insee = None
     with contextlib.suppress(DomainError):  # the commune is optional here
-        insee = services.resolve_commune(request.form.get("commune", "")).insee
+        insee = services.resolve_commune(request.form.get("commune", ""),
+                                         insee=request.form.get("commune_insee")).insee
     reason = request.form.get("reason", type=int) or None
     services.record_reorientation(current_user, insee, reason)
     flash(_("Appel enregistré comme « réorienté vers le 15 »."), "info")

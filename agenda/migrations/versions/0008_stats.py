@@ -7,7 +7,7 @@
   the call centre, "secretariat").
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30 12:10:00
 
 """
@@ -18,7 +18,7 @@ import agenda.types
 
 # revision identifiers, used by Alembic.
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
