@@ -41,7 +41,7 @@ def test_close_call_from_the_pages_and_the_api_with_its_channel(app, frozen, cpt
         in html
     token = csrf_token(client, "/urgences")
     resp = client.post("/reservations/appel/clore", data={
-        "csrf_token": token, "outcome": "no_slot", "commune": "44036",
+        "csrf_token": token, "outcome": "no_slot", "commune": "Châteaubriant",
         "back": "booking.ed_quick"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/urgences")
     call = db.session.scalar(select(CallLog))
@@ -52,7 +52,7 @@ def test_close_call_from_the_pages_and_the_api_with_its_channel(app, frozen, cpt
     assert bad.status_code == 400 and "Issue d&#39;appel inconnue" in bad.get_data(as_text=True)
 
     api, headers, _ = api_client("regulator")
-    resp = api.post("/api/v1/calls", json={"outcome": "declined", "commune": "44180"},
+    resp = api.post("/api/v1/calls", json={"outcome": "declined", "commune": "Soudan"},
                     headers=headers)
     assert resp.status_code == 201
     assert resp.get_json()["channel"] == "samu" and resp.get_json()["commune"] == "44180"

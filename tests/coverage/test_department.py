@@ -215,8 +215,10 @@ def test_merged_grid_is_the_sum_of_the_cpts_grids(dept):
 # --- requests by CPTS and channel -----------------------------------------------------------
 
 def _patient(insee: str, name=PATIENT) -> PatientData:
+    # Each patient their own phone: the same phone twice would be a possible duplicate.
+    phone = "06 11 22 33 %02d" % (sum(map(ord, name[0] + name[1])) % 100)
     return PatientData(last_name=name[0], first_name=name[1], commune_insee=insee,
-                       phone="06 11 22 33 44")
+                       phone=phone)
 
 
 def _slot_id(doctor, hour, day=TUESDAY):

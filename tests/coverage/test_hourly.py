@@ -168,7 +168,7 @@ def test_page_api_and_cli(week, login_as, api_client, app):
     client = login_as("coordinator")
     html = client.get("/coverage/hourly?week=2026-W49").get_data(as_text=True)
     assert html.count('data-flagged="1"') == 59
-    assert 'data-weekday="3" data-hour="15" data-supply="1.0" data-booked="0.333' in html
+    assert 'data-weekday="3" data-hour="15" data-supply="1" data-booked="0.33' in html
     assert 'id="supply-definition"' in html and "au prorata des minutes" in html
     assert client.get("/coverage/hourly?week=2026-49").status_code == 400
     body = client.get("/coverage/hourly?week=2026-W49&format=csv").get_data(as_text=True)

@@ -20,7 +20,9 @@ NAME = f"{KNOWN['first_name']} {KNOWN['last_name']}"
 
 def _book(client, headers, slot, **extra):
     resp = client.post("/api/v1/bookings", headers=headers,
-                       json={"slot_id": slot.id, "patient": known_patient(), **extra})
+                       json={"slot_id": slot.id, "patient": known_patient(),
+                             # the same known patient each time: a deliberate repeat
+                             "duplicate_reason": "test : même patient", **extra})
     assert resp.status_code in (201, 202), resp.get_json()
     return resp.get_json()
 
