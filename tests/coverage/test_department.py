@@ -216,7 +216,7 @@ def test_merged_grid_is_the_sum_of_the_cpts_grids(dept):
 
 def _patient(insee: str, name=PATIENT) -> PatientData:
     # Each patient their own phone: the same phone twice would be a possible duplicate.
-    phone = "06 11 22 33 %02d" % (sum(map(ord, name[0] + name[1])) % 100)
+    phone = f"06 11 22 33 {sum(map(ord, name[0] + name[1])) % 100:02d}"
     return PatientData(last_name=name[0], first_name=name[1], commune_insee=insee,
                        phone=phone)
 
