@@ -160,10 +160,13 @@ def search_communes(query: str, limit: int = 15) -> list[Commune]:
     if q.isdigit():
         if len(q) < 2:
             return []
-        return list(db.session.scalars(
+        # (no DISTINCT: PostgreSQL refuses one ordered by a column it does not select;
+        # a commune with several matching postcodes is kept once, at its first)
+        rows = db.session.scalars(
             select(Commune).join(commune_postcodes, commune_postcodes.c.insee == Commune.insee)
             .where(_prefix(commune_postcodes.c.postcode, q))
-            .order_by(commune_postcodes.c.postcode, Commune.name).distinct().limit(limit)))
+            .order_by(commune_postcodes.c.postcode, Commune.name).limit(limit * 4))
+        return list(dict.fromkeys(rows))[:limit]
     words = _query_words(q)
     if not words:
         return []
