@@ -22,7 +22,7 @@ def test_demo_loads_once_and_each_role_logs_in(app):
     result = runner.invoke(args=["demo", "--save-logins"])
     assert result.exit_code == 0, result.output
     assert "3 CPTS" in result.output and "41 médecins" in result.output
-    doctors = db.session.scalars(select(Doctor)).all()
+    doctors = db.session.scalars(select(Doctor).order_by(Doctor.id)).all()
     assert len(doctors) == 41
     main = [d for d in doctors if d.cpts_id == doctors[0].cpts_id]
     assert len(main) == 25
