@@ -420,6 +420,42 @@ def refresh_account(account: CalendarAccount, adapter: CalendarAdapter | None = 
     return None
 
 
+def refresh_main_only(owner: str) -> list[str]:
+    """The worker's step for the doctors with a main calendar and no SNP calendar (they
+    publish from the pages): each claimed with the same lease as the others (a
+    conditional UPDATE checked by its row count), read, released. Returns the errors."""
+    from agenda.sync.inbound import serial_writes
+    from agenda.sync.worker import LEASE, release_account
+
+    now = clock.now()
+    free = (CalendarAccount.lease_until.is_(None)) | (CalendarAccount.lease_until < now)
+    rows = db.session.execute(select(CalendarAccount.id, CalendarAccount.busy_calendar_urls)
+                              .where(CalendarAccount.calendar_url.is_(None),
+                                     CalendarAccount.url.is_not(None),
+                                     CalendarAccount.password_encrypted.is_not(None), free)
+                              .order_by(CalendarAccount.id)).all()
+    db.session.commit()
+    errors = []
+    for account_id, urls in rows:
+        if not urls:
+            continue
+        with serial_writes():
+            claimed = db.session.execute(update(CalendarAccount).where(
+                CalendarAccount.id == account_id, CalendarAccount.calendar_url.is_(None), free)
+                .values(lease_owner=owner, lease_until=now + LEASE)).rowcount == 1
+            db.session.commit()
+        if not claimed:
+            continue
+        try:
+            error = refresh_account(db.session.get(CalendarAccount, account_id))
+            if error:
+                errors.append(error)
+        finally:
+            with serial_writes():
+                release_account(account_id, owner)
+    return errors
+
+
 # --- flags -------------------------------------------------------------------------------------
 
 

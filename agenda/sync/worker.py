@@ -525,6 +525,11 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+    if inbound:
+        from agenda.sync.freebusy import refresh_main_only
+
+        # Doctors who publish from the pages but connected their main calendar.
+        total.errors.extend(refresh_main_only(owner))
     # Rows nobody's calendar worker takes: mail, national platform, unconnected doctors.
     while True:
         ids = claim_items(owner, orphans=True)

@@ -226,6 +226,26 @@ def test_worker_flags_a_fixed_slot_the_day_fills(app, frozen, dav, login_as, con
     assert 'data-testid="busy-flag"' not in week
 
 
+def test_a_doctor_publishing_from_the_pages_is_flagged_too(app, frozen, dav, make_doctor):
+    doctor = make_doctor(with_user=True)
+    main = dav.new_calendar()
+    account = CalendarAccount(doctor_id=doctor.id, url=dav.url, username=dav.username,
+                              password_encrypted=crypto.encrypt(dav.password or "-"),
+                              busy_calendar_urls=[main], etags={}, state="pending")
+    db.session.add(account)
+    db.session.commit()
+    dav.put(main, "fb-web", private_event("fb-web", paris(TOMORROW, 10), paris(TOMORROW, 11)))
+    hit = fixed_slot(doctor, paris(TOMORROW, 10, 40))
+    fixed_slot(doctor, paris(TOMORROW, 11))  # touches the end: not flagged
+    report = worker.run_pass(app, threads=1)
+    assert report.errors == []
+    assert set(freebusy.flagged_slots(doctor.id)) == {hit.id}
+    db.session.expire_all()
+    account = db.session.get(CalendarAccount, account.id)
+    assert account.lease_owner is None and account.freebusy_method == "free-busy-query"
+    assert_nothing_private()
+
+
 def test_no_report_without_a_main_calendar_or_a_fixed_slot_ahead(app, frozen, radicale_dav,
                                                                   make_doctor, connect):
     doctor = make_doctor()
