@@ -363,8 +363,9 @@ def stored_busy(doctor_id: int, start: datetime, end: datetime) -> list[Interval
             BusyPeriod.end > start)).all()])
 
 
-def _failed(account_id: int, message: str) -> None:
-    db.session.rollback()
+def _failed(account_id: int, message: str, *, rollback: bool = True) -> None:
+    if rollback:
+        db.session.rollback()
     db.session.execute(update(CalendarAccount).where(CalendarAccount.id == account_id)
                        .values(freebusy_error=message[:1000]))
     db.session.commit()
@@ -564,7 +565,7 @@ def busy_for_page(doctor, start: datetime, end: datetime) -> PageBusy | None:
     except Exception as exc:
         message = exc.message if isinstance(exc, AdapterError) else type(exc).__name__
         log.info("free/busy read for a page failed: %s", message)
-        _failed(account_id, message)
+        _failed(account_id, message, rollback=False)  # the page's own work is kept
         return PageBusy([], None, message)
     account = db.session.get(CalendarAccount, account_id)
     store(account, start, end, read, now=now)
