@@ -168,8 +168,24 @@ def set_main_calendar(doctor: Doctor, url: str | None) -> CalendarAccount:
     account.freebusy_method = account.freebusy_fetched_at = account.freebusy_error = None
     account.freebusy_from = account.freebusy_until = None
     forget_busy(doctor.id)
+    if account.busy_calendar_urls:
+        _try_main_calendar(account)
     db.session.commit()
     return account
+
+
+def _try_main_calendar(account: CalendarAccount) -> None:
+    """Read the next day's busy times once, so that a wrong address is said at once."""
+    from datetime import timedelta
+
+    from agenda.sync.freebusy import read_busy
+
+    now = clock.now()
+    try:
+        account.freebusy_method = read_busy(account, now, now + timedelta(days=1)).method
+    except AdapterError as exc:
+        raise ValidationError(_("Lecture de l'agenda principal impossible : %(msg)s",
+                                msg=exc.message), field="main_url") from exc
 
 
 def disconnect(doctor: Doctor) -> None:

@@ -397,6 +397,13 @@ def test_main_calendar_only_on_the_accounts_server(frozen, login_as, connect, ra
         assert db.session.get(CalendarAccount, account.id).busy_calendar_urls == []
 
         resp = client.post("/mon-calendrier/agenda-principal", data={
+            "main_url": radicale_dav.url + RADICALE_USER + "/inexistant/", "action": "save",
+            "csrf_token": csrf_token(client, "/mon-calendrier")}, follow_redirects=True)
+        assert "Lecture de l&#39;agenda principal impossible" in resp.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.get(CalendarAccount, account.id).busy_calendar_urls == []
+
+        resp = client.post("/mon-calendrier/agenda-principal", data={
             "main_url": main, "action": "save",
             "csrf_token": csrf_token(client, "/mon-calendrier")}, follow_redirects=True)
         html = resp.get_data(as_text=True)
@@ -404,6 +411,7 @@ def test_main_calendar_only_on_the_accounts_server(frozen, login_as, connect, ra
         db.session.expire_all()
         account = db.session.get(CalendarAccount, account.id)
         assert account.busy_calendar_urls == [main]
+        assert account.freebusy_method == "free-busy-query"
 
         # Even stored by other means, a main calendar elsewhere never gets the password.
         account.busy_calendar_urls = [listener.url + "agenda/"]
