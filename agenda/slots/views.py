@@ -11,7 +11,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from agenda import clock
+from agenda import busy, clock
 from agenda.accounts.access import roles_required
 from agenda.errors import ValidationError
 from agenda.extensions import db
@@ -140,7 +140,7 @@ def _render_week(form: SlotForm | None = None, status: int = 200):
                            withdraw_form=WithdrawForm(), first_week=first,
                            previous_week=shift_week(first, -1), next_week=shift_week(first, 1),
                            weeks_with_slots=_weeks_with_slots(doctor),
-                           week_label=_week_label,
+                           week_label=_week_label, busy_flags=busy.flagged_slots(doctor.id),
                            several_places=bool(form.place_id.choices)), status
 
 

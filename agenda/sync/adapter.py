@@ -27,7 +27,6 @@ import contextlib
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
@@ -86,11 +85,6 @@ class CalendarAdapter:
     def put(self, href: str, data: str, *, etag: str | None) -> str | None:
         """Write ``data``: If-Match ``etag``, or If-None-Match: * when ``etag`` is None.
         Returns the new ETag when the server gives it."""
-        raise NotImplementedError
-
-    def busy_times(self, calendar_url: str, start: datetime,
-                   end: datetime) -> list[tuple[datetime, datetime]]:
-        """Busy intervals of a calendar read for its busy times only."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -354,45 +348,6 @@ class CaldavAdapter(Discovery, CalendarAdapter):
             raise AdapterError(_t("Écriture de l'événement refusée par le serveur "
                                   "(code %(code)s).", code=resp.status_code))
         return resp.headers.get("ETag")
-
-    def busy_times(self, calendar_url: str, start: datetime,
-                   end: datetime) -> list[tuple[datetime, datetime]]:
-        from agenda.sync.ical import busy_intervals
-
-        fmt = "%Y%m%dT%H%M%SZ"
-        # Partial retrieval: only the time properties are asked for (never summaries).
-        partial = (
-            '<C:calendar-data><C:comp name="VCALENDAR"><C:comp name="VEVENT">'
-            '<C:prop name="UID"/><C:prop name="DTSTART"/><C:prop name="DTEND"/>'
-            '<C:prop name="DURATION"/><C:prop name="RRULE"/><C:prop name="EXDATE"/>'
-            '<C:prop name="RECURRENCE-ID"/><C:prop name="TRANSP"/><C:prop name="STATUS"/>'
-            '</C:comp><C:comp name="VTIMEZONE"/></C:comp></C:calendar-data>')
-
-        def query(data_prop: str):
-            return self._report(calendar_url, _xml(
-                '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-                f"<D:prop>{data_prop}</D:prop>"
-                '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
-                f'<C:time-range start="{start.strftime(fmt)}" end="{end.strftime(fmt)}"/>'
-                "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"))
-
-        resp = query(partial)
-        datas: list[str | None] = []
-        if resp.status_code < 400:
-            datas = [_props(r)[1] for r in parse_multistatus(resp.content).responses]
-        if resp.status_code >= 400 or any(d is None for d in datas):
-            # A server that refuses partial data (Xandikos: 404): the whole objects, of
-            # which only the times are read all the same.
-            resp = query("<C:calendar-data/>")
-            if resp.status_code >= 400:
-                raise AdapterError(_t("Lecture des disponibilités refusée (code %(code)s).",
-                                      code=resp.status_code))
-            datas = [_props(r)[1] for r in parse_multistatus(resp.content).responses]
-        out: list[tuple[datetime, datetime]] = []
-        for data in datas:
-            if data:
-                out.extend(busy_intervals(data, start, end))
-        return out
 
     def close(self) -> None:
         try:

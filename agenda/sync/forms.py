@@ -25,5 +25,10 @@ class ConnectionForm(FlaskForm):
 class CalendarChoiceForm(FlaskForm):
     calendar = RadioField(_l("Calendrier des créneaux SNP"), choices=[],
                           validators=[DataRequired()], validate_choice=False)
-    busy = MultiCheckboxField(_l("Calendriers lus pour leurs seules heures occupées "
+    busy = MultiCheckboxField(_l("Agenda principal, lu pour ses seules heures occupées "
                                  "(facultatif)"), choices=[], validate_choice=False)
+
+
+class MainCalendarForm(FlaskForm):
+    main_url = URLField(_l("Adresse du calendrier principal (même compte)"),
+                        validators=[Optional(), Length(max=500)])

@@ -459,30 +459,3 @@ def _spec(inst, uid: str, recurring: bool, tz: ZoneInfo, out: ParsedObject,
     return SlotSpec(uid=uid[:255], recurrence_id=rid, start=start_utc, end=end_utc, kind=kind,
                     capacity=capacity, mode=mode,
                     location=str(inst.get("LOCATION") or "")[:300])
-
-
-def busy_intervals(text: str, start: datetime, end: datetime,
-                   *, default_tz: str = DEFAULT_TZ) -> list[tuple[datetime, datetime]]:
-    """Start/end of the busy (opaque, not cancelled) events of a calendar object — nothing
-    else is read (busy-only calendars)."""
-    import icalendar
-    import recurring_ical_events
-
-    try:
-        cal = icalendar.Calendar.from_ical(text)
-        tz = _tz(cal.get("X-WR-TIMEZONE")) or ZoneInfo(default_tz)
-        out = []
-        for inst in recurring_ical_events.of(cal, skip_bad_series=True).between(start, end):
-            if str(inst.get("TRANSP") or "").upper() == "TRANSPARENT":
-                continue
-            if str(inst.get("STATUS") or "").upper() == "CANCELLED":
-                continue
-            s = inst.decoded("DTSTART")
-            if not isinstance(s, datetime):
-                continue
-            e = inst.decoded("DTEND") if inst.get("DTEND") is not None \
-                else s + inst.decoded("DURATION")
-            out.append((_aware(s, tz), _aware(e, tz)))
-        return out
-    except Exception:
-        return []

@@ -163,9 +163,8 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
         changed, deleted, token, full = _read_changes(account, adapter, report, prefetched)
         report.full = full
         report.read = len(changed)
-        busy = _fetch_busy(account, adapter, now=now)
         if release and not report.unreadable and _quiet(account, changed, deleted, token,
-                                                        busy, has_pending, now):
+                                                        has_pending, now):
             # Nothing to write: the worker stamps every quiet doctor in one UPDATE.
             report.quiet = True
             db.session.rollback()
@@ -180,7 +179,6 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
             apply_changes(account, changed, deleted, now=now, report=report)
             if token is not None and not report.retry:
                 account.sync_token = token
-            _check_busy(account, busy, now=now)
             if account.state == "error":
                 resolve_alerts(account.doctor_id)
             account.last_sync_at = clock.now()
@@ -201,9 +199,9 @@ def sync_account(account: CalendarAccount, adapter: CalendarAdapter | None = Non
     return report
 
 
-def _quiet(account: CalendarAccount, changed, deleted, token, busy, has_pending,
+def _quiet(account: CalendarAccount, changed, deleted, token, has_pending,
            now: datetime | None) -> bool:
-    if changed or deleted or busy or has_pending is None or has_pending:
+    if changed or deleted or has_pending is None or has_pending:
         return False
     if account.state != "ok" or account.last_error or account.last_sync_at is None:
         return False
@@ -536,45 +534,6 @@ def _conflict(doctor, slot, message: str, report: SyncReport) -> None:
     raise_alert("event_conflict", f"{doctor.display_name} : {message}"[:500],
                 cpts_id=slot.cpts_id, user_id=doctor.user_id, doctor_id=doctor.id,
                 object_type="slot", object_id=slot.id)
-
-
-# --- busy-only calendars ---------------------------------------------------------------------
-
-
-def _fetch_busy(account: CalendarAccount, adapter: CalendarAdapter, *,
-                now: datetime | None = None) -> list[tuple[datetime, datetime]]:
-    urls = [u for u in (account.busy_calendar_urls or []) if u and u != account.calendar_url]
-    start, end = horizon(now)
-    busy: list[tuple[datetime, datetime]] = []
-    for url in urls:
-        try:
-            busy.extend(adapter.busy_times(url, start, end))
-        except AdapterError as exc:
-            log.info("busy calendar %s unreadable: %s", url, exc.message)
-    return busy
-
-
-def _check_busy(account: CalendarAccount, busy: list[tuple[datetime, datetime]], *,
-                now: datetime | None = None) -> None:
-    """Warn (once) about slots overlapping a busy time of the other calendars chosen."""
-    from agenda.slots.models import Slot
-
-    if not busy:
-        return
-    start, end = horizon(now)
-    live = db.session.scalars(select(Slot).where(
-        Slot.doctor_id == account.doctor_id, Slot.start >= start, Slot.start < end,
-        Slot.status.notin_(GONE))).all()
-    since = clock.now() - timedelta(days=7)
-    for slot in live:
-        if any(b0 < slot.end and b1 > slot.start for b0, b1 in busy):
-            message = _t("Le créneau du %(when)s chevauche un moment occupé de vos autres "
-                         "calendriers.", when=_when(slot.start))
-            seen = db.session.scalar(select(SyncLogEntry.id).where(
-                SyncLogEntry.doctor_id == account.doctor_id, SyncLogEntry.message == message,
-                SyncLogEntry.at >= since).limit(1))
-            if seen is None:
-                log_line(account.doctor_id, "warning", message, slot.caldav_uid)
 
 
 def forget_account(account: CalendarAccount) -> None:

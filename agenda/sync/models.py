@@ -22,7 +22,16 @@ class CalendarAccount(db.Model):
     password_encrypted: Mapped[str | None] = mapped_column(Text)  # Fernet, key from config
     calendar_url: Mapped[str | None] = mapped_column(String(500))  # the SNP calendar
     calendar_name: Mapped[str | None] = mapped_column(String(200))
+    # The doctor's main calendar(s), read for free/busy only (agenda.sync.freebusy).
     busy_calendar_urls: Mapped[list] = mapped_column(JSON, default=list)
+    # What the server answered to: "free-busy-query" (RFC 4791 7.10) or "calendar-query"
+    # (the busy-only fallback); None until the first read.
+    freebusy_method: Mapped[str | None] = mapped_column(String(20))
+    freebusy_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time range that read covered (a page's short cache reuses it).
+    freebusy_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    freebusy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    freebusy_error: Mapped[str | None] = mapped_column(Text)
     sync_token: Mapped[str | None] = mapped_column(Text)
     etags: Mapped[dict] = mapped_column(JSON, default=dict)  # href -> etag (fallback mode)
     # ok ("à jour") / pending ("en attente") / error
@@ -73,3 +82,17 @@ class RemoteEvent(db.Model):
     reexpand: Mapped[bool] = mapped_column(Boolean, default=False)
     expanded_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class BusyPeriod(db.Model):
+    """A busy period of a doctor's main calendar: a start, an end (UTC) and when it was
+    read — never a title, a description, a place or an event identifier."""
+
+    __tablename__ = "sync_busy_periods"
+    __table_args__ = (Index("ix_busy_periods_doctor_start", "doctor_id", "start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from agenda.dashboard import panel
 from agenda.errors import Forbidden
+from agenda.extensions import db
 from agenda.sync import services
 
 
@@ -17,9 +19,16 @@ def doctor_calendar_panel(user) -> dict | None:
         doctor = doctor_for_user(user)
     except Forbidden:
         return None
+    from agenda.slots.models import Slot
+    from agenda.sync.freebusy import flagged_slots, main_calendars
+
     account = services.account_of(doctor)
+    flags = flagged_slots(doctor.id) if main_calendars(account) else {}
+    slots = db.session.scalars(select(Slot).where(Slot.id.in_(list(flags)))
+                               .order_by(Slot.start)).all() if flags else []
     return {"title": _("Mon calendrier"), "template": "sync/_panel_doctor.html",
-            "state": services.state_of(account), "account": account}
+            "state": services.state_of(account), "account": account,
+            "busy_slots": [(slot, flags[slot.id]) for slot in slots]}
 
 
 @panel("coordinator")

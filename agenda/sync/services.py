@@ -16,11 +16,17 @@ from agenda import clock
 from agenda.errors import NotFound, ValidationError
 from agenda.extensions import db
 from agenda.sync import crypto
-from agenda.sync.adapter import AdapterError, RemoteCalendar, adapter_for
+from agenda.sync.adapter import AdapterError, RemoteCalendar, adapter_for, canonical_href
 from agenda.sync.models import CalendarAccount, SyncLogEntry
 from agenda.territory.models import Doctor, doctor_in_cpts
 
 log = logging.getLogger(__name__)
+
+
+def forget_busy(doctor_id: int) -> None:
+    from agenda.sync.freebusy import forget
+
+    forget(doctor_id)
 
 
 @dataclass
@@ -113,6 +119,8 @@ def save_settings(doctor: Doctor, data: CaldavSettings, *,
         account.password_encrypted = crypto.encrypt(data.password)
     account.calendar_url = chosen.url
     account.calendar_name = chosen.name
+    if set(busy) != set(account.busy_calendar_urls or []):
+        forget_busy(doctor.id)
     account.busy_calendar_urls = busy
     account.state = "pending"
     account.last_error = None
@@ -134,6 +142,52 @@ def _pick(calendars: list[RemoteCalendar], wanted: str | None) -> RemoteCalendar
                           field="calendar")
 
 
+def set_main_calendar(doctor: Doctor, url: str | None) -> CalendarAccount:
+    """The doctor's main calendar, read for free/busy only: a calendar URL of the account
+    already connected (the password goes nowhere else), or None to stop reading it."""
+    from agenda.sync.freebusy import same_account_url
+
+    account = account_of(doctor)
+    if account is None or not account.url or not account.password_encrypted:
+        raise ValidationError(_("Testez d'abord la connexion au serveur de calendrier."),
+                              field="main_url")
+    url = (url or "").strip()
+    if not url:
+        account.busy_calendar_urls = []
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValidationError(_("Adresse du calendrier invalide : elle commence par "
+                                    "https://."), field="main_url")
+        if not same_account_url(account, url):
+            raise ValidationError(_("Cette adresse n'est pas sur le serveur du compte "
+                                    "connecté (ou c'est le calendrier SNP) : le mot de passe "
+                                    "n'est envoyé qu'à l'adresse pour laquelle il a été "
+                                    "saisi."), field="main_url")
+        account.busy_calendar_urls = [canonical_href(url)]
+    account.freebusy_method = account.freebusy_fetched_at = account.freebusy_error = None
+    account.freebusy_from = account.freebusy_until = None
+    forget_busy(doctor.id)
+    if account.busy_calendar_urls:
+        _try_main_calendar(account)
+    db.session.commit()
+    return account
+
+
+def _try_main_calendar(account: CalendarAccount) -> None:
+    """Read the next day's busy times once, so that a wrong address is said at once."""
+    from datetime import timedelta
+
+    from agenda.sync.freebusy import read_busy
+
+    now = clock.now()
+    try:
+        account.freebusy_method = read_busy(account, now, now + timedelta(days=1)).method
+    except AdapterError as exc:
+        raise ValidationError(_("Lecture de l'agenda principal impossible : %(msg)s",
+                                msg=exc.message), field="main_url") from exc
+
+
 def disconnect(doctor: Doctor) -> None:
     account = account_of(doctor)
     if account is None:
@@ -142,6 +196,8 @@ def disconnect(doctor: Doctor) -> None:
 
     forget_account(account)
     account.calendar_url = None
+    account.busy_calendar_urls = []
+    forget_busy(doctor.id)
     account.password_encrypted = None
     account.state = "pending"
     db.session.commit()
@@ -253,6 +309,9 @@ def test_and_store(doctor: Doctor, url: str, username: str,
 
         forget_account(account)
         account.calendar_url = None
+    if moved:
+        account.busy_calendar_urls = []
+        forget_busy(doctor.id)
     account.url = new_url
     account.username = username.strip()
     if password:

@@ -14,9 +14,10 @@ from flask_login import current_user
 from agenda.accounts.access import roles_required
 from agenda.errors import DomainError
 from agenda.extensions import db
+from agenda.sync import freebusy as _freebusy  # also registers the free/busy provider
 from agenda.sync import services
 from agenda.sync.adapter import RemoteCalendar
-from agenda.sync.forms import CalendarChoiceForm, ConnectionForm
+from agenda.sync.forms import CalendarChoiceForm, ConnectionForm, MainCalendarForm
 
 bp = Blueprint("sync", __name__)
 _SESSION_KEY = "sync_calendars"
@@ -67,6 +68,7 @@ def settings():
         form.url.data = account.url
         form.username.data = account.username
     calendars = _calendars_in_session()
+    names = {c.url: c.name for c in calendars}
     new_feed = session.pop(_NEW_FEED_KEY, None)  # shown once, right after its creation
     choice = CalendarChoiceForm()
     choice.calendar.choices = [(c.url, c.name) for c in calendars]
@@ -74,8 +76,14 @@ def settings():
     if account is not None:
         choice.calendar.data = account.calendar_url
         choice.busy.data = list(account.busy_calendar_urls or [])
+    main_form = MainCalendarForm()
+    main = _freebusy.main_calendars(account)
+    if main and not main_form.is_submitted():
+        main_form.main_url.data = main[0]
     return render_template("sync/settings.html", doctor=doctor, account=account, form=form,
-                           choice=choice, calendars=calendars,
+                           choice=choice, calendars=calendars, main_form=main_form,
+                           main_calendars=[(u, names.get(u) or _freebusy.resource_name(u))
+                                           for u in main],
                            state=services.state_of(account),
                            log=services.recent_log(doctor),
                            ics_url=(url_for("sync.ics_feed", token=new_feed, _external=True)
@@ -129,6 +137,26 @@ def choose_calendar():
     flash(_("Calendrier « %(name)s » connecté : ses événements deviendront vos créneaux SNP "
             "à la prochaine synchronisation.", name=account.calendar_name), "success")
     return redirect(url_for("sync.settings"))
+
+
+@bp.post("/mon-calendrier/agenda-principal")
+@roles_required("doctor")
+def main_calendar():
+    """The main calendar read for free/busy only: a URL of the same account, or none."""
+    form = MainCalendarForm()
+    if not form.validate():
+        flash(_("Adresse du calendrier invalide."), "error")
+        return redirect(url_for("sync.settings") + "#agenda-principal")
+    clear = request.form.get("action") == "clear"
+    try:
+        services.set_main_calendar(_doctor(), None if clear else form.main_url.data)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("sync.settings") + "#agenda-principal")
+    flash(_("Agenda principal : il n'est plus lu.") if clear or not form.main_url.data else
+          _("Agenda principal enregistré : seules ses heures occupées seront lues."), "success")
+    return redirect(url_for("sync.settings") + "#agenda-principal")
 
 
 @bp.post("/mon-calendrier/deconnecter")

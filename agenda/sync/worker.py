@@ -314,6 +314,13 @@ def process_account(account_id: int, owner: str, *, inbound: bool = True,
             report.events_read += result.read
             if result.error:
                 report.errors.append(result.error)
+        if inbound and not calendar_error:
+            from agenda.sync.freebusy import refresh_account
+
+            # The main calendar's busy times (one REPORT, only with fixed slots ahead).
+            error = refresh_account(db.session.get(CalendarAccount, account_id))
+            if error:
+                report.errors.append(error)
         if report.delivered and not report.retried:
             account = db.session.get(CalendarAccount, account_id)
             if account.state != "error":
@@ -393,8 +400,8 @@ class _Snapshot:
 
 def _quick_candidates(account_ids: list[int]) -> dict[int, _Snapshot]:
     """Claimed doctors that may be checked with one REPORT and no database work: in a
-    settled state, nothing waiting in the outbox, no busy-only calendars, no recurring
-    event due for re-expansion. Three set-based queries for the whole pass."""
+    settled state, nothing waiting in the outbox, no main calendar read for free/busy, no
+    recurring event due for re-expansion. Three set-based queries for the whole pass."""
     from agenda.sync.inbound import REEXPAND_EVERY, horizon
     from agenda.sync.models import RemoteEvent
 
@@ -518,6 +525,11 @@ def run_pass(app: Flask, *, threads: int | None = None, owner: str | None = None
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+    if inbound:
+        from agenda.sync.freebusy import refresh_main_only
+
+        # Doctors who publish from the pages but connected their main calendar.
+        total.errors.extend(refresh_main_only(owner))
     # Rows nobody's calendar worker takes: mail, national platform, unconnected doctors.
     while True:
         ids = claim_items(owner, orphans=True)

@@ -97,7 +97,7 @@ MATRIX: dict[str, Rule] = {
     "api.booking_outcome": rule({"doctor"}, obj="booking", owners={"doctor"}),
     "sync.settings": rule({"doctor"}), "sync.test_connection": rule({"doctor"}),
     "sync.choose_calendar": rule({"doctor"}), "sync.disconnect": rule({"doctor"}),
-    "sync.renew_ics": rule({"doctor"}),
+    "sync.renew_ics": rule({"doctor"}), "sync.main_calendar": rule({"doctor"}),
     # bookers
     "booking.search": rule(BOOKERS), "booking.ed_quick": rule(BOOKERS),
     "booking.communes_lookup": rule(BOOKERS), "booking.close_call": rule(BOOKERS),

@@ -50,6 +50,10 @@ class ServerDouble:
     forbidden_users: set[str] = field(default_factory=set)
     break_marker: bytes | None = None  # REPORT answers: this event's part made invalid XML
     hide_marker: bytes | None = None  # GET of the event holding this text: 500
+    # A server without the free-busy-query REPORT (as some CalDAV servers): 403
+    # supported-report, the way RFC 4791 says to refuse an unsupported report.
+    refuse_freebusy: bool = False
+    bodies: list[bytes] = field(default_factory=list)  # REPORT bodies received
     requests: int = 0
     dropped: int = 0
     seen: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
@@ -116,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         path, prefix = self.path, d.prefix
+        if self.command == "REPORT":
+            d.bodies.append(body)
+            if d.refuse_freebusy and b"free-busy-query" in body:
+                return self._answer(403, b'<?xml version="1.0"?><D:error xmlns:D="DAV:">'
+                                         b"<D:supported-report/></D:error>",
+                                    {"Content-Type": "application/xml; charset=utf-8"})
         if self._user() in d.forbidden_users:
             return self._answer(403, b"<html>Forbidden</html>", {"Content-Type": "text/html"})
         if path.rstrip("/") == "/.well-known/caldav":

@@ -19,6 +19,7 @@ from agenda.slots.models import Slot
 from agenda.sync import adapter as adapter_mod
 from agenda.sync import crypto, worker
 from agenda.sync.adapter import canonical_href, parse_multistatus
+from agenda.sync.freebusy import refresh_account
 from agenda.sync.inbound import sync_account
 from agenda.sync.models import CalendarAccount, RemoteEvent, SyncLogEntry
 from agenda.sync.services import discover
@@ -303,7 +304,8 @@ def test_busy_only_calendar_read_on_both_servers(frozen, dav, make_doctor, conne
     db.session.commit()
     report = sync_account(account)
     assert report.error is None
-    assert [n for n in notes_of(doctor) if "chevauche un moment occupé" in n]
+    assert refresh_account(account) is None
+    assert [n for n in notes_of(doctor) if "agenda principal est occupé" in n]
 
 
 # --- 7. one REPORT per change ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.sync import crypto, worker
+from agenda.sync.freebusy import refresh_account
 from agenda.sync.inbound import sync_account
 from agenda.sync.models import CalendarAccount
 from tests.conftest import CSRF_RE
@@ -91,8 +92,9 @@ def test_settings_page_test_connection_then_choose_calendar(frozen, login_as, ma
                                               paris(TOMORROW, 15), summary="Dentiste"))
     sync_account(account)
     assert db.session.scalar(select(Slot).where(Slot.caldav_uid == "page-1")) is not None
+    assert refresh_account(account) is None
     html = client.get("/mon-calendrier").get_data(as_text=True)
-    assert "à jour" in html and "chevauche un moment occupé" in html
+    assert "à jour" in html and "agenda principal est occupé" in html
     assert "Dentiste" not in html  # busy times only, never titles
 
 

@@ -28,7 +28,11 @@ from agenda.booking.views import bp
 
 # --- doctor: "Demandes" (phone first) ---------------------------------------------------
 
-def _time_choices(req: FloatingRequest, slot: Slot | None, length_min: int) -> list[tuple]:
+def _time_choices(req: FloatingRequest, slot: Slot | None, length_min: int,
+                  busy: list | None = None) -> list[tuple] | dict:
+    """The start times of the window (every 10 minutes). With the busy periods of the
+    doctor's main calendar (``busy``), the free times come first (a busy period's end is
+    one of them), then the busy ones, still selectable, marked."""
     start = req.window_start
     end = req.window_end
     if slot is not None:
@@ -37,13 +41,47 @@ def _time_choices(req: FloatingRequest, slot: Slot | None, length_min: int) -> l
     if start < now:
         start = now + timedelta(minutes=(5 - now.minute % 5) % 5, seconds=-now.second,
                                 microseconds=-now.microsecond)
-    out = []
+    length = timedelta(minutes=length_min)
+    starts = []
     t = start
-    while t + timedelta(minutes=length_min) <= end and len(out) < 60:
-        # The value is the UTC instant (unambiguous on the autumn DST night), the label local.
-        out.append((t.strftime("%Y-%m-%dT%H:%MZ"), to_local(t).strftime("%H:%M")))
+    while t + length <= end and len(starts) < 60:
+        starts.append(t)
         t += timedelta(minutes=10)
-    return out
+    if busy is None:
+        # The value is the UTC instant (unambiguous on the autumn DST night), the label local.
+        return [(t.strftime("%Y-%m-%dT%H:%MZ"), to_local(t).strftime("%H:%M")) for t in starts]
+    starts = sorted(set(starts) | {e for _s, e in busy if start <= e and e + length <= end})
+    free, taken = [], []
+    for t in starts:
+        value, label = t.strftime("%Y-%m-%dT%H:%MZ"), to_local(t).strftime("%H:%M")
+        if any(s < t + length and e > t for s, e in busy):
+            taken.append((value, _("%(t)s — occupé dans votre agenda", t=label)))
+        else:
+            free.append((value, label))
+    groups = {}
+    if free:
+        groups[_("Libres dans votre agenda")] = free
+    if taken:
+        groups[_("Occupées dans votre agenda")] = taken
+    return groups
+
+
+def _busy_of(doctor, offers) -> tuple:
+    """The busy periods of the doctor's main calendar over every offered window, read once
+    (None when no main calendar is connected or it could not be read), and a note."""
+    from agenda import busy as busy_hook
+
+    if doctor is None or not offers:
+        return None, None
+    start = max(min(req.window_start for req, _o in offers), clock.now())
+    answer = busy_hook.busy_for_page(doctor, start, max(req.window_end for req, _o in offers))
+    if answer is None:
+        return None, None
+    if answer.error:
+        return None, _("Votre agenda principal n'a pas pu être lu : toutes les heures de la "
+                       "fenêtre sont proposées.")
+    return answer.periods, _("Heures libres d'après votre agenda principal (lu à %(t)s).",
+                             t=to_local(answer.fetched_at).strftime("%H:%M"))
 
 
 @bp.get("/demandes")
@@ -53,10 +91,11 @@ def my_requests():
     doctor = doctor_of(current_user)
     length = charter_for(doctor.cpts_id).default_length_min if doctor else 20
     cards = []
+    busy, busy_note = _busy_of(doctor, offers)
     for req, offer in offers:
         form = AcceptForm(prefix=f"r{req.id}")
         slot = db.session.get(Slot, offer.slot_id) if offer.slot_id else None
-        form.time.choices = _time_choices(req, slot, length)
+        form.time.choices = _time_choices(req, slot, length, busy)
         commune = db.session.get(Commune, req.patient.commune_insee)
         cards.append({"req": req, "offer": offer, "form": form, "commune": commune,
                       "area": cascade._area_label(req.patient.commune_insee)})
@@ -73,7 +112,7 @@ def my_requests():
                          detail="offre", user_id=current_user.id)
         db.session.commit()
     return render_template("booking/my_requests.html", cards=cards, accepted=accepted,
-                           refuse_form=ActionForm())
+                           refuse_form=ActionForm(), busy_note=busy_note)
 
 
 def _parse_choice(value: str) -> datetime:
