@@ -210,11 +210,10 @@ def department_page():
             rows = [{"insee": c.insee, "commune": c.name, "population": c.population,
                      "distance_km": c.distance_km, "covered": c.covered}
                     for c in dep.geo.communes]
-            return csv_response(rows, list(rows[0]) if rows else ["insee"],
+            return csv_response(rows, DEPARTMENT_COMMUNE_COLUMNS,
                                 f"departement-communes-{horizon}.csv")
         rows = dep.channels.rows()
-        return csv_response(rows, ["cpts_id", "cpts", "channel", "label",
-                                   *department.COUNTS],
+        return csv_response(rows, DEPARTMENT_CHANNEL_COLUMNS,
                             f"departement-canaux-{period.start_date}-{period.end_date}.csv")
     svg_map = svg.coverage_map(
         dep.geo.communes, geo.contours(), dep.geo.doctors, dep.geo.bands,
@@ -227,6 +226,9 @@ def department_page():
                            weekdays=weekday_names(), attribution=geo.ATTRIBUTION,
                            args=request.args)
 
+
+DEPARTMENT_COMMUNE_COLUMNS = ["insee", "commune", "population", "distance_km", "covered"]
+DEPARTMENT_CHANNEL_COLUMNS = ["cpts_id", "cpts", "channel", "label", *department.COUNTS]
 
 STATS_COLUMNS = {
     "summary": ["indicator", "label", "value", "definition"],

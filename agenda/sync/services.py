@@ -193,6 +193,10 @@ def doctor_by_rpps(rpps: str) -> Doctor:
 # --- state shown to people --------------------------------------------------------------------
 
 
+# The states shown to people (named in French by :mod:`agenda.labels`).
+SYNC_STATES = ("ok", "pending", "error", "none")
+
+
 @dataclass
 class SyncState:
     code: str  # "ok" / "pending" / "error" / "none"
