@@ -131,7 +131,7 @@ AUDIT_OBJECT = {
 SYNC_STATE = {"ok": _l("à jour"), "pending": _l("en attente"), "error": _l("erreur"),
               "none": _l("pas de calendrier connecté")}
 
-HORIZON = {"24h": _l("24 heures"), "48h": _l("48 heures"), "week": _l("la semaine")}
+HORIZON = {"24h": _l("24 heures"), "48h": _l("48 heures"), "week": _l("cette semaine")}
 
 PERIOD = {"week": _l("semaine"), "month": _l("mois"), "year": _l("année"),
           "custom": _l("période choisie")}

@@ -33,7 +33,7 @@ SAMPLES = {
     "audit_action": ("view", "consultation de la fiche"),
     "audit_object": ("booking", "réservation"),
     "sync_state": ("pending", "en attente"),
-    "horizon": ("week", "la semaine"),
+    "horizon": ("week", "cette semaine"),
     "period": ("custom", "période choisie"),
     "stat": ("no_shows", "Patients absents (lapins)"),
     "count": ("reorientations", "Réorientations vers le 15"),
