@@ -20,6 +20,7 @@ from agenda.timeutil import iso_week, shift_week
 from tests.conftest import login
 
 PAGES_PER_ROLE = 80
+SITE = "Agenda SNP"
 ROLES = ("doctor", "secretary", "regulator", "ed_nurse", "coordinator", "admin", "operator")
 
 # Paths never followed: files, API, logout, side effects on GET, machine formats.
@@ -212,8 +213,11 @@ def crawl(client, role: str, email: str, words: set[str],
             failures.append(f"{role} {path}: HTTP {resp.status_code}")
             continue
         html = resp.get_data(as_text=True)
-        if not re.search(r"<title>[^<]*\S[^<]*</title>", html):
-            failures.append(f"{role} {path}: pas de titre de page")
+        title = re.search(r"<title>([^<]*)</title>", html)
+        if not title or title.group(1).strip() in ("", f"{SITE} — {SITE}"):
+            failures.append(f"{role} {path}: pas de titre propre à la page")
+        if 'rel="icon"' not in html:
+            failures.append(f"{role} {path}: pas d'icône (favicon)")
         text, links = read(html)
         for rule, targets in FOLLOW:
             if m := rule.match(path):
@@ -266,3 +270,15 @@ def test_the_checker_catches_codes_and_english_numbers(app):
     assert any("1er" in f for f in found) and any("(s)" in f for f in found)
     assert not problems("92,6 % · 400,00 € · 0,4 km · 1er novembre · 2 patients", words,
                         pattern)
+
+
+def test_the_favicon_is_served(client):
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert b"<svg" in svg.data
+    png = client.get("/static/favicon.png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert png.data.startswith(b"\x89PNG\r\n\x1a\n")
+    login_page = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in login_page
+    assert "<title>Connexion — Agenda SNP</title>" in login_page
