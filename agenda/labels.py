@@ -57,8 +57,9 @@ SLOT_MODE = {"AMB": _l("au cabinet"), "VR": _l("téléconsultation"),
 SLOT_SOURCE = {"web": _l("saisi sur le site"), "api": _l("API"),
                "caldav": _l("calendrier du médecin")}
 
-BOOKING_STATUS = {"booked": _l("réservé"), "seen": _l("vu"), "no_show": _l("non venu"),
-                  "cancelled": _l("annulé")}
+# A booking (une réservation): the words agree with it ("Réservation … annulée").
+BOOKING_STATUS = {"booked": _l("réservée"), "seen": _l("patient vu"),
+                  "no_show": _l("patient absent"), "cancelled": _l("annulée")}
 
 REQUEST_STATUS = {"pending": _l("en attente"), "accepted": _l("acceptée"),
                   "expired": _l("expirée"), "cancelled": _l("annulée")}

@@ -180,8 +180,9 @@ def close_call():
 
 
 def call_outcome_label(outcome: str) -> str:
-    return {"no_slot": _("aucun créneau ne convient"), "declined": _("le patient refuse"),
-            "other": _("autre")}.get(outcome, outcome)
+    from agenda.labels import label
+
+    return label(outcome, "call_outcome")
 
 
 # --- emergency department: one screen ----------------------------------------------------
