@@ -17,6 +17,7 @@ from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
 from agenda.coverage.services import save_indemnity_formula
 from agenda.errors import ValidationError
+from agenda.labels import label
 from agenda.timeutil import iso_week, parse_service_date, parse_week, shift_week, to_local
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
@@ -41,7 +42,8 @@ def week_arg(name: str = "week") -> str:
 def horizon_arg() -> str:
     horizon = request.args.get("horizon") or "48h"
     if horizon not in geo.HORIZONS:
-        raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h ou week).", h=horizon),
+        raise ValidationError(_("Horizon invalide : %(h)s (au choix : %(choices)s).", h=horizon,
+                                choices=", ".join(label(h, "horizon") for h in geo.HORIZONS)),
                               field="horizon")
     return horizon
 
@@ -210,11 +212,10 @@ def department_page():
             rows = [{"insee": c.insee, "commune": c.name, "population": c.population,
                      "distance_km": c.distance_km, "covered": c.covered}
                     for c in dep.geo.communes]
-            return csv_response(rows, list(rows[0]) if rows else ["insee"],
+            return csv_response(rows, DEPARTMENT_COMMUNE_COLUMNS,
                                 f"departement-communes-{horizon}.csv")
         rows = dep.channels.rows()
-        return csv_response(rows, ["cpts_id", "cpts", "channel", "label",
-                                   *department.COUNTS],
+        return csv_response(rows, DEPARTMENT_CHANNEL_COLUMNS,
                             f"departement-canaux-{period.start_date}-{period.end_date}.csv")
     svg_map = svg.coverage_map(
         dep.geo.communes, geo.contours(), dep.geo.doctors, dep.geo.bands,
@@ -227,6 +228,9 @@ def department_page():
                            weekdays=weekday_names(), attribution=geo.ATTRIBUTION,
                            args=request.args)
 
+
+DEPARTMENT_COMMUNE_COLUMNS = ["insee", "commune", "population", "distance_km", "covered"]
+DEPARTMENT_CHANNEL_COLUMNS = ["cpts_id", "cpts", "channel", "label", *department.COUNTS]
 
 STATS_COLUMNS = {
     "summary": ["indicator", "label", "value", "definition"],
