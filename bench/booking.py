@@ -186,9 +186,15 @@ def serve_in_thread(app) -> tuple[int, object]:
     return server.server_port, server
 
 
+def phone_of(n: int) -> str:
+    """A distinct phone per patient: the same phone twice is a possible duplicate (409)."""
+    digits = f"{n:08d}"
+    return "06 " + " ".join(digits[i:i + 2] for i in range(0, 8, 2))
+
+
 def body_for(slot_id: int, insee: str) -> dict:
     return {"slot_id": slot_id, "patient": {"last_name": "Bench", "first_name": "Patient",
-                                            "commune": insee, "phone": "06 00 00 00 00"}}
+                                            "commune": insee, "phone": phone_of(slot_id)}}
 
 
 def post_latencies(port: int, path: str, bodies: list[dict], token: str | None) -> list[float]:

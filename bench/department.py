@@ -54,11 +54,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.booking import free_port, pct  # noqa: E402
+from bench.booking import free_port, pct, phone_of  # noqa: E402
 
 AIM_SEARCH_P95_MS = 15
 PASSWORD = "motdepasse-bench"
-PHONE = "06 00 00 00 00"
 # Charters differ from one CPTS to the next: (horizon hours, same day until, radius km).
 CHARTERS = [(48, None, 15), (24, None, 10), (72, None, 20), (48, None, 12),
             (36, None, 15), (0, "20:00", 15)]
@@ -315,8 +314,9 @@ class Client:
 
 
 def patient(insee: str, n: int) -> dict:
+    """Patient ``n`` (a distinct phone each: the same phone twice is a possible duplicate)."""
     return {"last_name": f"Patient{n}", "first_name": "Bench", "commune": insee,
-            "phone": PHONE}
+            "phone": phone_of(n)}
 
 
 # --- 1. search ----------------------------------------------------------------------------
@@ -562,12 +562,12 @@ def bench_bookings(app, data: dict, ports: list[int], *, n: int, clients: int,
         c = Client(ports, tokens[t])
         c.n = t  # threads start on alternate instances
         out = []
-        for k, (slot, insee) in enumerate(jobs[t]):
+        for slot, insee in jobs[t]:
             if time.perf_counter() > deadline:
                 break
             t0 = time.perf_counter()
             status, _ = c.call("POST", "/api/v1/bookings",
-                               {"slot_id": slot, "patient": patient(insee, k)})
+                               {"slot_id": slot, "patient": patient(insee, slot)})
             out.append((status, time.perf_counter() - t0))
         c.close()
         return out
