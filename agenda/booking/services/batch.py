@@ -7,8 +7,9 @@ that takes the slot and the INSERT of every new object of the session as ONE sta
 with data-modifying CTEs::
 
     WITH taken AS (UPDATE slots SET … WHERE id = … AND status = 'open' … RETURNING id),
-         w0 AS (INSERT INTO patients (…) SELECT … FROM taken RETURNING id),
-         w1 AS (INSERT INTO bookings (…) SELECT … FROM taken RETURNING id), …
+         w0 AS (INSERT INTO patients (…) SELECT … FROM taken,
+                json_populate_record(NULL::patients, :w0) RETURNING id),
+         w1 AS (INSERT INTO bookings (…) SELECT … FROM taken, … RETURNING id), …
     SELECT taken.id, w0.id, w1.id, … FROM taken, w0, w1, …
 
 Each INSERT selects from ``taken``: when the UPDATE matched no row (the slot was taken,
@@ -28,10 +29,15 @@ Other databases (SQLite) flush as usual: :func:`single_statement` says which pat
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, inspect, literal, select, true
+import functools
+from datetime import date, datetime
+
+from sqlalchemy import (JSON, bindparam, func, insert, inspect, literal_column, select,
+                        true)
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.types import TypeDecorator
 
 from agenda.extensions import db
 
@@ -50,32 +56,32 @@ def next_id_columns(*models) -> list:
             .label(f"next_{m.__table__.name}_id") for m in models]
 
 
-def take_and_insert(take: Update) -> bool:
-    """Run ``take`` (a conditional UPDATE of one row) and INSERT every new object of the
-    session, in one statement; the objects are written only if ``take`` matched a row.
-    Returns whether it did (if not, the caller rolls back). PostgreSQL only."""
+def take_and_insert(take: Update, params: dict) -> bool:
+    """Run ``take`` (a conditional UPDATE of one row, with its ``params``) and INSERT every
+    new object of the session, in one statement; the objects are written only if ``take``
+    matched a row. Returns whether it did (if not, the caller rolls back). PostgreSQL
+    only. Each row travels as one JSON parameter (``json_populate_record``): the
+    statement's text depends only on the tables and columns written, so that it is built
+    once and prepared by the server like any other."""
     session = db.session()
     session.dispatch.before_flush(session, None, None)
-    objects = list(session.new)
     order = {t: i for i, t in enumerate(db.metadata.sorted_tables)}
-    objects.sort(key=lambda o: order[inspect(o).mapper.local_table])
-    taken = take.returning(*take.table.primary_key.columns).cte("taken")
-    ctes, pk_keys = [], []
-    for i, obj in enumerate(objects):
-        cte, keys = _insert_from(obj, taken, f"w{i}")
-        ctes.append(cte)
-        pk_keys.append(keys)
-    stmt = select(*taken.c, *[c for cte in ctes for c in cte.c]).select_from(taken)
-    for cte in ctes:
-        stmt = stmt.join(cte, true())
+    objects = sorted(session.new, key=lambda o: order[inspect(o).mapper.local_table])
+    rows = [_row_of(obj) for obj in objects]
+    shape = tuple((inspect(o).mapper, tuple(names)) for o, (names, _values) in
+                  zip(objects, rows, strict=True))
+    stmt = _statement(take, shape)
+    params = dict(params)
+    for i, (_names, values) in enumerate(rows):
+        params[f"w{i}"] = values
     # The connection, not the session: no autoflush of the very objects written here.
-    row = session.connection().execute(stmt).first()
+    row = session.connection().execute(stmt, params).first()
     if row is None:
         return False
-    values = iter(row[len(taken.c):])
-    for obj, keys in zip(objects, pk_keys, strict=True):
-        for key in keys:
-            setattr(obj, key, next(values))
+    values = iter(row[1:])
+    for obj, (mapper, _names) in zip(objects, shape, strict=True):
+        for column in mapper.local_table.primary_key.columns:
+            setattr(obj, mapper.get_property_by_column(column).key, next(values))
     session.dispatch.after_flush(session, None)
     for obj in objects:
         session.expunge(obj)
@@ -85,16 +91,37 @@ def take_and_insert(take: Update) -> bool:
     return True
 
 
-def _insert_from(obj, taken, name: str):
-    """The CTE inserting ``obj`` (one row, selected from ``taken``) and the attribute
-    keys of its primary key, returned by the INSERT."""
+@functools.lru_cache(maxsize=64)
+def _statement(take: Update, shape: tuple):
+    """``WITH taken AS (take RETURNING id), w0 AS (INSERT … SELECT … FROM taken,
+    json_populate_record(NULL::table, :w0)) … SELECT taken.id, w0.id, …``."""
+    taken = take.returning(*take.table.primary_key.columns).cte("taken")
+    ctes = []
+    for i, (mapper, names) in enumerate(shape):
+        table = mapper.local_table
+        record = (func.json_populate_record(literal_column(f"NULL::{table.name}"),
+                                            bindparam(f"w{i}", type_=JSON))
+                  .table_valued(*names).alias(f"r{i}"))
+        ins = (insert(table).from_select(list(names), select(*record.c).select_from(taken)
+                                         .join(record, true()))
+               .returning(*table.primary_key.columns))
+        ctes.append(ins.cte(f"w{i}"))
+    stmt = select(*taken.c, *[c for cte in ctes for c in cte.c]).select_from(taken)
+    for cte in ctes:
+        stmt = stmt.join(cte, true())
+    return stmt
+
+
+def _row_of(obj) -> tuple[list[str], dict]:
+    """The columns ``obj`` writes and their values as JSON (what a flush would send)."""
+    _copy_many_to_one_keys(obj)
     state = inspect(obj)
     mapper = state.mapper
     table = mapper.local_table
     if mapper.persist_selectable is not table:
         raise TypeError(f"{mapper.class_.__name__}: one table per class only")
-    _copy_many_to_one_keys(obj)
-    names, values = [], []
+    dialect = db.session.get_bind().dialect
+    names, values = [], {}
     for column in table.columns:
         key = mapper.get_property_by_column(column).key
         if key in state.dict:
@@ -112,11 +139,18 @@ def _insert_from(obj, taken, name: str):
         if key not in state.dict:
             setattr(obj, key, value)  # what a flush would have set
         names.append(column.name)
-        values.append(literal(value, type_=column.type))
-    pk = list(table.primary_key.columns)
-    ins = (insert(table).from_select(names, select(*values).select_from(taken))
-           .returning(*pk))
-    return ins.cte(name), [mapper.get_property_by_column(c).key for c in pk]
+        values[column.name] = _json_value(column, value, dialect)
+    return names, values
+
+
+def _json_value(column, value, dialect):
+    if value is None or isinstance(column.type, JSON):
+        return value  # a JSON column's document goes in as it is
+    if isinstance(column.type, TypeDecorator):
+        value = column.type.process_bind_param(value, dialect)  # UTCDateTime's checks
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 def _copy_many_to_one_keys(obj) -> None:

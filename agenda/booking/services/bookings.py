@@ -28,6 +28,7 @@ from agenda.extensions import db
 from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotStatus
 from agenda.booking.services.search import horizon_ends, search_scope
 from agenda.territory.models import Doctor, Place
+from agenda.types import UTCDateTime
 
 ORIGINS = {"web", "api", "sas"}
 OUTCOMES = {BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value,
@@ -235,18 +236,11 @@ def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reas
     slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
     cpts_id = slot.cpts_id
     doctor = slot.doctor
-    take = (update(Slot)
-            .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
-                   Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
-                   Slot.booked_count < Slot.capacity, Slot.start == start, Slot.start > now,
-                   Slot.start < horizon, _hold_free(user.id, now))
-            .values(booked_count=Slot.booked_count + 1,
-                    status=case((Slot.booked_count + 1 >= Slot.capacity,
-                                 SlotStatus.BOOKED.value), else_=SlotStatus.OPEN.value),
-                    held_by_user_id=None, held_until=None, updated_at=now)
-            .execution_options(synchronize_session=False))
+    take = _take_statement()
+    params = {"take_slot": slot_id, "take_start": start, "take_now": now,
+              "take_horizon": horizon, "take_user": user.id}
     single = bool(ids)
-    if not single and db.session.execute(take).rowcount != 1:
+    if not single and db.session.execute(take, params).rowcount != 1:
         _lost_race()
     with db.session.no_autoflush:  # nothing reaches the database before the take
         patient = create_patient(patient_data, flush=False)
@@ -272,12 +266,32 @@ def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reas
         notify.booking_events(booking, "booked")
         notify.mail_doctor_booked(doctor.email, booking,
                                   absolute_url("booking.detail", booking_id=booking.id))
-    if single and not batch.take_and_insert(take):
+    if single and not batch.take_and_insert(take, params):
         _lost_race()
     # Shown at once (the API's booking_dict): kept loaded, nothing read after the commit.
     set_committed_value(booking, "doctor", doctor)
     commit_keeping_state(slot)
     return booking
+
+
+@functools.cache
+def _take_statement():
+    """THE take (built once): the slot is still open, in the charter, with room, at the
+    time read, ahead, within the horizon, and not held by somebody else."""
+    # (Parameters not named after a column: those would be read as values to SET.)
+    now = bindparam("take_now", type_=UTCDateTime)
+    return (update(Slot)
+            .where(Slot.id == bindparam("take_slot"), Slot.kind == SlotKind.FIXED.value,
+                   Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
+                   Slot.booked_count < Slot.capacity,
+                   Slot.start == bindparam("take_start", type_=UTCDateTime), Slot.start > now,
+                   Slot.start < bindparam("take_horizon", type_=UTCDateTime),
+                   _hold_free(bindparam("take_user"), now))
+            .values(booked_count=Slot.booked_count + 1,
+                    status=case((Slot.booked_count + 1 >= Slot.capacity,
+                                 SlotStatus.BOOKED.value), else_=SlotStatus.OPEN.value),
+                    held_by_user_id=None, held_until=None, updated_at=now)
+            .execution_options(synchronize_session=False))
 
 
 def _lost_race() -> None:
