@@ -371,28 +371,38 @@ def _duplicates_read():
                     Patient.birth_date == bindparam("birth_date"))
     scope = bindparam("scope", expanding=True)
     patient = (Patient.last_name, Patient.birth_date, Patient.phone)
+    # The live records of the window first (a few hundred at most; indexed), then their
+    # patients: never a scan of every patient ever booked, however the planner estimates.
+    live_bookings = (select(Booking.id).where(
+        Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
+        Booking.start < bindparam("until"), Booking.cpts_id.in_(scope))
+        .cte("live_bookings").prefix_with("MATERIALIZED", dialect="postgresql"))
+    live_requests = (select(FloatingRequest.id).where(
+        FloatingRequest.status == RequestStatus.PENDING.value,
+        FloatingRequest.window_end > bindparam("now"),
+        FloatingRequest.window_start < bindparam("until"),
+        FloatingRequest.cpts_id.in_(scope))
+        .cte("live_requests").prefix_with("MATERIALIZED", dialect="postgresql"))
     bookings = (
         select(literal("booking").label("kind"), Booking.start.label("start"),
                Booking.end.label("end"), Booking.channel, Booking.booker_org_id,
                Booking.reference, *patient, Doctor.first_name.label("doctor_first"),
                Doctor.last_name.label("doctor_last"), Place.label.label("place_label"),
                Place.address, Commune.name.label("commune"), Place.commune_insee.label("insee"))
+        .select_from(live_bookings).join(Booking, Booking.id == live_bookings.c.id)
         .join(Patient, Patient.id == Booking.patient_id)
         .join(Slot, Slot.id == Booking.slot_id).join(Place, Place.id == Slot.place_id)
         .join(Doctor, Doctor.id == Booking.doctor_id)
         .outerjoin(Commune, Commune.insee == Place.commune_insee)
-        .where(Booking.status == BookingStatus.BOOKED.value,
-               Booking.end > bindparam("now"), Booking.start < bindparam("until"),
-               Booking.cpts_id.in_(scope), candidate))
+        .where(candidate))
     requests = (
         select(literal("request"), FloatingRequest.window_start, FloatingRequest.window_end,
                FloatingRequest.channel, FloatingRequest.booker_org_id,
                FloatingRequest.reference, *patient, *[null()] * 6)
+        .select_from(live_requests)
+        .join(FloatingRequest, FloatingRequest.id == live_requests.c.id)
         .join(Patient, Patient.id == FloatingRequest.patient_id)
-        .where(FloatingRequest.status == RequestStatus.PENDING.value,
-               FloatingRequest.window_end > bindparam("now"),
-               FloatingRequest.window_start < bindparam("until"),
-               FloatingRequest.cpts_id.in_(scope), candidate))
+        .where(candidate))
     both = union_all(bookings, requests).subquery()
     return select(both).order_by(both.c.kind, both.c.start)
 
