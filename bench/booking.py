@@ -7,11 +7,18 @@ communes nearest to Châteaubriant):
 
 1. booking p50/p95 through ``POST /api/v1/bookings`` against a bare Flask + SQLAlchemy
    endpoint doing a one-row INSERT, both served the same way (werkzeug threaded server, one
-   keep-alive client), on the same database; prints the ratio (aim <= 2x);
+   keep-alive client), on the same database; prints the ratio (aim <= 2x), and the SQL
+   statements and round trips of each request, counted (SQLAlchemy events; libpq's
+   protocol trace on PostgreSQL) over 50 requests apart from the timed ones (aim <= 5
+   statements and 8 round trips per booking on PostgreSQL);
 2. search p95 (``run_search``, aim <= 30 ms), then at 10x data;
 3. when ``AGENDA_BENCH_DATABASE_URL`` names a THROW-AWAY PostgreSQL database (its tables
    are dropped and re-created): bookings per second under gunicorn (aim >= 200/s on 2 cores),
-   with the bare endpoint under the same gunicorn for reference.
+   with the bare endpoint under the same gunicorn for reference, and the resident memory
+   (RSS) of every process started (aim <= 120 MB a worker; the sync worker's:
+   ``bench/department.py``).
+
+A summary repeats the issue's figures. Timings are figures, never assertions.
 
 Without ``AGENDA_BENCH_DATABASE_URL`` everything runs on a temporary SQLite file.
 """
