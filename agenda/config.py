@@ -43,6 +43,15 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "FHIR_API_KEYS": ("", str, "comma-separated API keys allowed on the FHIR endpoints"),
     "FHIR_CLIENT_SUBJECTS": ("", str, "certificate subjects allowed (mTLS), separated by ';' "
                              "(or ',' when each starts with CN=)"),
+    "DB_POOL_SIZE": (5, int, "PostgreSQL: connections each process keeps open"),
+    "DB_POOL_MAX_OVERFLOW": (10, int, "PostgreSQL: extra connections opened under load, closed "
+                             "when returned"),
+    "DB_POOL_RECYCLE_SECONDS": (1800, int, "PostgreSQL: a connection older than this is "
+                                "replaced before use (below any idle timeout of a firewall, "
+                                "pgbouncer or the server)"),
+    "DB_POOL_PRE_PING": (False, bool, "PostgreSQL: test every connection before each request "
+                         "(one more round trip; for networks that drop idle connections "
+                         "sooner than the recycle)"),
     "LOG_LEVEL": ("INFO", str, "logging level"),
     "HEALTH_MAX_HEARTBEAT_AGE_SECONDS": (300, int,
                                          "/healthz: oldest acceptable sync worker heartbeat"),
@@ -76,7 +85,7 @@ def load(instance_path: str) -> dict:
     return {
         **cfg,
         "SQLALCHEMY_DATABASE_URI": cfg["DATABASE_URL"],
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(str(cfg["DATABASE_URL"])),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(str(cfg["DATABASE_URL"]), cfg),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
@@ -89,11 +98,29 @@ def load(instance_path: str) -> dict:
     }
 
 
-def engine_options(url: str) -> dict:
-    # A dead PostgreSQL connection (server restart) is replaced before use; SQLite needs no
-    # such check. Statement parameters (patient names, phones…) never appear in an error
-    # message or a log line.
-    return {"pool_pre_ping": not url.startswith("sqlite"), "hide_parameters": True}
+def engine_options(url: str, cfg: dict | None = None) -> dict:
+    """Statement parameters (patient names, phones…) never appear in an error message or a
+    log line. PostgreSQL: a pool per process, its connections recycled after
+    ``DB_POOL_RECYCLE_SECONDS`` rather than tested before each use (a test costs a round
+    trip on every request); after a server restart the first statement on a dead
+    connection fails, and the pool then replaces every connection opened before it
+    (``DB_POOL_PRE_PING=true`` trades the round trip for that one error). SQLite needs no
+    pool settings. ``cfg``: the settings (read from the environment when not given)."""
+    if url.startswith("sqlite"):
+        return {"hide_parameters": True}
+    cfg = cfg or {}
+
+    def setting(name: str):
+        if name in cfg:
+            return cfg[name]
+        default, kind, _doc = SETTINGS[name]
+        raw = os.environ.get(f"AGENDA_{name}")
+        return _cast(raw, kind) if raw not in (None, "") else default
+
+    return {"hide_parameters": True, "pool_pre_ping": setting("DB_POOL_PRE_PING"),
+            "pool_recycle": setting("DB_POOL_RECYCLE_SECONDS"),
+            "pool_size": setting("DB_POOL_SIZE"),
+            "max_overflow": setting("DB_POOL_MAX_OVERFLOW")}
 
 
 def _private_folder(path: Path) -> None:

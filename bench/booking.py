@@ -7,11 +7,18 @@ communes nearest to Châteaubriant):
 
 1. booking p50/p95 through ``POST /api/v1/bookings`` against a bare Flask + SQLAlchemy
    endpoint doing a one-row INSERT, both served the same way (werkzeug threaded server, one
-   keep-alive client), on the same database; prints the ratio (aim <= 2x);
+   keep-alive client), on the same database; prints the ratio (aim <= 2x), and the SQL
+   statements and round trips of each request, counted (SQLAlchemy events; libpq's
+   protocol trace on PostgreSQL) over 50 requests apart from the timed ones (aim <= 5
+   statements and 8 round trips per booking on PostgreSQL);
 2. search p95 (``run_search``, aim <= 30 ms), then at 10x data;
 3. when ``AGENDA_BENCH_DATABASE_URL`` names a THROW-AWAY PostgreSQL database (its tables
    are dropped and re-created): bookings per second under gunicorn (aim >= 200/s on 2 cores),
-   with the bare endpoint under the same gunicorn for reference.
+   with the bare endpoint under the same gunicorn for reference, and the resident memory
+   (RSS) of every process started (aim <= 120 MB a worker; the sync worker's:
+   ``bench/department.py``).
+
+A summary repeats the issue's figures. Timings are figures, never assertions.
 
 Without ``AGENDA_BENCH_DATABASE_URL`` everything runs on a temporary SQLite file.
 """
@@ -186,9 +193,15 @@ def serve_in_thread(app) -> tuple[int, object]:
     return server.server_port, server
 
 
+def phone_of(n: int) -> str:
+    """A distinct phone per patient: the same phone twice is a possible duplicate (409)."""
+    digits = f"{n:08d}"
+    return "06 " + " ".join(digits[i:i + 2] for i in range(0, 8, 2))
+
+
 def body_for(slot_id: int, insee: str) -> dict:
     return {"slot_id": slot_id, "patient": {"last_name": "Bench", "first_name": "Patient",
-                                            "commune": insee, "phone": "06 00 00 00 00"}}
+                                            "commune": insee, "phone": phone_of(slot_id)}}
 
 
 def post_latencies(port: int, path: str, bodies: list[dict], token: str | None) -> list[float]:
@@ -221,6 +234,96 @@ def report(label: str, values: list[float]) -> tuple[float, float]:
     return p50, p95
 
 
+# --- what a request costs on the wire, and in memory -------------------------------------
+
+class WireCounter:
+    """SQL statements (SQLAlchemy ``before_cursor_execute``) and, on PostgreSQL, round trips
+    to the server (libpq's protocol trace: one ``ReadyForQuery`` per exchange, BEGIN,
+    COMMIT and any ping included) sent through ``engine`` while counting. The pool is
+    emptied on entry so that every connection used is a traced one."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements = 0
+        self.trace = None
+
+    def _statement(self, *_args) -> None:
+        self.statements += 1
+
+    def _connect(self, dbapi_connection, _record) -> None:
+        import psycopg
+
+        # A descriptor of its own (libpq may close it with the connection), sharing the
+        # file's offset: the exchanges are appended one after the other.
+        dbapi_connection.pgconn.trace(os.dup(self.trace.fileno()))
+        dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        if self.engine.dialect.name == "postgresql":
+            self.trace = tempfile.TemporaryFile("w+")  # noqa: SIM115
+            event.listen(self.engine, "connect", self._connect)
+        self.engine.dispose()
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        if self.trace is not None:
+            event.remove(self.engine, "connect", self._connect)
+            self.engine.dispose()  # closes the traced connections
+
+    @property
+    def round_trips(self) -> int | None:
+        if self.trace is None:
+            return None
+        self.trace.flush()
+        self.trace.seek(0)
+        return sum(1 for line in self.trace if "\tReadyForQuery" in line)
+
+
+def per_request(engine, port: int, path: str, bodies: list[dict], token: str | None) -> str:
+    """Statements and round trips per request, counted over ``bodies`` (not timed)."""
+    with WireCounter(engine) as wire:
+        post_latencies(port, path, bodies, token)
+    n = len(bodies)
+    trips = wire.round_trips
+    return (f"{wire.statements / n:4.1f} statements"
+            + (f", {trips / n:4.1f} round trips" if trips is not None else "")
+            + " per request")
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of a process (Linux /proc), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def rss_line(label: str, pids: list[int]) -> tuple[str, float]:
+    sizes = [m for m in (rss_mb(p) for p in pids) if m is not None]
+    top = max(sizes, default=0.0)
+    return (f"  RSS {label:<34} " + ", ".join(f"{m:.0f}" for m in sizes)
+            + f" MB (max {top:.0f} MB; aim <= 120 MB)"), top
+
+
 # --- the measures ------------------------------------------------------------------------
 
 def department(database_url: str, scale: int):
@@ -233,19 +336,28 @@ def department(database_url: str, scale: int):
                          slots=6000 * scale)
 
 
-def bench_latency(database_url: str, instance: str, n_bookings: int) -> None:
+def bench_latency(database_url: str, instance: str, n_bookings: int) -> dict:
+    from agenda.extensions import db
+
     app, data = department(database_url, 1)
     rng = random.Random(11)
-    slots = rng.sample(data["fixed_slots"], n_bookings + 20)
+    slots = rng.sample(data["fixed_slots"], n_bookings + 70)
     bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
     port, server = serve_in_thread(app)
     bare = bare_app(database_url)
     bare_port, bare_server = serve_in_thread(bare)
     post_latencies(port, "/api/v1/bookings", bodies[:20], data["token"])  # warm-up
     post_latencies(bare_port, "/rows", bodies[:20], None)
+    with app.app_context():
+        engine = db.engine
+    with bare.app_context():
+        bare_engine = bare.extensions["sqlalchemy"].engine
+    # Counted apart (the protocol trace costs time), after the warm-up.
+    wire_booking = per_request(engine, port, "/api/v1/bookings", bodies[20:70], data["token"])
+    wire_bare = per_request(bare_engine, bare_port, "/rows", bodies[20:70], None)
     # Interleaved in blocks of 10, so that both see the same load on the machine.
     booking, reference = [], []
-    rest = bodies[20:]
+    rest = bodies[70:]
     for i in range(0, len(rest), 10):
         booking += post_latencies(port, "/api/v1/bookings", rest[i:i + 10], data["token"])
         reference += post_latencies(bare_port, "/rows", rest[i:i + 10], None)
@@ -255,13 +367,16 @@ def bench_latency(database_url: str, instance: str, n_bookings: int) -> None:
     b50, b95 = report("POST /api/v1/bookings (agenda)", booking)
     r50, r95 = report("POST /rows (bare one-row INSERT)", reference)
     print(f"  ratio p50 {b50 / r50:5.2f}x   ratio p95 {b95 / r95:5.2f}x   (aim <= 2x)")
+    print(f"  POST /api/v1/bookings: {wire_booking}   (aim <= 5 statements, 8 round trips)")
+    print(f"  POST /rows (bare):     {wire_bare}")
     server.shutdown()
     bare_server.shutdown()
     with app.app_context():
-        bench_search(app, data, "Search (1,000 doctors, 6,000 slots, 700 communes)")
+        p95 = bench_search(app, data, "Search (1,000 doctors, 6,000 slots, 700 communes)")
+    return {"ratio": b50 / r50, "wire": wire_booking, "search_p95": p95}
 
 
-def bench_search(app, data: dict, label: str, n: int = 300) -> None:
+def bench_search(app, data: dict, label: str, n: int = 300) -> float:
     from agenda.accounts.models import User
     from agenda.booking.services import prepare_search, run_search
     from agenda.extensions import db
@@ -278,19 +393,21 @@ def bench_search(app, data: dict, label: str, n: int = 300) -> None:
         times.append(time.perf_counter() - t0)
         sizes.append(len(results))
     print(f"{label}:")
-    report("run_search (one query, 50 best)", times)
+    _p50, p95 = report("run_search (one query, 50 best)", times)
     print(f"  mean results {statistics.mean(sizes):.0f}   (aim p95 <= 30 ms)")
+    return p95
 
 
-def bench_search_10x(database_url: str) -> None:
+def bench_search_10x(database_url: str) -> float:
     t0 = time.perf_counter()
     app, data = department(database_url, 10)
     print(f"(10x data generated in {time.perf_counter() - t0:.1f} s)")
     with app.app_context():
-        bench_search(app, data, "Search at 10x (10,000 doctors, 60,000 slots, 7,000 communes)")
+        return bench_search(app, data,
+                            "Search at 10x (10,000 doctors, 60,000 slots, 7,000 communes)")
 
 
-def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> None:
+def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> dict:
     app, data = department(database_url, 1)
     rng = random.Random(13)
     slots = rng.sample(data["fixed_slots"], n + 50)
@@ -302,6 +419,7 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> No
                BENCH_BARE_URL=database_url, PYTHONPATH=str(ROOT))
     print(f"Under gunicorn ({workers} workers, {clients} concurrent clients, "
           f"{os.cpu_count()} cores, PostgreSQL):")
+    out = {}
     for label, target, path, token in [  # token: one per client
             ("bookings/s  (POST /api/v1/bookings)", "wsgi:app", "/api/v1/bookings",
              data["tokens"]),
@@ -325,10 +443,17 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> No
             elapsed = time.perf_counter() - t0
             print(f"  {label:<38} {len(lat) / elapsed:7.0f} /s   "
                   f"p95 {pct(lat, 95):6.1f} ms")
+            out.setdefault("rate", len(lat) / elapsed)
+            workers_rss, top = rss_line(f"{target} workers (after the load)",
+                                        children_of(proc.pid))
+            print(workers_rss)
+            print(rss_line(f"{target} master", [proc.pid])[0])
+            out.setdefault("rss", top)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
         bodies = [body_for(s, "x") for s in slots]  # the bare endpoint ignores the commune
+    return out
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -340,6 +465,22 @@ def _wait_port(port: int, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("gunicorn did not start")
+
+
+def summary(f: dict) -> None:
+    """The issue's figures on one screen (measured above; timings are only figures)."""
+    print(f"Summary ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    if "ratio" in f:
+        print(f"  booking p50 / bare INSERT p50   {f['ratio']:5.2f}x   (aim <= 2.0x)")
+        print(f"  per booking                     {f['wire']}")
+    if "search_p95_10x" in f and "search_p95" in f:
+        print(f"  search p95 10x / 1x             {f['search_p95_10x'] / f['search_p95']:5.2f}x"
+              "   (aim <= 2x)")
+    if "rate" in f:
+        print(f"  bookings/s under gunicorn       {f['rate']:5.0f}    (aim >= 200/s)")
+        print(f"  RSS of a gunicorn worker        {f['rss']:5.0f} MB (aim <= 120 MB; the sync "
+              "worker's: bench/department.py)")
 
 
 def main() -> None:
@@ -358,16 +499,19 @@ def main() -> None:
     os.environ.setdefault("AGENDA_INSTANCE_PATH", tmp)
     pg = os.environ.get("AGENDA_BENCH_DATABASE_URL")
     url = pg or f"sqlite:///{tmp}/bench.sqlite3"
+    figures: dict = {}
     try:
         if not args.gunicorn_only:
-            bench_latency(url, tmp, args.bookings)
+            figures.update(bench_latency(url, tmp, args.bookings))
         if not args.no_10x and not args.gunicorn_only:
-            bench_search_10x(url if pg else f"sqlite:///{tmp}/bench10.sqlite3")
+            figures["search_p95_10x"] = bench_search_10x(
+                url if pg else f"sqlite:///{tmp}/bench10.sqlite3")
         if pg:
-            bench_gunicorn(pg, tmp, args.gunicorn_bookings, args.clients)
+            figures.update(bench_gunicorn(pg, tmp, args.gunicorn_bookings, args.clients))
         else:
             print("Gunicorn throughput: set AGENDA_BENCH_DATABASE_URL to a throw-away "
                   "PostgreSQL database to measure bookings per second.")
+        summary(figures)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

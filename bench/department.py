@@ -25,7 +25,10 @@ serving 3, one secretariat per CPTS serving its own CPTS only. It prints:
 3. the number of cross-CPTS leaks found by sampling (must be 0; exits 1 otherwise):
    secretaries' searches (in-process and API), their bookings of other CPTS's slots
    (must be 404), their reads of other organisations' bookings, and a coordinator's
-   ``/api/v1`` booking reads, coverage and statistics (own CPTS only, no identity).
+   ``/api/v1`` booking reads, coverage and statistics (own CPTS only, no identity);
+4. after the load, once the two sync workers have drained the outbox the bookings filled
+   (a department-scale pass), the resident memory (RSS) of every gunicorn worker and of
+   both sync workers (aim <= 120 MB each).
 
 Timings are figures, never assertions.
 """
@@ -54,11 +57,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.booking import free_port, pct  # noqa: E402
+from bench.booking import children_of, free_port, pct, phone_of, rss_line  # noqa: E402
 
 AIM_SEARCH_P95_MS = 15
 PASSWORD = "motdepasse-bench"
-PHONE = "06 00 00 00 00"
 # Charters differ from one CPTS to the next: (horizon hours, same day until, radius km).
 CHARTERS = [(48, None, 15), (24, None, 10), (72, None, 20), (48, None, 12),
             (36, None, 15), (0, "20:00", 15)]
@@ -315,8 +317,9 @@ class Client:
 
 
 def patient(insee: str, n: int) -> dict:
+    """Patient ``n`` (a distinct phone each: the same phone twice is a possible duplicate)."""
     return {"last_name": f"Patient{n}", "first_name": "Bench", "commune": insee,
-            "phone": PHONE}
+            "phone": phone_of(n)}
 
 
 # --- 1. search ----------------------------------------------------------------------------
@@ -562,12 +565,12 @@ def bench_bookings(app, data: dict, ports: list[int], *, n: int, clients: int,
         c = Client(ports, tokens[t])
         c.n = t  # threads start on alternate instances
         out = []
-        for k, (slot, insee) in enumerate(jobs[t]):
+        for slot, insee in jobs[t]:
             if time.perf_counter() > deadline:
                 break
             t0 = time.perf_counter()
             status, _ = c.call("POST", "/api/v1/bookings",
-                               {"slot_id": slot, "patient": patient(insee, k)})
+                               {"slot_id": slot, "patient": patient(insee, slot)})
             out.append((status, time.perf_counter() - t0))
         c.close()
         return out
@@ -594,7 +597,7 @@ def bench_bookings(app, data: dict, ports: list[int], *, n: int, clients: int,
     return {"statuses": statuses, "elapsed": elapsed}
 
 
-def check_nodes(app, ports: list[int], procs: list[subprocess.Popen]) -> None:
+def check_nodes(app, ports: list[int], procs: list[subprocess.Popen]) -> dict:
     from sqlalchemy import func, select
 
     from agenda.extensions import db
@@ -608,6 +611,35 @@ def check_nodes(app, ports: list[int], procs: list[subprocess.Popen]) -> None:
     health = [Client([p]).call("GET", "/healthz")[0] for p in ports]
     print(f"  sync workers running: {running} of 2 (heartbeats in the last minute: {recent}); "
           f"/healthz of the two instances: {health[0]}, {health[1]}")
+    drained, pending = drain_outbox(app)
+    print(f"  outbox after the load: {pending} rows still pending "
+          f"({'drained' if drained else 'not drained'} by the two sync workers)")
+    rss = {}
+    for label, pids in (("gunicorn workers (both instances)",
+                         [c for p in procs[:2] for c in children_of(p.pid)]),
+                        ("sync workers (after that pass)", [p.pid for p in procs[2:]])):
+        line, rss[label] = rss_line(label, pids)
+        print(line)
+    return rss
+
+
+def drain_outbox(app, timeout: float = 90) -> tuple[bool, int]:
+    """Wait for the sync workers to drain the outbox the bookings filled (a pass of the
+    department's scale: every booking's calendar and mail rows)."""
+    from sqlalchemy import func, select
+
+    from agenda.extensions import db
+    from agenda.outbox import OutboxItem
+
+    deadline = time.time() + timeout
+    with app.app_context():
+        while True:
+            pending = db.session.scalar(select(func.count()).select_from(OutboxItem)
+                                        .where(OutboxItem.status == "pending"))
+            db.session.rollback()
+            if not pending or time.time() > deadline:
+                return not pending, pending
+            time.sleep(2)
 
 
 # --- 3. leaks -----------------------------------------------------------------------------
@@ -852,13 +884,14 @@ def main() -> int:
             load = bench_bookings(app, data, ports, n=n_bookings, clients=clients,
                                   seconds=args.seconds, contested=args.contested,
                                   workers=args.workers)
-            check_nodes(app, ports, procs)
+            rss = check_nodes(app, ports, procs)
             leaks = sample_leaks(app, data, ports)
         elapsed = load["elapsed"]
         print(f"Summary ({engine}): search p95 {p95:.1f} ms (aim <= {AIM_SEARCH_P95_MS}); "
               f"{load['statuses'][201] / elapsed:.0f} bookings/s on two instances "
               f"({load['statuses'][201]} × 201, {load['statuses'][409]} × 409); "
-              f"cross-CPTS leaks: {leaks.total}")
+              f"cross-CPTS leaks: {leaks.total}; RSS max: "
+              + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()) + " (aim <= 120 MB)")
         return 1 if leaks.total else 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -14,7 +14,7 @@ disagree; ``tests/foundation/test_matrix.py`` replays every route against them.
 from __future__ import annotations
 
 from flask import g, has_request_context
-from sqlalchemy import or_, select
+from sqlalchemy import String, bindparam, cast, func, or_, select
 
 from agenda import clock
 from agenda.accounts.models import Organisation, OrgKind, Role, ServiceLink, User
@@ -25,7 +25,7 @@ from agenda.timeutil import to_local
 def active_link_clause(today=None):
     """A link serves from its creation until the day it is ended (``started_on`` is the
     history of when it began, not a schedule)."""
-    today = today or to_local(clock.now()).date()
+    today = today if today is not None else to_local(clock.now()).date()
     return or_(ServiceLink.ended_on.is_(None), ServiceLink.ended_on > today)
 
 
@@ -39,6 +39,32 @@ def served_cpts_ids(organisation_id: int) -> list[int]:
     return sorted(set(db.session.scalars(
         select(ServiceLink.cpts_id).where(ServiceLink.organisation_id == organisation_id,
                                           active_link_clause()))))
+
+
+def served_cpts_column(organisation=Organisation):
+    """What :func:`served_cpts_ids` reads, as a column to read with ``organisation`` (an
+    entity or an alias) in the same query: its active links' CPTS, comma-separated.
+    Execute with :func:`served_cpts_params`; give the value to :func:`remember_booking_scope`."""
+    return (select(func.aggregate_strings(cast(ServiceLink.cpts_id, String), ","))
+            .where(ServiceLink.organisation_id == organisation.id,
+                   active_link_clause(bindparam("scope_today")))
+            .scalar_subquery().label("served_cpts"))
+
+
+def served_cpts_params() -> dict:
+    return {"scope_today": to_local(clock.now()).date()}
+
+
+def remember_booking_scope(user: User, served: str | None) -> None:
+    """Keep for the request the booking scope read by :func:`served_cpts_column` with the
+    user's organisation (:func:`booking_scope` then reads nothing)."""
+    org = user.organisation
+    if org.kind == OrgKind.CPTS.value:
+        ids = [org.id]
+    else:
+        ids = sorted({int(x) for x in (served or "").split(",") if x})
+    if has_request_context():
+        g.setdefault("_scopes", {})[("booking_scope", user.id)] = ids
 
 
 def all_cpts_ids() -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -12,8 +13,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import contains_eager
 
 from agenda import audit, clock
 from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, LoginThrottle,
@@ -371,19 +372,35 @@ def create_token(user: User, name: str = "api") -> str:
 def user_for_token(token: str) -> User | None:
     if not token:
         return None
-    # One query for the token, its user and the user's organisation (every API call).
-    row = db.session.scalar(
-        select(ApiToken)
-        .options(joinedload(ApiToken.user).joinedload(User.organisation))
-        .where(ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None)))
+    # One query for the token, its user, the user's organisation and the CPTS it serves
+    # (every API call), built once.
+    from agenda.accounts.scope import remember_booking_scope, served_cpts_params
+
+    found = db.session.execute(_token_read(), {"digest": _token_digest(token),
+                                               **served_cpts_params()}).first()
     now = clock.now()
-    if row is None or not row.user.active or (row.expires_at and row.expires_at <= now):
+    if found is None:
         return None
+    row, served = found
+    if not row.user.active or (row.expires_at and row.expires_at <= now):
+        return None
+    remember_booking_scope(row.user, served)
     # Recorded at most once a minute: no extra write (and no hot row) on every API call.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now
         db.session.commit()
     return row.user
+
+
+@functools.cache
+def _token_read():
+    from agenda.accounts.scope import served_cpts_column
+
+    return (select(ApiToken, served_cpts_column())
+            .join(User, User.id == ApiToken.user_id)
+            .join(Organisation, Organisation.id == User.organisation_id)
+            .options(contains_eager(ApiToken.user).contains_eager(User.organisation))
+            .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None)))
 
 
 def revoke_token(user: User, token_id: int) -> None:

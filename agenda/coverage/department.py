@@ -24,7 +24,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import func, select, union
 
@@ -164,6 +163,8 @@ def department_geo(cpts: list[CptsInfo], horizon: str = "48h",
     department_of = dict(db.session.execute(
         select(Commune.insee, Commune.department).where(in_departments)).all())
     sites = geo.bookable_sites(ids, start, end) if ids else []
+    import numpy as np  # here, not at start-up (see agenda.coverage.geo)
+
     n = len(terr)
     best = np.full(n, np.inf)          # nearest distance, any CPTS
     best_cpts = np.full(n, -1)

@@ -29,13 +29,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import math
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import numpy as np
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from scipy.spatial import cKDTree
 from sqlalchemy import select
 
 from agenda import clock
@@ -46,6 +46,12 @@ from agenda.slots.models import Slot
 from agenda.territory.geo import EARTH_RADIUS_KM
 from agenda.territory.models import Doctor, Place
 from agenda.timeutil import iso_week, week_bounds
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and scipy (~40 MB) are imported by the functions that compute on arrays, not at
+# start-up: a web worker that never draws a coverage map, and the sync worker, do without.
 
 HORIZONS = ("24h", "48h", "week")
 # A distance equal to the radius is within it: floating-point error is absorbed (1 mm).
@@ -62,6 +68,8 @@ SHIPPED_CONTOURS = ("contours-44.geojson.gz",)
 # --- arrays -----------------------------------------------------------------------------
 
 def unit_vectors(lat, lon) -> np.ndarray:
+    import numpy as np
+
     la = np.radians(np.asarray(lat, dtype=float))
     lo = np.radians(np.asarray(lon, dtype=float))
     cl = np.cos(la)
@@ -73,6 +81,9 @@ def nearest_km(points_lat, points_lon, sites_lat, sites_lon) -> tuple[np.ndarray
 
     No site: distances are ``inf`` and indexes ``-1``.
     """
+    import numpy as np
+    from scipy.spatial import cKDTree
+
     n = len(points_lat)
     if n == 0:
         return np.zeros(0), np.zeros(0, dtype=int)
@@ -257,7 +268,7 @@ def coverage_from_arrays(terr: Territory, sites: list[tuple[int, float, float]],
     out = []
     for i in range(len(terr)):
         d = float(dist[i])
-        finite = np.isfinite(d)
+        finite = math.isfinite(d)
         out.append(CommuneCoverage(
             insee=terr.insee[i], name=terr.name[i], population=terr.population[i],
             lat=terr.lat[i], lon=terr.lon[i], distance_km=d if finite else None,
@@ -319,8 +330,8 @@ def distances_by_horizon(cpts_id: int, now: datetime | None = None) -> list[dict
                                 [s[2] for s in sites])
         for i, row in enumerate(rows):
             d = float(dist[i])
-            row[f"distance_{horizon}_km"] = round(d, 2) if np.isfinite(d) else None
-            row[f"covered_{horizon}"] = bool(np.isfinite(d) and within_radius(d, radius))
+            row[f"distance_{horizon}_km"] = round(d, 2) if math.isfinite(d) else None
+            row[f"covered_{horizon}"] = bool(math.isfinite(d) and within_radius(d, radius))
     rows.sort(key=lambda r: (-r["population"], r["commune"]))
     return rows
 

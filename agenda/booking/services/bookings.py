@@ -3,18 +3,20 @@ that show patient data (with their access rules and audit entries)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Organisation, Role, User
 from agenda.booking.models import (Booking, BookingStatus, CallOutcome, FloatingRequest,
-                                   Reorientation)
-from agenda.booking.services import notify
+                                   Patient, Reorientation)
+from agenda.booking.services import batch, notify
 from agenda.booking.services.calls import call_cpts, log_call
 from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
                                             charter_for, commit_keeping_state, doctor_of,
@@ -23,9 +25,10 @@ from agenda.booking.services.patients import (PatientData, check_duplicates, che
                                               create_patient, validate_patient)
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
 from agenda.extensions import db
-from agenda.slots.models import Slot, SlotKind, SlotStatus
+from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotStatus
 from agenda.booking.services.search import horizon_ends, search_scope
 from agenda.territory.models import Doctor, Place
+from agenda.types import UTCDateTime
 
 ORIGINS = {"web", "api", "sas"}
 OUTCOMES = {BookingStatus.SEEN.value, BookingStatus.NO_SHOW.value,
@@ -47,23 +50,23 @@ class BookingInput:
     regulation_number: str | None = None
 
 
-def _bookable_slot(user: User, slot_id: int) -> tuple[Slot, datetime]:
-    """The slot ``user`` may book, with its doctor loaded, and the end of its CPTS's booking
-    horizon. Exactly the search's rules (``search.bookable_conditions``): a slot of a CPTS
+def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = ()
+                   ) -> tuple[Slot, datetime, tuple[int, ...]]:
+    """The slot ``user`` may book, with its doctor loaded, the end of its CPTS's booking
+    horizon, and (PostgreSQL) the ids drawn for the ``reserve`` models — one query.
+    Exactly the search's rules (``search.bookable_conditions``): a slot of a CPTS
     the booker does not serve is not found (404); one the search would hide for a rule of
     the charter (horizon, hors charte, inactive doctor or place) is refused naming the rule
     (422); what a race can change (taken, held) is decided by the conditional UPDATE (409).
     """
     scope = search_scope(user)
-    row = db.session.execute(
-        select(Slot, Place.active).join(Doctor, Doctor.id == Slot.doctor_id)
-        .join(Place, Place.id == Slot.place_id)
-        .where(Slot.id == slot_id, Slot.cpts_id.in_(scope))
-        .options(contains_eager(Slot.doctor))).first()
+    row = db.session.execute(_slot_read(reserve, db.session.get_bind().dialect.name),
+                             {"slot_id": slot_id, "scope": scope}).first()
     if row is None:
         raise NotFound(_("Créneau introuvable."))
-    slot, place_active = row
-    horizon = horizon_ends([slot.cpts_id])[slot.cpts_id]
+    slot, place_active, charter, *ids = row
+    charters = {slot.cpts_id: charter} if charter is not None else None
+    horizon = horizon_ends([slot.cpts_id], charters=charters)[slot.cpts_id]
     if slot.start >= horizon:
         raise RuleViolation(
             _("Ce créneau est au-delà de l'horizon de réservation de la charte de sa CPTS "
@@ -75,7 +78,19 @@ def _bookable_slot(user: User, slot_id: int) -> tuple[Slot, datetime]:
     if not slot.doctor.active or not place_active:
         raise RuleViolation(_("Ce médecin ne reçoit plus de patients SNP à ce lieu."),
                             rule="doctor_inactive", field="slot_id")
-    return slot, horizon
+    return slot, horizon, tuple(ids)
+
+
+@functools.cache
+def _slot_read(reserve: tuple, _dialect: str):
+    """The slot, its doctor, its place's state and its CPTS's charter (built once)."""
+    return (select(Slot, Place.active, CharterSettings, *batch.next_id_columns(*reserve))
+            .join(Doctor, Doctor.id == Slot.doctor_id)
+            .join(Place, Place.id == Slot.place_id)
+            .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
+            .where(Slot.id == bindparam("slot_id"),
+                   Slot.cpts_id.in_(bindparam("scope", expanding=True)))
+            .options(contains_eager(Slot.doctor)))
 
 
 def _hold_free(user_id: int, now):
@@ -93,7 +108,7 @@ def hold_slot(user: User, slot_id: int) -> Slot:
     PostgreSQL: the organisation's holds are taken one at a time under a row lock).
     """
     require_booker(user)
-    slot, horizon = _bookable_slot(user, slot_id)
+    slot, horizon, _ids = _bookable_slot(user, slot_id)
     if slot.kind != SlotKind.FIXED.value:
         raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
                               field="slot_id")
@@ -180,7 +195,7 @@ def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
     require_booker(user)
     if data.origin not in ORIGINS:
         raise ValidationError(_("Origine inconnue."), field="origin")
-    slot, horizon = _bookable_slot(user, data.slot_id)
+    slot, horizon, ids = _bookable_slot(user, data.slot_id, reserve=(Patient, Booking))
     scope = search_scope(user)
     patient = validate_patient(data.patient, scope)
     reason_id = check_reason(data.reason_id, scope)
@@ -198,9 +213,8 @@ def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
                          detail=(data.duplicate_reason or "").strip()[:300])
             db.session.commit()
         return req
-    booking = _book_fixed(user, slot, horizon, patient, reason_id, note, data.origin,
-                          regulation, duplicates and data.duplicate_reason)
-    return booking
+    return _book_fixed(user, slot, horizon, patient, reason_id, note, data.origin,
+                       regulation, duplicates and data.duplicate_reason, ids=ids)
 
 
 def _regulation_number(value: str | None) -> str | None:
@@ -213,48 +227,77 @@ def _regulation_number(value: str | None) -> str | None:
 
 def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reason_id, note,
                 origin: str, regulation: str | None = None,
-                duplicate_reason: str | None = None) -> Booking:
+                duplicate_reason: str | None = None, *, ids: tuple = ()) -> Booking:
+    """THE take: one conditional UPDATE, its row count decides; nothing is written unless
+    it took the slot. On PostgreSQL the UPDATE and every row of the booking are one
+    statement (:mod:`.batch`, with the ``ids`` drawn for the patient and the booking);
+    elsewhere the UPDATE comes first, then one flush."""
     now = clock.now()
     slot_id, doctor_id, start, end = slot.id, slot.doctor_id, slot.start, slot.end
     cpts_id = slot.cpts_id
-    doctor_email = slot.doctor.email
-    # THE take: one conditional UPDATE, its row count decides. Nothing written before it.
-    result = db.session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.kind == SlotKind.FIXED.value,
-               Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
-               Slot.booked_count < Slot.capacity, Slot.start == start, Slot.start > now,
-               Slot.start < horizon, _hold_free(user.id, now))
-        .values(booked_count=Slot.booked_count + 1,
-                status=case((Slot.booked_count + 1 >= Slot.capacity, SlotStatus.BOOKED.value),
-                            else_=SlotStatus.OPEN.value),
-                held_by_user_id=None, held_until=None, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        db.session.rollback()
-        raise Conflict(_("Ce créneau n'est plus disponible (réservé ou bloqué entre-temps) : "
-                         "choisissez-en un autre."))
-    patient = create_patient(patient_data, flush=False)
-    booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor_id,
-                      cpts_id=cpts_id, patient=patient, booker_user_id=user.id,
-                      booker_org_id=user.organisation_id, channel=channel_of(user),
-                      origin=origin, status=BookingStatus.BOOKED.value, start=start, end=end,
-                      reason_id=reason_id, note=note, created_at=now,
-                      regulation_number=regulation)
-    db.session.add(booking)
-    db.session.flush()
-    log_call(user, CallOutcome.BOOKED.value, cpts_id, commune_insee=patient.commune_insee,
-             reason_id=reason_id, booking_id=booking.id, now=now)
-    audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id,
-                 cpts_id=cpts_id)
-    if duplicate_reason:
-        audit.record("duplicate_override", "booking", booking.id, patient_id=patient.id,
-                     user_id=user.id, cpts_id=cpts_id, detail=duplicate_reason.strip()[:300])
-    notify.booking_events(booking, "booked")
-    notify.mail_doctor_booked(doctor_email, booking,
-                              absolute_url("booking.detail", booking_id=booking.id))
+    doctor = slot.doctor
+    take = _take_statement()
+    params = {"take_slot": slot_id, "take_start": start, "take_now": now,
+              "take_horizon": horizon, "take_user": user.id}
+    single = bool(ids)
+    if not single and db.session.execute(take, params).rowcount != 1:
+        _lost_race()
+    with db.session.no_autoflush:  # nothing reaches the database before the take
+        patient = create_patient(patient_data, flush=False)
+        booking = Booking(reference=new_reference("R"), slot_id=slot_id, doctor_id=doctor_id,
+                          cpts_id=cpts_id, patient=patient, booker_user_id=user.id,
+                          booker_org_id=user.organisation_id, channel=channel_of(user),
+                          origin=origin, status=BookingStatus.BOOKED.value, start=start,
+                          end=end, reason_id=reason_id, note=note, created_at=now,
+                          regulation_number=regulation)
+        db.session.add(booking)
+        if single:
+            patient.id, booking.id = ids
+        else:
+            db.session.flush()
+        log_call(user, CallOutcome.BOOKED.value, cpts_id, commune_insee=patient.commune_insee,
+                 reason_id=reason_id, booking_id=booking.id, now=now)
+        audit.record("create", "booking", booking.id, patient_id=patient.id, user_id=user.id,
+                     cpts_id=cpts_id)
+        if duplicate_reason:
+            audit.record("duplicate_override", "booking", booking.id, patient_id=patient.id,
+                         user_id=user.id, cpts_id=cpts_id,
+                         detail=duplicate_reason.strip()[:300])
+        notify.booking_events(booking, "booked")
+        notify.mail_doctor_booked(doctor.email, booking,
+                                  absolute_url("booking.detail", booking_id=booking.id))
+    if single and not batch.take_and_insert(take, params):
+        _lost_race()
+    # Shown at once (the API's booking_dict): kept loaded, nothing read after the commit.
+    set_committed_value(booking, "doctor", doctor)
     commit_keeping_state(slot)
     return booking
+
+
+@functools.cache
+def _take_statement():
+    """THE take (built once): the slot is still open, in the charter, with room, at the
+    time read, ahead, within the horizon, and not held by somebody else."""
+    # (Parameters not named after a column: those would be read as values to SET.)
+    now = bindparam("take_now", type_=UTCDateTime)
+    return (update(Slot)
+            .where(Slot.id == bindparam("take_slot"), Slot.kind == SlotKind.FIXED.value,
+                   Slot.status == SlotStatus.OPEN.value, Slot.in_charter.is_(True),
+                   Slot.booked_count < Slot.capacity,
+                   Slot.start == bindparam("take_start", type_=UTCDateTime), Slot.start > now,
+                   Slot.start < bindparam("take_horizon", type_=UTCDateTime),
+                   _hold_free(bindparam("take_user"), now))
+            .values(booked_count=Slot.booked_count + 1,
+                    status=case((Slot.booked_count + 1 >= Slot.capacity,
+                                 SlotStatus.BOOKED.value), else_=SlotStatus.OPEN.value),
+                    held_by_user_id=None, held_until=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+
+
+def _lost_race() -> None:
+    db.session.rollback()
+    raise Conflict(_("Ce créneau n'est plus disponible (réservé ou bloqué entre-temps) : "
+                     "choisissez-en un autre."))
 
 
 # --- access and reads ---------------------------------------------------------------------

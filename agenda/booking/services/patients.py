@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, literal, null, or_, select, union_all
 
 from agenda import clock
 from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
@@ -43,6 +44,8 @@ class PatientData:
     treating_external_name: str | None = None
     treating_external_rpps: str | None = None
     mobility: str = Mobility.MOBILE.value
+    # The commune already resolved by the caller (``resolve_commune``): not read again.
+    commune: Commune | None = field(default=None, repr=False, compare=False)
 
 
 class AmbiguousCommune(ValidationError):
@@ -118,13 +121,26 @@ def resolve_legacy_commune(text: str) -> Commune:
     44110: refused, a postcode of several communes and Nort-sur-Erdre's INSEE code)."""
     raw = (text or "").strip()
     if INSEE_RE.match(raw.upper()):
-        candidates = communes_by_postcode(raw) if POSTCODE_RE.match(raw) else []
-        by_code = db.session.get(Commune, raw.upper())
-        if by_code is not None and by_code not in candidates:
-            candidates.append(by_code)
+        # One read: the communes of the postcode (most populated first), then the commune
+        # of the INSEE code.
+        candidates = list(db.session.scalars(_legacy_read(bool(POSTCODE_RE.match(raw))),
+                                             {"code": raw.upper(), "postcode": raw}))
         if candidates:
             return _one(candidates, raw)
     return resolve_commune(raw)
+
+
+@functools.cache
+def _legacy_read(with_postcode: bool):
+    from agenda.territory.models import commune_postcodes
+
+    if not with_postcode:
+        return select(Commune).where(Commune.insee == bindparam("code"))
+    by_postcode = Commune.insee.in_(select(commune_postcodes.c.insee).where(
+        commune_postcodes.c.postcode == bindparam("postcode")))
+    return (select(Commune).where(or_(by_postcode, Commune.insee == bindparam("code")))
+            .order_by(case((by_postcode, 0), else_=1), Commune.population.desc().nulls_last(),
+                      Commune.name))
 
 
 def _one(candidates: list[Commune], typed: str) -> Commune:
@@ -155,10 +171,13 @@ def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
     if data.phone and not PHONE_RE.match(data.phone):
         raise ValidationError(_("Numéro de téléphone invalide : %(p)s", p=data.phone),
                               field="phone")
-    if db.session.get(Commune, (data.commune_insee or "").upper()) is None:
+    code = (data.commune_insee or "").upper()
+    if data.commune is None or data.commune.insee != code:
+        data.commune = db.session.get(Commune, code)
+    if data.commune is None:
         raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
                                 code=data.commune_insee), field="commune")
-    data.commune_insee = data.commune_insee.upper()
+    data.commune_insee = code
     if data.mobility not in {m.value for m in Mobility}:
         raise ValidationError(_("Mode de venue inconnu."), field="mobility")
     kinds = {k.value for k in TreatingKind}
@@ -312,41 +331,80 @@ def _same_patient(data: PatientData, patient: Patient) -> bool:
 
 def find_duplicates(user, data: PatientData, scope: list[int]) -> list[DuplicateMatch]:
     """Live bookings and pending requests of the same patient (same last name and birth
-    date, or same phone) in the coming 48 hours, in the CPTS ``user`` serves. The live
-    records of 48 hours are few: they are read at once and compared here (names folded,
-    phones by their last nine digits)."""
+    date, or same phone) in the coming 48 hours, in the CPTS ``user`` serves. One query
+    reads the candidates (the same birth date, or a phone ending with the same nine
+    digits); the rule is then applied here (names folded, phones by their last nine
+    digits)."""
+    phone = _phone_key(data.phone)
+    if not phone and data.birth_date is None:
+        return []
+    now = clock.now()
+    rows = db.session.execute(_duplicates_read(), {
+        "now": now, "until": now + timedelta(hours=DUPLICATE_WINDOW_HOURS), "scope": scope,
+        "phone_pattern": f"%{phone}" if phone else None, "birth_date": data.birth_date})
+    matches: list[DuplicateMatch] = []
+    for row in rows:
+        if not _same_patient(data, row):
+            continue
+        if row.kind == "booking":
+            where = row.place_label or f"{row.address}, {row.commune or row.insee}".strip(", ")
+            where = f"Dr {row.doctor_first} {row.doctor_last} — {where}"
+        else:
+            where = _("demande en attente")
+        matches.append(DuplicateMatch(row.kind, row.start, row.end, where, row.channel,
+                                      row.booker_org_id == user.organisation_id,
+                                      row.reference))
+    return matches
+
+
+@functools.cache
+def _duplicates_read():
+    """Candidates of :func:`find_duplicates`, bookings then requests (built once)."""
     from agenda.booking.models import Booking, BookingStatus, FloatingRequest, RequestStatus
     from agenda.territory.models import Place
 
-    if not _phone_key(data.phone) and data.birth_date is None:
-        return []
-    now = clock.now()
-    until = now + timedelta(hours=DUPLICATE_WINDOW_HOURS)
-    matches: list[DuplicateMatch] = []
-    rows = db.session.execute(
-        select(Booking, Patient, Place).join(Patient, Patient.id == Booking.patient_id)
+    # Stored phones passed PHONE_RE: digits, spaces, dots, hyphens and a leading "+".
+    digits = Patient.phone
+    for sep in (" ", ".", "-", "+"):
+        digits = func.replace(digits, sep, "")
+    candidate = or_(digits.like(bindparam("phone_pattern")),
+                    Patient.birth_date == bindparam("birth_date"))
+    scope = bindparam("scope", expanding=True)
+    patient = (Patient.last_name, Patient.birth_date, Patient.phone)
+    # The live records of the window first (a few hundred at most; indexed), then their
+    # patients: never a scan of every patient ever booked, however the planner estimates.
+    live_bookings = (select(Booking.id).where(
+        Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
+        Booking.start < bindparam("until"), Booking.cpts_id.in_(scope))
+        .cte("live_bookings").prefix_with("MATERIALIZED", dialect="postgresql"))
+    live_requests = (select(FloatingRequest.id).where(
+        FloatingRequest.status == RequestStatus.PENDING.value,
+        FloatingRequest.window_end > bindparam("now"),
+        FloatingRequest.window_start < bindparam("until"),
+        FloatingRequest.cpts_id.in_(scope))
+        .cte("live_requests").prefix_with("MATERIALIZED", dialect="postgresql"))
+    bookings = (
+        select(literal("booking").label("kind"), Booking.start.label("start"),
+               Booking.end.label("end"), Booking.channel, Booking.booker_org_id,
+               Booking.reference, *patient, Doctor.first_name.label("doctor_first"),
+               Doctor.last_name.label("doctor_last"), Place.label.label("place_label"),
+               Place.address, Commune.name.label("commune"), Place.commune_insee.label("insee"))
+        .select_from(live_bookings).join(Booking, Booking.id == live_bookings.c.id)
+        .join(Patient, Patient.id == Booking.patient_id)
         .join(Slot, Slot.id == Booking.slot_id).join(Place, Place.id == Slot.place_id)
-        .where(Booking.status == BookingStatus.BOOKED.value, Booking.end > now,
-               Booking.start < until, Booking.cpts_id.in_(scope))
-        .order_by(Booking.start))
-    for booking, patient, place in rows:
-        if _same_patient(data, patient):
-            matches.append(DuplicateMatch(
-                "booking", booking.start, booking.end,
-                f"{booking.doctor.display_name} — {place.display}", booking.channel,
-                booking.booker_org_id == user.organisation_id, booking.reference))
-    reqs = db.session.execute(
-        select(FloatingRequest, Patient).join(Patient, Patient.id == FloatingRequest.patient_id)
-        .where(FloatingRequest.status == RequestStatus.PENDING.value,
-               FloatingRequest.window_end > now, FloatingRequest.window_start < until,
-               FloatingRequest.cpts_id.in_(scope))
-        .order_by(FloatingRequest.window_start))
-    for req, patient in reqs:
-        if _same_patient(data, patient):
-            matches.append(DuplicateMatch(
-                "request", req.window_start, req.window_end, _("demande en attente"),
-                req.channel, req.booker_org_id == user.organisation_id, req.reference))
-    return matches
+        .join(Doctor, Doctor.id == Booking.doctor_id)
+        .outerjoin(Commune, Commune.insee == Place.commune_insee)
+        .where(candidate))
+    requests = (
+        select(literal("request"), FloatingRequest.window_start, FloatingRequest.window_end,
+               FloatingRequest.channel, FloatingRequest.booker_org_id,
+               FloatingRequest.reference, *patient, *[null()] * 6)
+        .select_from(live_requests)
+        .join(FloatingRequest, FloatingRequest.id == live_requests.c.id)
+        .join(Patient, Patient.id == FloatingRequest.patient_id)
+        .where(candidate))
+    both = union_all(bookings, requests).subquery()
+    return select(both).order_by(both.c.kind, both.c.start)
 
 
 def check_duplicates(user, data: PatientData, scope: list[int],

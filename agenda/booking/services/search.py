@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, literal, or_, select
+from sqlalchemy import and_, case, join, or_, select, true
 
 from agenda import clock, metrics
 from agenda.slots.services import booking_horizon_end, charters_of
@@ -203,68 +203,90 @@ def prepare_search(user, commune: Commune, *, treating_doctor_id: int | None = N
 
 def run_search(q: SearchQuery) -> list[SlotResult]:
     """The bookable slots for ``q``, best first. Exactly one SQL query."""
-    from agenda.accounts.models import Organisation
-
     metrics.count_search()
     now = clock.now()
+    results = []
+    for row in db.session.execute(search_statement(q, now)):
+        dist = None
+        if row.lat is not None and row.lon is not None:
+            dist = round(distance_km(q.lat, q.lon, row.lat, row.lon), 1)
+        results.append(SlotResult(
+            slot_id=row.id, kind=row.kind, start=row.start, end=row.end, mode=row.mode,
+            remaining=row.capacity - row.booked_count, doctor_id=row.doctor_id,
+            doctor_name=f"Dr {row.first_name} {row.last_name}", address=row.address or "",
+            commune_name=row.commune_name, distance_km=dist,
+            is_treating=bool(q.treating_doctor_id) and row.doctor_id == q.treating_doctor_id,
+            held_by_me=(row.held_by_user_id == q.user_id and row.held_until is not None
+                        and row.held_until > now),
+            cpts_id=row.cpts_id, cpts_name=row.cpts_name, place_id=row.place_id))
+    return results
+
+
+def search_statement(q: SearchQuery, now: datetime):
+    """The search's one query. The places of the bounding box come first (indexed on
+    their coordinates); each place's bookable slots are read in start order up to the
+    limit over the slots' ``(doctor_id, start)`` / ``(place_id, start)`` indexes — a
+    top-N per place, however many slots the territory holds (PostgreSQL: a ``LATERAL``
+    subquery ``ORDER BY start LIMIT n``; SQLite: the same places, their slots through
+    ``ix_slots_place_start``). The commune's and the CPTS's names are read for the
+    returned rows only. What is bookable is :func:`bookable_conditions`."""
+    from agenda.accounts.models import Organisation
+
     min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
     coslat = math.cos(math.radians(q.lat))
     dx = (Place.lon - q.lon) * coslat
     dy = Place.lat - q.lat
     approx = dx * dx + dy * dy
-    if q.treating_doctor_id:
-        treating_rank = case((Slot.doctor_id == q.treating_doctor_id, 0), else_=1)
-    else:
-        treating_rank = literal(1)
+    # The treating doctor's slots first (wherever they practise), when one is named.
+    treating_rank = ((case((Place.doctor_id == q.treating_doctor_id, 0), else_=1),)
+                     if q.treating_doctor_id else ())
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
     status = Slot.status
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not postgresql:
         # SQLite has no statistics by default and would walk every open slot by
         # (status, start): let it start from the places' bounding box instead
-        # (ix_places_lat_lon, then ix_slots_place_start). PostgreSQL plans on its statistics.
+        # (ix_places_lat_lon, then ix_slots_place_start).
         status = Slot.status.concat("")
-    conditions = bookable_conditions(q.user_id, now, q.horizons, status=status) + [
-        Place.lat.between(min_lat, max_lat),
-        Place.lon.between(min_lon, max_lon),
-    ]
+    slot_conditions = bookable_conditions(q.user_id, now, q.horizons, status=status)
     if q.mode:
-        conditions.append(Slot.mode == q.mode)
+        slot_conditions.append(Slot.mode == q.mode)
     if q.kind:
-        conditions.append(Slot.kind == q.kind)
+        slot_conditions.append(Slot.kind == q.kind)
     if q.day:
         day_start = local_to_utc(q.day, time(0))
         day_end = local_to_utc(q.day + timedelta(days=1), time(0))
-        conditions += [Slot.start < day_end, Slot.end > day_start]
+        slot_conditions += [Slot.start < day_end, Slot.end > day_start]
+    # Pre-filters on the places (like the box; the slots' own CPTS is in the conditions).
+    place_conditions = [Place.lat.between(min_lat, max_lat), Place.lon.between(min_lon, max_lon),
+                        Place.cpts_id.in_(sorted(q.horizons))]
     if q.sector_id:
-        conditions.append(Place.commune_insee.in_(
+        place_conditions.append(Place.commune_insee.in_(
             select(sector_communes.c.insee).where(sector_communes.c.sector_id == q.sector_id)))
-    stmt = (select(Slot.id, Slot.kind, Slot.start, Slot.end, Slot.mode, Slot.capacity,
-                   Slot.booked_count, Slot.held_by_user_id, Slot.held_until, Doctor.id,
-                   Doctor.first_name, Doctor.last_name, Place.address, Place.lat,
-                   Place.lon, Commune.name, Slot.cpts_id, Organisation.name, Place.id)
-            .join(Place, Place.id == Slot.place_id)
-            .join(Doctor, Doctor.id == Slot.doctor_id)
-            .join(Commune, Commune.insee == Place.commune_insee)
-            .join(Organisation, Organisation.id == Slot.cpts_id)
-            .where(*conditions)
-            .order_by(*((treating_rank, approx, Slot.start, Slot.id) if q.order == "nearest"
-                        else (treating_rank, Slot.start, approx, Slot.id)))
-            .limit(q.limit))
-    results = []
-    for row in db.session.execute(stmt):
-        (slot_id, kind, start, end, mode, capacity, booked, held_by, held_until, doctor_id,
-         first, last, address, lat, lon, commune_name, cpts_id, cpts_name, place_id) = row
-        dist = None
-        if lat is not None and lon is not None:
-            dist = round(distance_km(q.lat, q.lon, lat, lon), 1)
-        results.append(SlotResult(
-            slot_id=slot_id, kind=kind, start=start, end=end, mode=mode,
-            remaining=capacity - booked, doctor_id=doctor_id,
-            doctor_name=f"Dr {first} {last}", address=address or "",
-            commune_name=commune_name, distance_km=dist,
-            is_treating=bool(q.treating_doctor_id) and doctor_id == q.treating_doctor_id,
-            held_by_me=held_by == q.user_id and held_until is not None and held_until > now,
-            cpts_id=cpts_id, cpts_name=cpts_name, place_id=place_id))
-    return results
+    slot_columns = (Slot.id, Slot.kind, Slot.start, Slot.end, Slot.mode, Slot.capacity,
+                    Slot.booked_count, Slot.held_by_user_id, Slot.held_until, Slot.cpts_id,
+                    Slot.doctor_id, Doctor.first_name, Doctor.last_name)
+    if postgresql:
+        slots = (select(*slot_columns).join(Doctor, Doctor.id == Slot.doctor_id)
+                 .where(Slot.place_id == Place.id, *slot_conditions)
+                 .order_by(Slot.start, Slot.id).limit(q.limit).lateral("s"))
+        from_ = join(Place, slots, true())
+    else:
+        slots = join(Slot, Doctor, Doctor.id == Slot.doctor_id)
+        from_ = join(Place, slots, and_(Slot.place_id == Place.id, *slot_conditions))
+    columns = [slots.c[c.key] if postgresql else c for c in slot_columns]
+    by_id = {c.key: col for c, col in zip(slot_columns, columns, strict=True)}
+    rank = (*treating_rank, approx, by_id["start"], by_id["id"]) if q.order == "nearest" \
+        else (*treating_rank, by_id["start"], approx, by_id["id"])
+    top = (select(*columns, Place.address, Place.lat, Place.lon, Place.commune_insee,
+                  Place.id.label("place_id"), *[r.label(f"rank_{i}") for i, r in enumerate(rank)])
+           .select_from(from_).where(*place_conditions).order_by(*rank).limit(q.limit)
+           .subquery("top"))
+    commune_name = (select(Commune.name).where(Commune.insee == top.c.commune_insee)
+                    .scalar_subquery())
+    cpts_name = select(Organisation.name).where(Organisation.id == top.c.cpts_id) \
+        .scalar_subquery()
+    return (select(top, commune_name.label("commune_name"), cpts_name.label("cpts_name"))
+            .order_by(*[top.c[f"rank_{i}"] for i in range(len(rank))]))
 
 
 def search_slots(user, commune: Commune, **kwargs) -> list[SlotResult]:

@@ -1,0 +1,144 @@
+"""The search's plan stays index-driven at every scale (issue 17).
+
+A generated department as in ``bench/booking.py`` (the real communes nearest to
+Châteaubriant, doctors spread over them, six slots each over the next two days), at 1× and
+10× (1,000 / 10,000 doctors, 6,000 / 60,000 slots, 700 / 7,000 communes), statistics
+gathered as autovacuum would. The database's own plan of the search query — the very
+statement ``run_search`` sends, with its parameters — must never read the whole ``slots``
+table: on PostgreSQL no sequential scan of ``slots`` (per place, its slots through an
+index, the top N in start order); on SQLite a SEARCH of ``slots`` through one of its
+indexes, never a SCAN. Plans, not timings: timings are for ``bench/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import random
+from datetime import timedelta
+from importlib import resources
+
+import pytest
+from sqlalchemy import event, insert, text
+
+from agenda import clock
+from agenda.booking import services
+from agenda.extensions import db
+from agenda.slots.models import Slot
+from agenda.territory.models import Commune, Doctor, Place
+from agenda.timeutil import iso_week
+
+CENTRE = (47.72021, -1.39411)  # Châteaubriant
+
+
+def _nearest_communes(n: int) -> list[dict]:
+    raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
+    rows = [r for r in csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
+            if r["lat"] and r["lon"]]
+
+    def d2(r):
+        dy = float(r["lat"]) - CENTRE[0]
+        dx = (float(r["lon"]) - CENTRE[1]) * math.cos(math.radians(CENTRE[0]))
+        return dx * dx + dy * dy
+
+    return sorted(rows, key=d2)[:n]
+
+
+def _department(cpts, scale: int) -> list[str]:
+    """Communes, doctors, their main places and open slots; returns the INSEE codes."""
+    rng = random.Random(5)
+    rows = _nearest_communes(700 * scale)
+    known = {c for c, in db.session.execute(text("SELECT insee FROM communes"))}
+    db.session.execute(insert(Commune), [
+        {"insee": r["insee"], "name": r["name"], "department": r["department"],
+         "postcodes": r["postcodes"], "population": int(r["population"] or 0),
+         "lat": float(r["lat"]), "lon": float(r["lon"])}
+        for r in rows if r["insee"] not in known])
+    now = clock.now().replace(second=0, microsecond=0)
+    doctors, places, slots = [], [], []
+    for i in range(1000 * scale):
+        r = rng.choice(rows)
+        lat = float(r["lat"]) + rng.uniform(-0.01, 0.01)
+        lon = float(r["lon"]) + rng.uniform(-0.01, 0.01)
+        doctors.append({"id": i + 1, "rpps": f"{10000000000 + i}", "first_name": "Plan",
+                        "last_name": f"Médecin {i}", "address": f"{i} rue", "lat": lat,
+                        "lon": lon, "commune_insee": r["insee"], "accepts_floating": True,
+                        "active": True, "cpts_id": cpts.id, "created_at": now})
+        places.append({"id": i + 1, "doctor_id": i + 1, "cpts_id": cpts.id, "label": "",
+                       "address": f"{i} rue", "commune_insee": r["insee"], "lat": lat,
+                       "lon": lon, "is_main": True, "active": True, "created_at": now})
+        for k in range(6):
+            start = now + timedelta(hours=2 + (k * 7 + i) % 44, minutes=20 * (i % 3))
+            slots.append({"doctor_id": i + 1, "place_id": i + 1, "cpts_id": cpts.id,
+                          "kind": "fixed", "start": start, "end": start + timedelta(minutes=20),
+                          "week": iso_week(start), "capacity": 1, "booked_count": 0,
+                          "mode": "AMB", "status": "open", "in_charter": True, "source": "web",
+                          "created_at": now, "updated_at": now})
+    db.session.execute(insert(Doctor), doctors)
+    db.session.execute(insert(Place), places)
+    for i in range(0, len(slots), 10000):
+        db.session.execute(insert(Slot), slots[i:i + 10000])
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("doctors", "places"):  # explicit ids: move the sequences on
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))")
+            conn.exec_driver_sql("ANALYZE")
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+    return [r["insee"] for r in rows]
+
+
+def _plan_of_search(user, commune, **kwargs) -> tuple[int, list]:
+    """The results' count and the database's plan of the query ``run_search`` sent."""
+    sent = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        results = services.search_slots(user, commune, **kwargs)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    statement, parameters = [s for s in sent if "slots" in s[0]][-1]
+    conn = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
+        return len(results), plan
+    rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    return len(results), [r[-1] for r in rows]
+
+
+def _nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("scale", [1, 10])
+def test_search_plan_reads_slots_through_an_index(cpts, make_user, frozen, scale):
+    insee = _department(cpts, scale)
+    user, _ = make_user("secretary")
+    doctor_id = 1
+    for code in (insee[0], insee[len(insee) // 20], insee[len(insee) // 4]):
+        commune = db.session.get(Commune, code)
+        for kwargs in ({}, {"order": "nearest"}, {"treating_doctor_id": doctor_id}):
+            found, plan = _plan_of_search(user, commune, **kwargs)
+            assert found > 0, (code, kwargs)
+            if db.engine.dialect.name == "postgresql":
+                nodes = list(_nodes(plan[0]["Plan"]))
+                on_slots = [n for n in nodes if n.get("Relation Name") == "slots"]
+                assert on_slots, plan
+                assert all(n["Node Type"] != "Seq Scan" for n in on_slots), (scale, code, plan)
+                assert any(n.get("Index Name", "").startswith("ix_slots") for n in nodes), plan
+            else:
+                on_slots = [line for line in plan if " slots " in f"{line} "]
+                assert on_slots, plan
+                assert all(line.startswith("SEARCH slots USING") and "INDEX" in line
+                           for line in on_slots), (scale, code, plan)

@@ -1,0 +1,43 @@
+"""numpy and scipy (~40 MB of memory per process) load only where coverage is computed
+(issue 17): neither a web worker (``wsgi:app``) nor the sync worker imports them at
+start-up. Checked in a fresh interpreter, as gunicorn and ``flask … sync worker`` start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+heavy = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'scipy'})
+out = {}
+import wsgi                                   # the web worker's app (gunicorn wsgi:app)
+out['web'] = heavy()
+from agenda import outbox
+from agenda.sync import worker                # the sync worker and every outbox handler
+outbox.load_handlers()
+with wsgi.app.app_context():
+    wsgi.app.test_cli_runner().invoke(args=['sync', '--help'])
+out['sync'] = heavy()
+from agenda.coverage import geo              # where the computation runs: loaded there
+geo.nearest_km([47.7], [-1.4], [47.6], [-1.3])
+out['computed'] = heavy()
+print(json.dumps(out))
+"""
+
+
+def test_web_and_sync_workers_start_without_numpy_or_scipy(tmp_path):
+    env = {"AGENDA_INSTANCE_PATH": str(tmp_path),
+           "AGENDA_DATABASE_URL": f"sqlite:///{tmp_path / 'probe.sqlite3'}",
+           "AGENDA_SECRET_KEY": "probe", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["web"] == []
+    assert out["sync"] == []
+    assert out["computed"] == ["numpy", "scipy"]
