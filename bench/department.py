@@ -811,11 +811,11 @@ def sample_leaks(app, data: dict, ports: list[int], *, per_booker: int = 12) -> 
         if status == 200:
             s = body["summary"]
             bad_doctors = {d["doctor_id"] for d in body["doctors"]} - exp["doctors"]
-            ok = (s["bookings"] == exp["bookings"] and s["slots_made_available"] == exp["made"]
+            ok = (s["bookings"] == exp["bookings"] and s["slots_offered"] == exp["made"]
                   and not bad_doctors)
         leaks.check("stats count own CPTS only", status == 200 and ok,
                     f"cpts {cpts_id}: HTTP {status}, bookings {s.get('bookings')} (own "
-                    f"{exp['bookings']}), slots {s.get('slots_made_available')} (own "
+                    f"{exp['bookings']}), slots {s.get('slots_offered')} (own "
                     f"{exp['made']}), foreign doctors {sorted(bad_doctors)[:5]}"
                     if status == 200 else f"HTTP {status}")
         client.close()
