@@ -1,0 +1,47 @@
+"""The supervision pages in Chromium: the access log, alerts, the indemnity preview."""
+
+from __future__ import annotations
+
+from tests.conftest import browser_login
+
+PASSWORD = "motdepasse-solide"
+
+
+def test_admin_finds_every_access_to_a_patient_in_two_steps(browser_page, supervised,
+                                                              make_user, app):
+    helene = supervised.book("Lefèvre", "Hélène", 2)
+    supervised.book("Martin", "Paul", 3)
+    from agenda import audit
+    from agenda.extensions import db
+
+    audit.record("view", "booking", helene.id, patient_id=helene.patient_id,
+                 user_id=supervised.secretary.id)
+    db.session.commit()
+    admin, _ = make_user("admin")
+    page = browser_page
+    browser_login(page, admin.email, PASSWORD)
+    page.goto(page.base_url + "/admin/journal")
+    # Step 1: type the name -> the matching patients.
+    page.get_by_label("Nom du patient").fill("lefèvre")
+    page.get_by_role("button", name="Chercher le patient").click()
+    page.wait_for_load_state()
+    hits = page.locator("#patient-hits li")
+    assert hits.count() == 1
+    assert "2 accès" in hits.first.inner_text()
+    # Step 2: pick her -> the list of accesses to her record.
+    hits.first.get_by_role("link", name="LEFÈVRE Hélène").click()
+    page.wait_for_load_state()
+    assert page.locator("#patient-title").inner_text().startswith(
+        "Accès au dossier de LEFÈVRE Hélène")
+    rows = page.locator("#audit tbody tr")
+    # The secretary's booking and opening, and the administrator's own search (it showed
+    # her name: the log records it too).
+    assert rows.count() == 3
+    assert [r.get_attribute("data-action") for r in rows.all()] == ["search", "view", "create"]
+    assert admin.name in rows.nth(0).locator("td.who").inner_text()
+    assert all(supervised.secretary.name in r.locator("td.who").inner_text()
+               for r in rows.all()[1:])
+    # The record is a link to its page.
+    rows.nth(1).get_by_role("link", name=f"réservation {helene.reference}").click()
+    page.wait_for_load_state()
+    assert f"/reservations/{helene.id}" in page.url
