@@ -15,8 +15,9 @@ from agenda.accounts.access import roles_required
 from agenda.coverage import department, geo, hourly, indemnities, stats, supervision, svg
 from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
-from agenda.coverage.services import save_indemnity_formula
+from agenda.coverage.services import handle_alert, save_indemnity_formula
 from agenda.errors import ValidationError
+from agenda.web import commit_or_flash
 from agenda.timeutil import iso_week, parse_service_date, parse_week, shift_week, to_local
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
@@ -124,7 +125,28 @@ def charter_page():
 @roles_required(*COORD)
 def alerts_page():
     rows = supervision.alerts(current_user.cpts_id)
-    return render_template("coverage/alerts.html", rows=rows)
+    return render_template("coverage/alerts.html", rows=rows,
+                           counts=supervision.alert_counts(rows))
+
+
+@bp.post("/alerts/handle", endpoint="handle_alert")
+@roles_required(*COORD)
+def handle_alert_page():
+    """Acknowledge ("je m'en occupe") or resolve an alert; back to the list."""
+    form = request.form
+    action = form.get("action", "")
+
+    def number(name: str) -> int | None:
+        value = (form.get(name) or "").strip()
+        return int(value) if value.isdigit() and len(value) < 12 else None
+
+    done = commit_or_flash(lambda: handle_alert(
+        current_user.cpts_id, current_user.id, action, alert_id=number("alert_id"),
+        kind=form.get("kind"), object_id=number("object_id")))
+    if done.ok:
+        flash(_("Alerte prise en charge.") if action == "acknowledge"
+              else _("Alerte résolue."), "info")
+    return redirect(url_for("coverage.alerts"), 303)
 
 
 @bp.get("/what-if", endpoint="whatif")

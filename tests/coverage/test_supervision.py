@@ -84,6 +84,9 @@ def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
                          created_at=now, resolved_at=now))
     db.session.commit()
     rows = supervision.alerts(doc.cpts_id)
+    # The resolved one comes last, shown for a week as handled.
+    assert [r.state for r in rows] == ["open"] * 4 + ["resolved"]
+    rows = rows[:4]
     kinds = sorted(r.kind for r in rows)
     assert kinds == ["event_conflict", "request_expired", "slot_cancelled", "sync_error"]
     by_kind = {r.kind: r for r in rows}
@@ -94,7 +97,8 @@ def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
     assert "Calendrier" in by_kind["event_conflict"].who
     assert by_kind["slot_cancelled"].who == "SAMU 44"
     html = login_as("coordinator").get("/coverage/alerts").get_data(as_text=True)
-    assert html.count("<tr data-kind=") == 4
+    assert html.count('" data-state="open"') == 4
+    assert html.count('" data-state="resolved"') == 1
     assert "RQ-OLD" not in html
 
 

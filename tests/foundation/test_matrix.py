@@ -131,6 +131,7 @@ MATRIX: dict[str, Rule] = {
     "coverage.index": rule(SUPERVISORS), "coverage.hourly": rule(SUPERVISORS),
     "coverage.geo": rule(SUPERVISORS), "coverage.charter": rule(SUPERVISORS),
     "coverage.alerts": rule(SUPERVISORS), "coverage.whatif": rule(SUPERVISORS),
+    "coverage.handle_alert": rule(SUPERVISORS),
     "coverage.stats": rule(SUPERVISORS), "coverage.indemnities": rule(SUPERVISORS),
     "coverage.save_formula": rule(SUPERVISORS),
     "api.coverage_hourly": rule(SUPERVISORS), "api.coverage_communes": rule(SUPERVISORS),

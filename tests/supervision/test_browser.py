@@ -45,3 +45,30 @@ def test_admin_finds_every_access_to_a_patient_in_two_steps(browser_page, superv
     rows.nth(1).get_by_role("link", name=f"réservation {helene.reference}").click()
     page.wait_for_load_state()
     assert f"/reservations/{helene.id}" in page.url
+
+
+def test_coordinator_acknowledges_an_alert(browser_page, supervised, make_user, frozen):
+    from agenda.alerts import raise_alert
+    from agenda.extensions import db
+
+    raise_alert("booking_cancelled", "Le médecin a annulé la réservation ABC123.",
+                cpts_id=supervised.org.id)
+    db.session.commit()
+    coord, _ = make_user("coordinator")
+    page = browser_page
+    browser_login(page, coord.email, PASSWORD)
+    panel = page.locator("#panel-alerts")
+    assert "Alertes à traiter : 1 · en cours de traitement : 0" in panel.inner_text()
+    page.locator("#panel-alerts").get_by_role("link", name="voir").click()
+    page.wait_for_load_state()
+    row = page.locator("#alerts tbody tr").first
+    assert row.get_attribute("data-state") == "open"
+    row.get_by_role("button", name="Je m'en occupe").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Alerte prise en charge.").is_visible()
+    row = page.locator("#alerts tbody tr").first
+    assert row.get_attribute("data-state") == "acknowledged"
+    assert f"Prise en charge par {coord.name} le lun. 30 nov. 09:00" in row.inner_text()
+    assert row.get_by_role("button", name="Je m'en occupe").count() == 0
+    page.goto(page.base_url + "/")
+    assert "Alertes à traiter : 0 · en cours de traitement : 1" in panel.inner_text()
