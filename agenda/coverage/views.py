@@ -4,7 +4,6 @@ compliance, alerts, what-if, statistics and indemnities."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -310,36 +309,95 @@ INDEMNITY_COLUMNS = ["doctor_id", "doctor", "month", "fixed_slots", "floating_wi
                      "no_shows", "amount", "detail"]
 
 
+def _month_arg(source) -> str:
+    month = (source.get("month") or "").strip() or to_local(clock.now()).strftime("%Y-%m")
+    indemnities.month_bounds(month)  # ValidationError on a bad month
+    return month
+
+
+def _tier_rows(formula: dict) -> list[list[str]]:
+    return [[str(n), str(a)] for n, a in formula.get("session_tiers", [])]
+
+
+def _render_indemnities(month: str, formula: dict, *, form: dict | None = None,
+                        tier_rows: list[list[str]] | None = None,
+                        errors: dict | None = None, preview: list | None = None,
+                        status: int = 200):
+    """The page: the month's saved statement, the formula form (as saved, or as typed when
+    it comes back with errors or a preview) and, on request, the preview of the month."""
+    cpts_id = current_user.cpts_id
+    rows = indemnities.monthly(cpts_id, month, formula)
+    rows_form = tier_rows if tier_rows is not None else _tier_rows(formula)
+    return render_template(
+        "coverage/indemnities.html", rows=rows, month=month, formula=formula,
+        total=indemnities.total(rows), form=form if form is not None else formula,
+        tier_rows=rows_form or [["0", ""]], errors=errors or {}, preview=preview,
+        preview_total=indemnities.total(preview) if preview is not None else None,
+        presets=indemnities.PRESETS), status
+
+
 @bp.get("/indemnities", endpoint="indemnities")
 @roles_required(*COORD)
 def indemnities_page():
     cpts_id = current_user.cpts_id
-    month = request.args.get("month") or to_local(clock.now()).strftime("%Y-%m")
+    month = _month_arg(request.args)
     formula = charter(cpts_id).indemnity_formula
-    rows = indemnities.monthly(cpts_id, month, formula)
     if request.args.get("format") == "csv":
+        rows = indemnities.monthly(cpts_id, month, formula)
         return csv_response(({**r.to_dict(), "month": month} for r in rows), INDEMNITY_COLUMNS,
                             f"indemnites-{month}.csv")
-    total = sum((r.amount for r in rows), Decimal("0.00"))
-    tiers = ", ".join(f"{n}:{a}" for n, a in formula.get("session_tiers", []))
-    return render_template("coverage/indemnities.html", rows=rows, month=month,
-                           formula=formula, tiers=tiers, total=total,
-                           presets=indemnities.PRESETS)
+    return _render_indemnities(month, formula)
 
 
 @bp.post("/indemnities/formula")
 @roles_required(*COORD)
 def save_formula():
+    """The formula form: tiers as rows ("from N patients: amount"), added or removed one at
+    a time; "Aperçu" computes the month with the formula as typed, "Enregistrer" saves it."""
     form = request.form
+    month = _month_arg(form)
     preset = form.get("preset")
     if preset in indemnities.PRESETS:
-        data = dict(indemnities.PRESETS[preset])
-    else:
-        data = {k: form.get(k, "") for k in (*indemnities.MONEY_KEYS, "monthly_cap")}
-        data["session_tiers"] = form.get("session_tiers", "")
-    save_indemnity_formula(current_user.cpts_id, data)
+        save_indemnity_formula(current_user.cpts_id, dict(indemnities.PRESETS[preset]))
+        flash(_("Formule d'indemnisation enregistrée."), "info")
+        return redirect(url_for("coverage.indemnities", month=month))
+    typed = {k: form.get(k, "").strip()[:30] for k in (*indemnities.MONEY_KEYS, "monthly_cap")}
+    tier_rows = [[n.strip()[:10], a.strip()[:30]] for n, a in zip(
+        form.getlist("tier_min"), form.getlist("tier_amount"), strict=False)
+        if n.strip() or a.strip()][:20]
+    action = form.get("action", "save")
+    if action == "add_tier":
+        tier_rows.append(["", ""])
+    elif action.startswith("remove_tier_"):
+        index = action.removeprefix("remove_tier_")
+        if index.isdigit() and int(index) < len(tier_rows):
+            del tier_rows[int(index)]
+    formula, errors = indemnities.check_formula({**typed, "session_tiers": tier_rows})
+    saved = charter(current_user.cpts_id).indemnity_formula
+    if action in ("add_tier",) or action.startswith("remove_tier_"):
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows)
+    if errors:
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows,
+                                   errors=errors, status=400)
+    if action == "preview":
+        preview = indemnities.monthly(current_user.cpts_id, month, formula)
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows,
+                                   preview=preview)
+    save_indemnity_formula(current_user.cpts_id, formula)
     flash(_("Formule d'indemnisation enregistrée."), "info")
-    return redirect(url_for("coverage.indemnities", month=form.get("month") or None))
+    return redirect(url_for("coverage.indemnities", month=month))
+
+
+@bp.get("/indemnities/<int:doctor_id>/releve", endpoint="indemnity_statement")
+@roles_required(*COORD)
+def indemnity_statement(doctor_id: int):
+    """A doctor's monthly statement, to print and hand out (the saved formula)."""
+    cpts_id = current_user.cpts_id
+    month = _month_arg(request.args)
+    statement = indemnities.statement(cpts_id, doctor_id, month,
+                                      charter(cpts_id).indemnity_formula)
+    return render_template("coverage/indemnity_statement.html", s=statement, month=month,
+                           now=clock.now())
 
 
 from agenda.coverage import cli, demo, panel  # noqa: E402,F401  (CLI, demo step, panel)

@@ -134,6 +134,7 @@ MATRIX: dict[str, Rule] = {
     "coverage.handle_alert": rule(SUPERVISORS),
     "coverage.stats": rule(SUPERVISORS), "coverage.indemnities": rule(SUPERVISORS),
     "coverage.save_formula": rule(SUPERVISORS),
+    "coverage.indemnity_statement": rule(SUPERVISORS, obj="doctor", owners=SUPERVISORS),
     "api.coverage_hourly": rule(SUPERVISORS), "api.coverage_communes": rule(SUPERVISORS),
     "api.stats_api": rule(SUPERVISORS),
     # the department view: the SAMU, the emergency departments, the platform operator

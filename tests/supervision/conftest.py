@@ -13,6 +13,7 @@ from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.territory.models import Sector
 from agenda.timeutil import iso_week
+from tests.coverage.test_indemnities import november  # noqa: F401  (a month of activity)
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Paris
 

@@ -72,3 +72,38 @@ def test_coordinator_acknowledges_an_alert(browser_page, supervised, make_user, 
     assert row.get_by_role("button", name="Je m'en occupe").count() == 0
     page.goto(page.base_url + "/")
     assert "Alertes à traiter : 0 · en cours de traitement : 1" in panel.inner_text()
+
+
+def test_indemnity_preview_matches_the_saved_statement(browser_page, make_user, app,
+                                                       november):
+    coord, _ = make_user("coordinator")
+    page = browser_page
+    browser_login(page, coord.email, PASSWORD)
+    page.goto(page.base_url + "/coverage/indemnities?month=2026-11")
+    page.get_by_label("€ par créneau fixe").fill("20")
+    page.get_by_label("Palier 1 : montant en euros").fill("200")
+    page.get_by_role("button", name="Ajouter un palier").click()
+    page.wait_for_load_state()
+    page.get_by_label("Palier 2 : à partir de combien de patients").fill("3")
+    page.get_by_label("Palier 2 : montant en euros").fill("150,00")
+    page.get_by_role("button", name="Aperçu du mois").click()
+    page.wait_for_load_state()
+    preview_total = page.locator("#preview-table-total").inner_text()
+    preview_rows = page.locator("#preview-table tbody tr").all_inner_texts()
+    assert preview_total == "610.00 €"
+    assert page.locator("#indemnities-total").inner_text() == "0.00 €"  # not saved yet
+    page.get_by_role("button", name="Enregistrer la formule").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Formule d'indemnisation enregistrée.").is_visible()
+    assert page.locator("#indemnities-total").inner_text() == preview_total
+    saved_rows = [r.removesuffix("\tRelevé à imprimer") for r in
+                  page.locator("#indemnities tbody tr").all_inner_texts()]
+    assert saved_rows == preview_rows
+    # The doctor's printable statement says the same.
+    page.get_by_role("link", name="Relevé à imprimer").first.click()
+    page.wait_for_load_state()
+    assert page.locator("#statement-total").inner_text() == preview_total
+    assert page.locator("h1").inner_text() == "Relevé d'indemnités — novembre 2026"
+    assert page.locator("header.top").evaluate("el => getComputedStyle(el).display") != "none"
+    page.emulate_media(media="print")
+    assert page.locator("header.top").evaluate("el => getComputedStyle(el).display") == "none"
