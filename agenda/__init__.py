@@ -150,7 +150,7 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from agenda import i18n
+    from agenda import i18n, labels
 
     app.jinja_env.globals.update(
         local_time=i18n.format_local_time,
@@ -161,6 +161,13 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = i18n.format_local_time
     app.jinja_env.filters["local_date"] = i18n.format_local_date
     app.jinja_env.filters["local_datetime"] = i18n.format_local_datetime
+    # French names of codes and French numbers: {{ u.role|label('role') }}, {{ r|pct }},
+    # {{ amount|money }}, {{ d|km }}, {{ n|num }}, {{ day|day }} ("1er novembre").
+    labels.install(app)
+    for name, fn in (("num", i18n.format_num), ("pct", i18n.format_pct),
+                     ("money", i18n.format_money), ("km", i18n.format_km),
+                     ("day", i18n.format_day)):
+        app.jinja_env.filters[name] = fn
 
 
 def _register_cli(app: Flask) -> None:

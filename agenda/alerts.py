@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -14,12 +15,22 @@ from agenda.extensions import db
 from agenda.types import UTCDateTime
 
 
+class AlertKind(str, enum.Enum):
+    """What an alert is about (named in French by :mod:`agenda.labels`)."""
+
+    REQUEST_EXPIRED = "request_expired"
+    BOOKING_CANCELLED = "booking_cancelled"
+    SYNC_ERROR = "sync_error"
+    EVENT_CONFLICT = "event_conflict"
+    SAS_ERROR = "sas_error"
+
+
 class Alert(db.Model):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_open", "resolved_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # request_expired / sync_error / event_conflict / slot_cancelled …
+    # An AlertKind value.
     kind: Mapped[str] = mapped_column(String(30))
     cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     # Who must act: a user, an organisation (bookers), and/or the coordinator (always sees).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from flask import has_request_context, request
@@ -12,6 +13,50 @@ from sqlalchemy.orm import Mapped, mapped_column
 from agenda import clock
 from agenda.extensions import db
 from agenda.types import UTCDateTime
+
+
+class AuditAction(str, enum.Enum):
+    """Every action written to the log (named in French by :mod:`agenda.labels`)."""
+
+    VIEW = "view"
+    LIST = "list"
+    CREATE = "create"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    ACCEPT = "accept"
+    EXTEND = "extend"
+    OUTCOME = "outcome"
+    PURGE = "purge"
+    DUPLICATE_OVERRIDE = "duplicate_override"
+    LINK_GRANT = "link.grant"
+    LINK_END = "link.end"
+    USER_ACTIVATE = "user.activate"
+    USER_DEACTIVATE = "user.deactivate"
+    TOKEN_CREATE = "token.create"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"
+    PASSWORD_RESET = "password.reset"
+    SAS_ACCOUNT_CREATED = "sas.account.created"
+    SAS_ACCOUNT_UPDATED = "sas.account.updated"
+    SAS_ACCOUNT_NATIONAL_ID_MOVED = "sas.account.national_id_moved"
+    SAS_APPOINTMENT_RESEND = "sas.appointment.resend"
+    SAS_CPTS_SETTINGS = "sas.cpts_settings"
+    SAS_LANDING = "sas.landing"
+    AUDIT_VIEW = "audit.view"  # the access log itself was read
+    AUDIT_EXPORT = "audit.export"
+    AUDIT_SEARCH = "audit.search"  # patients looked up by name in the access log
+
+
+class AuditObject(str, enum.Enum):
+    """The kinds of object an entry points at."""
+
+    BOOKING = "booking"
+    REQUEST = "request"
+    CALL = "call"
+    PATIENT = "patient"
+    USER = "user"
+    ORGANISATION = "organisation"
+    SLOT = "slot"
+    AUDIT = "audit"
 
 
 class AuditEntry(db.Model):

@@ -193,7 +193,7 @@ def _object(entry: AuditEntry, refs: dict) -> tuple[str, str | None]:
     kind, oid = entry.object_type, entry.object_id
     if oid is None:
         labels = {"booking": _("liste de réservations"), "request": _("liste de demandes"),
-                  "patient": _("recherche de patients"), "audit_log": _("journal d'accès")}
+                  "patient": _("recherche de patients"), "audit": _("journal d'accès")}
         return labels.get(kind, kind), None
     if kind == "booking":
         return _("réservation %(ref)s", ref=refs.get(("booking", oid), oid)), \
@@ -208,7 +208,7 @@ def _object(entry: AuditEntry, refs: dict) -> tuple[str, str | None]:
             url_for("accounts.admin_organisations")
     if kind == "patient":
         return _("dossier patient"), url_for("accounts.audit_log", patient=oid)
-    if kind == "audit_log":
+    if kind == "audit":
         return _("journal d'accès"), None
     if kind == "slot":
         return _("créneau n° %(id)s", id=oid), None

@@ -5,6 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from agenda import labels
+
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("Adresse e-mail"), validators=[DataRequired()])
@@ -13,10 +15,7 @@ class LoginForm(FlaskForm):
 
 class OrganisationForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Type"), choices=[
-        ("cpts", _l("CPTS")), ("secretariat", _l("Télésecrétariat")),
-        ("samu", _l("SAMU / SAS")), ("ed", _l("Service d'urgences")),
-        ("platform", _l("Plateforme (opérateur)"))])
+    kind = SelectField(_l("Type"), choices=list(labels.ORG_KIND.items()))
     cpts_id = SelectField(_l("CPTS qui l'administre"), coerce=int, validators=[Optional()])
     serves = SelectMultipleField(_l("CPTS servies (réservation)"), coerce=int,
                                  validators=[Optional()])
@@ -26,11 +25,7 @@ class OrganisationForm(FlaskForm):
 class UserForm(FlaskForm):
     email = EmailField(_l("Adresse e-mail"), validators=[DataRequired()])
     name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
-    role = SelectField(_l("Rôle"), choices=[
-        ("doctor", _l("Médecin")), ("secretary", _l("Télésecrétaire")),
-        ("regulator", _l("Régulateur SAMU/SAS")), ("ed_nurse", _l("IOA des urgences")),
-        ("coordinator", _l("Coordinateur CPTS")), ("admin", _l("Administrateur de la CPTS")),
-        ("operator", _l("Opérateur de la plateforme"))])
+    role = SelectField(_l("Rôle"), choices=list(labels.ROLE.items()))
     organisation_id = SelectField(_l("Organisation"), coerce=int)
 
 

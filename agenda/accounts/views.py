@@ -334,18 +334,18 @@ def audit_log():
         except DomainError as exc:
             errors["q"] = exc.message
         else:
-            audit.record("search", "patient", None, detail=f"hits:{len(hits)};patient:"
+            audit.record("audit.search", "patient", None, detail=f"hits:{len(hits)};patient:"
                          + ",".join(str(h.id) for h in hits))
     if request.args.get("format") == "csv" and not errors:
         from agenda.coverage.csvexport import csv_response
         from agenda.i18n import format_local_datetime
 
-        audit.record("export", "audit_log", None, detail=f.describe())
+        audit.record("audit.export", "audit", None, detail=f.describe())
         db.session.commit()
         rows = [r.csv_row(format_local_datetime(r.entry.at, "dd/MM/yyyy HH:mm:ss"))
                 for r in auditlog.export(current_user, f)]
         return csv_response(rows, auditlog.csv_columns(), "journal-acces.csv")
-    audit.record("view", "audit_log", None, detail=f.describe())
+    audit.record("audit.view", "audit", None, detail=f.describe())
     db.session.commit()
     result = auditlog.page(current_user, f)
     users, orgs = auditlog.choices(current_user)

@@ -34,12 +34,14 @@ from importlib import resources
 
 import numpy as np
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from scipy.spatial import cKDTree
 from sqlalchemy import select
 
 from agenda import clock
 from agenda.coverage.common import Territory, charter, territory
 from agenda.extensions import db
+from agenda.i18n import format_num
 from agenda.slots.models import Slot
 from agenda.territory.geo import EARTH_RADIUS_KM
 from agenda.territory.models import Doctor, Place
@@ -157,9 +159,9 @@ def bands(radius_km: float) -> list[tuple[float, str, str]]:
     edges = [(round(r / 3, 1), "b1"), (round(2 * r / 3, 1), "b2"), (r, "b3"), (2 * r, "b4")]
     out, low = [], 0.0
     for upper, css in edges:
-        out.append((upper, css, f"{low:g}–{upper:g} km"))
+        out.append((upper, css, f"{format_num(low)}–{format_num(upper)}\u00a0km"))
         low = upper
-    out.append((float("inf"), "b5", f"> {low:g} km"))
+    out.append((float("inf"), "b5", f"> {format_num(low)}\u00a0km"))
     return out
 
 
@@ -206,9 +208,13 @@ class GeoCoverage:
             return []
         names = ", ".join(f"{n} ({i})" for i, n, _p in self.unplaced[:20])
         more = len(self.unplaced) - 20
-        return [_("%(n)s commune(s) sans coordonnées ne peuvent pas être placées : %(names)s"
-                  "%(more)s. Leur population (%(pop)s hab.) est comptée comme non couverte.",
-                  n=len(self.unplaced), names=names,
+        return [ngettext("%(num)d commune sans coordonnées ne peut pas être placée : "
+                         "%(names)s%(more)s. Sa population (%(pop)s hab.) est comptée comme "
+                         "non couverte.",
+                         "%(num)d communes sans coordonnées ne peuvent pas être placées : "
+                         "%(names)s%(more)s. Leur population (%(pop)s hab.) est comptée comme "
+                         "non couverte.",
+                         len(self.unplaced), names=names,
                   more=_(" et %(k)s autres", k=more) if more > 0 else "",
                   pop=sum(p for _i, _n, p in self.unplaced))]
 

@@ -25,12 +25,14 @@ from datetime import date, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from agenda.booking.models import Booking, BookingStatus
 from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.errors import ValidationError
 from agenda.extensions import db
+from agenda.i18n import format_money
 from agenda.slots.models import Slot, SlotKind
 from agenda.timeutil import local_to_utc, to_local
 
@@ -175,26 +177,30 @@ def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
     f = {k: Decimal(str(formula.get(k, "0"))) for k in MONEY_KEYS}
     parts: list[tuple[str, Decimal]] = []
     if f["per_slot"]:
-        parts.append((f"{row.fixed_slots} × {f['per_slot']} €", f["per_slot"] * row.fixed_slots))
+        parts.append((f"{row.fixed_slots} × {format_money(f['per_slot'])}",
+                      f["per_slot"] * row.fixed_slots))
     if f["per_floating_hour"]:
         minutes = row.floating_minutes
-        label = f"{minutes // 60} h {minutes % 60:02d} × {f['per_floating_hour']} €"
+        label = f"{minutes // 60} h {minutes % 60:02d} × {format_money(f['per_floating_hour'])}"
         parts.append((label, f["per_floating_hour"] * minutes / Decimal(60)))
     tiers = formula.get("session_tiers") or []
     if tiers:
         total = sum((tier_amount(tiers, row.seen_by_day.get(day, 0)) for day in row.days),
                     Decimal(0))
-        parts.append((_("%(n)s astreinte(s) (paliers)", n=len(row.days)), total))
+        parts.append((ngettext("%(num)d astreinte (paliers)", "%(num)d astreintes (paliers)",
+                               len(row.days)), total))
     elif f["per_session"]:
-        parts.append((f"{len(row.days)} × {f['per_session']} €", f["per_session"] * len(row.days)))
+        parts.append((f"{len(row.days)} × {format_money(f['per_session'])}",
+                      f["per_session"] * len(row.days)))
     if f["per_consultation"]:
-        parts.append((f"{row.consultations} × {f['per_consultation']} €",
+        parts.append((f"{row.consultations} × {format_money(f['per_consultation'])}",
                       f["per_consultation"] * row.consultations))
     amount = sum((p[1] for p in parts), Decimal(0))
     cap = formula.get("monthly_cap")
     if cap not in (None, "") and amount > Decimal(str(cap)):
         # The statement shows what the ceiling takes off, so that its lines add up.
-        parts.append((_("plafond %(cap)s €", cap=cap), Decimal(str(cap)) - amount))
+        parts.append((_("plafond %(cap)s", cap=format_money(Decimal(str(cap)))),
+                      Decimal(str(cap)) - amount))
         amount = Decimal(str(cap))
     row.lines = [(label, value.quantize(CENT, rounding=ROUND_HALF_UP)) for label, value in parts]
     return amount.quantize(CENT, rounding=ROUND_HALF_UP), " + ".join(p[0] for p in parts)

@@ -9,12 +9,15 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from agenda.i18n import format_km, format_num
+
 BAND_COLOURS = {"b1": "#1a9850", "b2": "#91cf60", "b3": "#d9ef8b", "b4": "#fdae61",
                 "b5": "#d73027"}
 NO_CONTOUR_RADIUS = 4.0
 
 
 def _fmt(v: float) -> str:
+    """A coordinate (SVG syntax: decimal point; never shown as text)."""
     return f"{v:.1f}".rstrip("0").rstrip(".")
 
 
@@ -85,8 +88,8 @@ def coverage_map(communes: Sequence, contours: dict[str, dict], doctors: Sequenc
            # Colours in static/coverage.css (the CSP refuses inline styles).
            f"<title>{escape(title)}</title>", '<g class="communes">']
     for c in communes:
-        dist = "—" if c.distance_km is None else f"{c.distance_km:.1f} km"
-        label = escape(f"{c.name} ({c.insee}) — {c.population} hab. — {dist}")
+        dist = format_km(c.distance_km)
+        label = escape(f"{c.name} ({c.insee}) — {format_num(c.population)} hab. — {dist}")
         attrs = (f'class="commune {c.band}" data-insee="{escape(c.insee)}" '
                  f'data-band="{c.band}"')
         geom = contours.get(c.insee)
@@ -133,7 +136,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str = "", width: flo
     for i, (label, value) in enumerate(items):
         y = 24 + i * (bar_height + 6)
         w = avail * (value / top) if top else 0
-        shown = f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+        shown = f"{format_num(value)}{unit}"
         out.append(
             f'<g class="bar"><text x="{_fmt(label_w - 6)}" y="{_fmt(y + bar_height - 5)}" '
             f'font-size="12" text-anchor="end">{escape(_short(str(label), 32))}</text>'
@@ -159,14 +162,14 @@ def column_chart(items: Sequence[tuple[str, float]], *, title: str = "", width: 
            f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" width="100%" '
            f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
            f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
-           f'<text x="0" y="30" font-size="11">{_fmt(top)}</text>']
+           f'<text x="0" y="30" font-size="11">{format_num(top)}</text>']
     for i, (label, value) in enumerate(items):
         h = plot_h * (value / top)
         x = 40 + i * col_w
         y = 22 + plot_h - h
         out.append(f'<rect class="col" x="{_fmt(x + 1)}" y="{_fmt(y)}" '
                    f'width="{_fmt(max(col_w - 2, 1))}" height="{_fmt(h)}" fill="{colour}">'
-                   f'<title>{escape(label)} : {escape(f"{value:g}")}</title></rect>')
+                   f'<title>{escape(label)} : {escape(format_num(value))}</title></rect>')
         if i % step == 0:
             out.append(f'<text x="{_fmt(x)}" y="{_fmt(height - 12)}" font-size="10">'
                        f'{escape(label)}</text>')

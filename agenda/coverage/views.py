@@ -231,11 +231,10 @@ def department_page():
             rows = [{"insee": c.insee, "commune": c.name, "population": c.population,
                      "distance_km": c.distance_km, "covered": c.covered}
                     for c in dep.geo.communes]
-            return csv_response(rows, list(rows[0]) if rows else ["insee"],
+            return csv_response(rows, DEPARTMENT_COMMUNE_COLUMNS,
                                 f"departement-communes-{horizon}.csv")
         rows = dep.channels.rows()
-        return csv_response(rows, ["cpts_id", "cpts", "channel", "label",
-                                   *department.COUNTS],
+        return csv_response(rows, DEPARTMENT_CHANNEL_COLUMNS,
                             f"departement-canaux-{period.start_date}-{period.end_date}.csv")
     svg_map = svg.coverage_map(
         dep.geo.communes, geo.contours(), dep.geo.doctors, dep.geo.bands,
@@ -248,6 +247,9 @@ def department_page():
                            weekdays=weekday_names(), attribution=geo.ATTRIBUTION,
                            args=request.args)
 
+
+DEPARTMENT_COMMUNE_COLUMNS = ["insee", "commune", "population", "distance_km", "covered"]
+DEPARTMENT_CHANNEL_COLUMNS = ["cpts_id", "cpts", "channel", "label", *department.COUNTS]
 
 STATS_COLUMNS = {
     "summary": ["indicator", "label", "value", "definition"],
@@ -315,8 +317,13 @@ def _month_arg(source) -> str:
     return month
 
 
+def _typed(amount) -> str:
+    """A saved amount as a French person types it (decimal comma)."""
+    return str(amount).replace(".", ",")
+
+
 def _tier_rows(formula: dict) -> list[list[str]]:
-    return [[str(n), str(a)] for n, a in formula.get("session_tiers", [])]
+    return [[str(n), _typed(a)] for n, a in formula.get("session_tiers", [])]
 
 
 def _render_indemnities(month: str, formula: dict, *, form: dict | None = None,
@@ -330,7 +337,9 @@ def _render_indemnities(month: str, formula: dict, *, form: dict | None = None,
     rows_form = tier_rows if tier_rows is not None else _tier_rows(formula)
     return render_template(
         "coverage/indemnities.html", rows=rows, month=month, formula=formula,
-        total=indemnities.total(rows), form=form if form is not None else formula,
+        total=indemnities.total(rows),
+        form=form if form is not None else {k: _typed(v) for k, v in formula.items()
+                                            if k != "session_tiers"},
         tier_rows=rows_form or [["0", ""]], errors=errors or {}, preview=preview,
         preview_total=indemnities.total(preview) if preview is not None else None,
         presets=indemnities.PRESETS), status

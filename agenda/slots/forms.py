@@ -48,14 +48,14 @@ class CharterForm(FlaskForm):
         (0, _l("Le jour même, jusqu'à l'heure ci-dessous")), (12, _l("12 heures")),
         (24, _l("24 heures")), (48, _l("48 heures")),
         (72, _l("72 heures")), (168, _l("7 jours"))])
-    same_day_until = StringField(_l("Le jour même : jusqu'à (HH:MM)"),
+    same_day_until = StringField(_l("Le jour même : jusqu'à (hh:mm)"),
                                  validators=[Optional(), Length(max=5)])
-    weekday_start = StringField(_l("Publication en semaine : début (HH:MM)"),
+    weekday_start = StringField(_l("Publication en semaine : début (hh:mm)"),
                                 validators=[DataRequired(), Length(max=5)])
-    weekday_end = StringField(_l("Publication en semaine : fin (HH:MM)"),
+    weekday_end = StringField(_l("Publication en semaine : fin (hh:mm)"),
                               validators=[DataRequired(), Length(max=5)])
     saturday_morning = BooleanField(_l("Ouvrir le samedi matin"))
-    saturday_end = StringField(_l("Samedi : fin (HH:MM)"),
+    saturday_end = StringField(_l("Samedi : fin (hh:mm)"),
                                validators=[DataRequired(), Length(max=5)])
     hours_policy = SelectField(_l("Créneau hors des heures de publication"),
                                choices=POLICY_CHOICES)

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -273,9 +274,11 @@ def _validate_shape(data: SlotInput, charter: CharterSettings) -> None:
             raise ValidationError(_("Une plage flottante dure au plus %(h)d heures.",
                                     h=MAX_WINDOW_HOURS), field="end")
         if length < timedelta(minutes=charter.default_length_min * data.capacity):
-            raise ValidationError(_("La plage est trop courte pour %(n)d patient(s) de "
-                                    "%(m)d minutes.", n=data.capacity,
-                                    m=charter.default_length_min), field="end")
+            raise ValidationError(ngettext("La plage est trop courte pour %(num)d patient de "
+                                           "%(m)d minutes.",
+                                           "La plage est trop courte pour %(num)d patients de "
+                                           "%(m)d minutes.", data.capacity,
+                                           m=charter.default_length_min), field="end")
     now = clock.now()
     if data.start < now:
         raise RuleViolation(_("Impossible de publier un créneau dans le passé."),

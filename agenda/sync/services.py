@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from agenda import clock
@@ -193,6 +194,10 @@ def doctor_by_rpps(rpps: str) -> Doctor:
 # --- state shown to people --------------------------------------------------------------------
 
 
+# The states shown to people (named in French by :mod:`agenda.labels`).
+SYNC_STATES = ("ok", "pending", "error", "none")
+
+
 @dataclass
 class SyncState:
     code: str  # "ok" / "pending" / "error" / "none"
@@ -213,7 +218,8 @@ def state_of(account: CalendarAccount | None, pending: int | None = None) -> Syn
         return SyncState("error", _("erreur"), account.last_error, pending,
                          account.last_sync_at)
     if pending or account.last_sync_at is None:
-        detail = (_("%(n)d écriture(s) en attente vers le calendrier", n=pending)
+        detail = (ngettext("%(num)d écriture en attente vers le calendrier",
+                           "%(num)d écritures en attente vers le calendrier", pending)
                   if pending else _("première synchronisation en attente"))
         return SyncState("pending", _("en attente"), detail, pending, account.last_sync_at)
     return SyncState("ok", _("à jour"), None, 0, account.last_sync_at)

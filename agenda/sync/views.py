@@ -9,6 +9,7 @@ import re
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    session, url_for)
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from agenda.accounts.access import roles_required
@@ -100,8 +101,10 @@ def test_connection():
         flash(_("Connexion impossible : %(msg)s", msg=exc.message), "error")
         return redirect(url_for("sync.settings"))
     session[_SESSION_KEY] = [(c.url, c.name) for c in calendars]
-    flash(_("Connexion réussie : %(n)d calendrier(s) trouvé(s). Choisissez celui des "
-            "créneaux SNP.", n=len(calendars)), "success")
+    flash(ngettext("Connexion réussie : %(num)d calendrier trouvé. Choisissez celui des "
+                   "créneaux SNP.",
+                   "Connexion réussie : %(num)d calendriers trouvés. Choisissez celui des "
+                   "créneaux SNP.", len(calendars)), "success")
     return redirect(url_for("sync.settings") + "#choix")
 
 

@@ -81,6 +81,6 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     page.get_by_role("button", name="Appliquer le modèle").click()
     page.wait_for_load_state()
     assert "Formule d'indemnisation enregistrée" in page.content()
-    assert page.get_by_label("Palier 1 : montant en euros").input_value() == "200.00"
+    assert page.get_by_label("Palier 1 : montant en euros").input_value() == "200,00"
     total = page.locator("#indemnities-total").inner_text()
     assert total.endswith("€") and float(total.split()[0]) >= 200

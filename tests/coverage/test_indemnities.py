@@ -118,7 +118,7 @@ def test_page_form_and_treasurer_csv(november, login_as):
     assert charter.indemnity_formula == {"per_slot": "20.00", "session_tiers": [
         [0, "200.00"], [3, "150.00"]]}
     html = client.get("/coverage/indemnities?month=2026-11").get_data(as_text=True)
-    assert "610.00 €" in html  # 3 x 20 + 200 + 150 + 200
+    assert "610,00\xa0€" in html  # 3 x 20 + 200 + 150 + 200
     body = client.get("/coverage/indemnities?month=2026-11&format=csv").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
     assert len(rows) == 1

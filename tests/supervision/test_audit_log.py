@@ -72,7 +72,7 @@ def test_filters_csv_and_the_reading_is_logged(app, supervised, frozen, make_use
     frozen.advance(days=3)
     supervised.book("Durand", "Bernard", 4 + 72)
     admin = login_as("admin")
-    n_before = len(_entries(object_type="audit_log"))
+    n_before = len(_entries(object_type="audit"))
     # Period: the first day only.
     day = "2026-11-30"
     body = admin.get(f"/admin/journal?from={day}&to={day}").get_data(as_text=True)
@@ -96,12 +96,12 @@ def test_filters_csv_and_the_reading_is_logged(app, supervised, frozen, make_use
     assert [r["Patient"] for r in rows] == ["DURAND Anne"]
     assert rows[0]["Qui"] == supervised.secretary.name
     # Every reading and the export went to the log, with ids only.
-    logged = _entries(object_type="audit_log")
+    logged = _entries(object_type="audit")
     assert len(logged) - n_before == 6  # 5 pages (the 400s included) + 1 export
-    assert [e.action for e in logged].count("export") == 1
-    export = next(e for e in logged if e.action == "export")
+    assert [e.action for e in logged].count("audit.export") == 1
+    export = next(e for e in logged if e.action == "audit.export")
     assert export.detail == f"patient={first.patient_id}"
-    assert _entries(object_type="patient", action="search") == []  # no name typed
+    assert _entries(object_type="patient", action="audit.search") == []  # no name typed
 
 
 def test_paging(app, supervised, login_as):

@@ -37,7 +37,8 @@ def test_admin_finds_every_access_to_a_patient_in_two_steps(browser_page, superv
     # The secretary's booking and opening, and the administrator's own search (it showed
     # her name: the log records it too).
     assert rows.count() == 3
-    assert [r.get_attribute("data-action") for r in rows.all()] == ["search", "view", "create"]
+    assert [r.get_attribute("data-action") for r in rows.all()] == [
+        "audit.search", "view", "create"]
     assert admin.name in rows.nth(0).locator("td.who").inner_text()
     assert all(supervised.secretary.name in r.locator("td.who").inner_text()
                for r in rows.all()[1:])
@@ -90,8 +91,8 @@ def test_indemnity_preview_matches_the_saved_statement(browser_page, make_user, 
     page.wait_for_load_state()
     preview_total = page.locator("#preview-table-total").inner_text()
     preview_rows = page.locator("#preview-table tbody tr").all_inner_texts()
-    assert preview_total == "610.00 €"
-    assert page.locator("#indemnities-total").inner_text() == "0.00 €"  # not saved yet
+    assert preview_total == "610,00\xa0€"
+    assert page.locator("#indemnities-total").inner_text() == "0,00\xa0€"  # not saved yet
     page.get_by_role("button", name="Enregistrer la formule").click()
     page.wait_for_load_state()
     assert page.get_by_text("Formule d'indemnisation enregistrée.").is_visible()

@@ -48,7 +48,7 @@ def test_rows_are_added_and_removed_without_saving(november, login_as):
     assert resp.status_code == 302
     assert _formula(november.cpts_id)["session_tiers"] == [[0, "200.00"], [6, "100.00"]]
     html = client.get("/coverage/indemnities?month=2026-11").get_data(as_text=True)
-    assert _tier_values(html) == [("0", "200.00"), ("6", "100.00")]
+    assert _tier_values(html) == [("0", "200,00"), ("6", "100,00")]
 
 
 def test_errors_are_shown_at_the_field_in_french_and_the_form_is_kept(november, login_as):
@@ -79,11 +79,11 @@ def test_preview_is_the_statement_the_formula_will_give(november, login_as):
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
     preview = html.split('id="preview"')[1]
-    assert 'id="preview-table-total">610.00 €' in preview  # 3 x 20 + 200 + 150 + 200
-    assert 'id="indemnities-total">0.00 €' in html  # the saved formula is still empty
+    assert 'id="preview-table-total">610,00\xa0€' in preview  # 3 x 20 + 200 + 150 + 200
+    assert 'id="indemnities-total">0,00\xa0€' in html  # the saved formula is still empty
     _post(client, per_slot="20", tier_min=["0", "3"], tier_amount=["200", "150"])
     html = client.get("/coverage/indemnities?month=2026-11").get_data(as_text=True)
-    assert 'id="indemnities-total">610.00 €' in html
+    assert 'id="indemnities-total">610,00\xa0€' in html
 
 
 def test_printable_statement_per_doctor(november, login_as):
@@ -95,17 +95,17 @@ def test_printable_statement_per_doctor(november, login_as):
     assert "Relevé d'indemnités — novembre 2026" in html
     assert "CPTS de test" in html and november.rpps in html and "Dr Jeanne Alpha" in html
     lines = html.split('id="statement-lines"')[1].split("</table>")[0]
-    assert "3 × 20.00 €" in lines and "60.00 €" in lines  # 3 fixed slots
-    assert "5 × 10.00 €" in lines and "50.00 €" in lines  # 5 consultations
-    assert "plafond 100.00 €" in lines and "-10.00 €" in lines  # the cap takes 10 off
-    assert 'id="statement-total">100.00 €' in html
+    assert "3 × 20,00\xa0€" in lines and "60,00\xa0€" in lines  # 3 fixed slots
+    assert "5 × 10,00\xa0€" in lines and "50,00\xa0€" in lines  # 5 consultations
+    assert "plafond 100,00\xa0€" in lines and "-10,00\xa0€" in lines  # the cap takes 10 off
+    assert 'id="statement-total">100,00\xa0€' in html
     assert "statement.css" in html and "data-print" in html
     # A doctor of the CPTS without activity: an empty statement; another CPTS's: 404.
     idle = db.session.scalar(select(Doctor).where(Doctor.last_name == "Sans activité"))
     html = client.get(f"/coverage/indemnities/{idle.id}/releve?month=2026-11").get_data(
         as_text=True)
     assert "Aucune activité indemnisée ce mois-ci." in html
-    assert 'id="statement-total">0.00 €' in html
+    assert 'id="statement-total">0,00\xa0€' in html
     create_organisation("CPTS voisine", "cpts")
     db.session.commit()
     assert client.get(f"/coverage/indemnities/{november.id + 99}/releve").status_code == 404
