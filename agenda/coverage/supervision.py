@@ -20,6 +20,7 @@ from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
 from agenda.sync.models import CalendarAccount
 from agenda.territory.models import Commune, Doctor, doctor_in_cpts
+from agenda.slots.services import silent_doctors
 from agenda.territory.services import doctor_cpts_ids
 from agenda.timeutil import iso_week, shift_week, week_bounds
 
@@ -61,18 +62,11 @@ def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> 
     nothing published in the last ``silent_weeks`` weeks (``week`` included)."""
     week = week or iso_week(clock.now())
     nxt = shift_week(week, 1)
-    past = [shift_week(week, -i) for i in range(silent_weeks)]
     ch = charter(cpts_id)
     docs = doctors(cpts_id)
-    counts = week_counts(cpts_id, sorted({week, nxt, *past}))
-    last_start = dict(db.session.execute(
-        select(Slot.doctor_id, func.max(Slot.start))
-        .where(Slot.cpts_id == cpts_id, Slot.status.not_in(GONE_STATUSES),
-               Slot.start < week_bounds(week)[1])
-        .group_by(Slot.doctor_id)).all())
+    counts = week_counts(cpts_id, [week, nxt])
     under: dict[str, list[dict]] = {week: [], nxt: []}
     over: dict[str, list[dict]] = {week: [], nxt: []}
-    silent = []
     for d in docs:
         for w in (week, nxt):
             n, outside = counts.get((d.id, w), (0, 0))
@@ -82,12 +76,10 @@ def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> 
                 under[w].append(row)
             if n > ch.max_per_week or outside:
                 over[w].append(row)
-        if all(counts.get((d.id, w), (0, 0)) == (0, 0) for w in past):
-            last = last_start.get(d.id)
-            silent.append({"doctor_id": d.id, "doctor": d.name,
-                           "last_slot": last.isoformat() if last else None})
     return Compliance(weeks=[week, nxt], min_per_week=ch.min_per_week,
-                      max_per_week=ch.max_per_week, under=under, over=over, silent=silent)
+                      max_per_week=ch.max_per_week, under=under, over=over,
+                      silent=[{k: v for k, v in r.items() if k != "last_at"}
+                              for r in silent_doctors(cpts_id, week, silent_weeks)])
 
 
 # --- alerts -----------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from agenda.coverage.csvexport import csv_response
 from agenda.coverage.services import handle_alert, save_indemnity_formula
 from agenda.errors import ValidationError
 from agenda.web import commit_or_flash
-from agenda.timeutil import iso_week, parse_service_date, parse_week, shift_week, to_local
+from agenda.timeutil import (iso_week, parse_service_date, shift_week, to_local,
+                              week_from_arg)
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
 COORD = ("coordinator", "admin")
@@ -29,13 +30,16 @@ def weekday_names() -> list[str]:
 
 
 def week_arg(name: str = "week") -> str:
-    week = (request.args.get(name) or "").strip() or iso_week(clock.now())
+    """The week a page shows: an ISO week (the chooser's links) or a day of it (its date
+    picker); this week by default."""
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return iso_week(clock.now())
     try:
-        parse_week(week)
+        return week_from_arg(value)
     except ValueError:
-        raise ValidationError(_("Semaine invalide : %(w)s (attendu AAAA-Wss, ex. 2026-W49).",
-                                w=week), field=name) from None
-    return week
+        raise ValidationError(_("Semaine invalide : « %(w)s ». Choisissez-la avec les flèches "
+                                "ou une date.", w=value[:20]), field=name) from None
 
 
 def horizon_arg() -> str:
@@ -115,9 +119,9 @@ def geo_page():
 @bp.get("/charter", endpoint="charter")
 @roles_required(*COORD)
 def charter_page():
-    week = week_arg()
-    comp = supervision.compliance(current_user.cpts_id, week)
-    return render_template("coverage/charter.html", comp=comp, week=week)
+    """The charter page is ``/charte`` (agenda.slots); this address leads there."""
+    week = (request.args.get("week") or "").strip()[:20] or None
+    return redirect(url_for("slots.charter_overview", week=week))
 
 
 @bp.get("/alerts", endpoint="alerts")
@@ -169,7 +173,8 @@ def whatif_page():
     communes = sorted(zip(terr.insee, terr.name, strict=True), key=lambda c: c[1])
     return render_template("coverage/whatif.html", week=week, result=result,
                            doctors=doctors(cpts_id), communes=communes,
-                           weekdays=weekday_names(), args=args)
+                           weekdays=weekday_names(), args=args,
+                           other_args={k: v for k, v in args.items() if k != "week"})
 
 
 @bp.get("/stats", endpoint="stats")

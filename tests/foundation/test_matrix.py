@@ -124,7 +124,7 @@ MATRIX: dict[str, Rule] = {
     "api.cancel_booking": rule(BOOKERS | {"doctor"}, obj="booking",
                                owners={"secretary", "doctor"}),
     # the CPTS's supervision
-    "slots.charter_overview": rule({"coordinator"}), "slots.charter_settings":
+    "slots.charter_overview": rule(SUPERVISORS), "slots.charter_settings":
         rule({"coordinator"}),
     "booking.reasons": rule({"coordinator"}),
     "booking.reason_toggle": rule({"coordinator"}, obj="reason", owners={"coordinator"}),
