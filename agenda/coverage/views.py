@@ -203,6 +203,7 @@ def stats_page():
                                 title=_("Demandes → créneaux → consultations")),
         "reasons": svg.bar_chart([(r["reason"], r["requests"])
                                   for r in result.reasons[:12]], title=_("Motifs")),
+        "weekly": weekly_chart(current_user.cpts_id, period.end_date.year),
     }
     def csv_url(name: str) -> str:
         return url_for("coverage.stats", period="custom", format="csv", table=name,
@@ -212,6 +213,20 @@ def stats_page():
     return render_template("coverage/stats.html", st=result, kind=kind, period=period,
                            charts=charts, args=request.args, csv_url=csv_url,
                            **figure_context())
+
+
+def weekly_chart(cpts_id: int, year: int):
+    """The year's requests (the figure "requests") by week, split by channel."""
+    from agenda.i18n import format_local_date
+
+    rows = stats.requests_by_week(cpts_id, year)
+    items = [(format_local_date(r["monday"], "MMM") if r["monday"].day <= 7 else "",
+              _("semaine du %(d)s", d=format_local_date(r["monday"], "d MMMM yyyy")),
+              r) for r in rows]
+    series = [(ch, stats.channel_label(ch)) for ch in stats.CHANNELS]
+    return svg.stacked_columns(items, series, title=_("%(figure)s par semaine et par canal, "
+                                                      "%(y)s", figure=stats.summary_label(
+                                                          "requests"), y=year))
 
 
 def figure_context() -> dict:
