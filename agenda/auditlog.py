@@ -186,8 +186,10 @@ def _patient_names(reader: User, ids: set[int]) -> dict[int, str]:
     return {pid: f"{last.upper()} {first}" for pid, last, first in db.session.execute(stmt)}
 
 
-def _object(entry: AuditEntry, refs: dict) -> tuple[str, str | None]:
-    """The record an entry is about, in words, and the page that shows it."""
+def _object(entry: AuditEntry, refs: dict, reader: User) -> tuple[str, str | None]:
+    """The record an entry is about, in words, and the page that shows it (when the
+    reader may open it: a booking's page is for the CPTS's administrator, not the
+    operator)."""
     from flask import url_for
 
     kind, oid = entry.object_type, entry.object_id
@@ -197,7 +199,7 @@ def _object(entry: AuditEntry, refs: dict) -> tuple[str, str | None]:
         return labels.get(kind, kind), None
     if kind == "booking":
         return _("réservation %(ref)s", ref=refs.get(("booking", oid), oid)), \
-            url_for("booking.detail", booking_id=oid)
+            None if is_operator(reader) else url_for("booking.detail", booking_id=oid)
     if kind == "request":
         return _("demande %(ref)s", ref=refs.get(("request", oid), oid)), None
     if kind == "user":
@@ -245,7 +247,7 @@ def _rows(reader: User, entries: list[AuditEntry]) -> list[LogRow]:
     out = []
     for e in entries:
         u = users.get(e.user_id) if e.user_id else None
-        label, url = _object(e, refs)
+        label, url = _object(e, refs, reader)
         out.append(LogRow(e, u.name if u else None, u.role if u else None,
                           orgs.get(u.organisation_id) if u else None, label, url,
                           names.get(e.patient_id) if e.patient_id else None))

@@ -74,6 +74,8 @@ def doctor_new():
 def doctor_edit(doctor_id: int):
     doctor = services.get_doctor(doctor_id, current_user.cpts_id)
     form = DoctorForm(obj=doctor)
+    if not isinstance(form.commune.data, str):  # the obj's relationship, not a text
+        form.commune.data = ""
     if request.method == "GET":
         form.commune.data = services.commune_label(doctor.commune)
         form.commune_insee.data = doctor.commune_insee

@@ -253,6 +253,7 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
         assert {int(r["doctor_id"]): Decimal(r["amount"].replace(",", ".")) for r in rows} \
             == want, m
         ind_html = client.get(f"/coverage/indemnities?month={m}").get_data(as_text=True)
-        page_amounts = {int(d): Decimal(a) for d, a in re.findall(
-            r'<tr data-doctor="(\d+)">.*?<td class="num amount">([0-9.]+) €', ind_html)}
+        page_amounts = {int(d): Decimal(re.sub(r"[^0-9,]", "", a).replace(",", "."))
+                        for d, a in re.findall(r'<tr data-doctor="(\d+)">.*?'
+                                               r'<td class="num amount">([^<]+)</td>', ind_html)}
         assert page_amounts == want, m
