@@ -77,17 +77,21 @@ class LogRow:
     object_url: str | None
     patient_name: str | None  # None: no patient, or not the reader's to see
 
-    def csv_row(self, at: str) -> dict:
-        """The row under the French headers of :func:`csv_columns`."""
+    def csv_row(self, at: str, *, codes: bool = False) -> dict:
+        """The row under :data:`CSV_COLUMNS`: role and action in words for people, as
+        codes in the "technique" export."""
+        from agenda.labels import label
+
         e = self.entry
-        values = [at, self.user_name or "", self.user_role or "", self.organisation or "",
-                  e.action, self.object_label, self.patient_name or "", e.ip or ""]
-        return dict(zip(csv_columns(), values, strict=True))
+        return {"at": at, "user": self.user_name or "",
+                "role": (self.user_role if codes else label(self.user_role, "role")) or "",
+                "organisation": self.organisation or "",
+                "action": e.action if codes else label(e.action, "audit_action"),
+                "object": self.object_label, "patient": self.patient_name or "",
+                "ip": e.ip or ""}
 
 
-def csv_columns() -> list[str]:
-    return [_("Quand"), _("Qui"), _("Rôle"), _("Organisation"), _("Action"), _("Objet"),
-            _("Patient"), _("Adresse IP")]
+CSV_COLUMNS = ["at", "user", "role", "organisation", "action", "object", "patient", "ip"]
 
 
 @dataclass

@@ -57,8 +57,9 @@ SLOT_MODE = {"AMB": _l("au cabinet"), "VR": _l("téléconsultation"),
 SLOT_SOURCE = {"web": _l("saisi sur le site"), "api": _l("API"),
                "caldav": _l("calendrier du médecin")}
 
-BOOKING_STATUS = {"booked": _l("réservé"), "seen": _l("vu"), "no_show": _l("non venu"),
-                  "cancelled": _l("annulé")}
+# A booking (une réservation): the words agree with it ("Réservation … annulée").
+BOOKING_STATUS = {"booked": _l("réservée"), "seen": _l("patient vu"),
+                  "no_show": _l("patient absent"), "cancelled": _l("annulée")}
 
 REQUEST_STATUS = {"pending": _l("en attente"), "accepted": _l("acceptée"),
                   "expired": _l("expirée"), "cancelled": _l("annulée")}
@@ -200,6 +201,15 @@ COLUMN = {
     "channel_share_ed": _l("Part des demandes : urgences"),
     "channel_share_cpts": _l("Part des demandes : CPTS elle-même"),
     "channel_share_other": _l("Part des demandes : autre"),
+    # The access log (agenda.auditlog.CSV_COLUMNS).
+    "at": _l("Quand"),
+    "user": _l("Qui"),
+    "role": _l("Rôle"),
+    "organisation": _l("Organisation"),
+    "action": _l("Action"),
+    "object": _l("Objet"),
+    "patient": _l("Patient"),
+    "ip": _l("Adresse IP"),
 }
 
 
@@ -264,9 +274,11 @@ def _csv_columns() -> list[str]:
     from agenda.coverage import geo
     from agenda.coverage import views as cv
 
+    from agenda.auditlog import CSV_COLUMNS as AUDIT_COLUMNS
+
     cols = [*cv.HOURLY_COLUMNS, *geo.DISTANCE_COLUMNS, *cv.REPORT_COLUMNS,
             *cv.INDEMNITY_COLUMNS, *cv.DEPARTMENT_CHANNEL_COLUMNS,
-            *cv.DEPARTMENT_COMMUNE_COLUMNS]
+            *cv.DEPARTMENT_COMMUNE_COLUMNS, *AUDIT_COLUMNS]
     for columns in cv.STATS_COLUMNS.values():
         cols.extend(columns)
     return list(dict.fromkeys(cols))

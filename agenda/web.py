@@ -21,11 +21,12 @@ class Outcome:
     status: int = 200
 
 
-def commit_or_flash(operation: Callable[[], Any]) -> Outcome:
+def commit_or_flash(operation: Callable[[], Any], form: Any = None) -> Outcome:
     """Run a service operation and commit it (one transaction).
 
-    On a :class:`DomainError` the transaction is rolled back, its French message is
-    flashed, and the outcome carries the error's status for the page to answer with.
+    On a :class:`DomainError` the transaction is rolled back, its French message is shown
+    next to the form's field it names (``exc.field``; the form keeps what was typed) or
+    else flashed, and the outcome carries the error's status for the page to answer with.
     """
     try:
         value = operation()
@@ -36,9 +37,19 @@ def commit_or_flash(operation: Callable[[], Any]) -> Outcome:
             # Not found (or not in the user's scope): a 404 page with its message, never a
             # redirect that would tell another CPTS's object from a missing one.
             raise
-        flash(exc.message, "error")
+        if not field_error(form, exc.field, exc.message):
+            flash(exc.message, "error")
         return Outcome(False, None, exc.status)
     return Outcome(True, value)
+
+
+def field_error(form: Any, name: str | None, message: str) -> bool:
+    """Show ``message`` under the form's field ``name``; False when there is no such field."""
+    if form is None or not name or name not in form:
+        return False
+    field = form[name]
+    field.errors = [*field.errors, message]
+    return True
 
 
 def safe_next(target: str | None) -> str | None:

@@ -22,7 +22,7 @@ from agenda.accounts.models import ApiToken, Organisation, OrgKind, ServiceLink,
 from agenda.accounts.scope import is_operator, managed_org_clause
 from agenda.errors import DomainError
 from agenda.extensions import db, login_manager
-from agenda.web import commit_or_flash, safe_next
+from agenda.web import commit_or_flash, field_error, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -118,24 +118,32 @@ def profile():
     token_form = TokenForm(prefix="token")
     password_form = PasswordChangeForm(prefix="pw")
     new_token = None
+    status = 200
     action = request.form.get("action") if request.method == "POST" else None
     if action == "token" and token_form.validate_on_submit():
         new_token = services.create_token(current_user, token_form.name.data)
         db.session.commit()
     elif action == "password" and password_form.validate_on_submit():
         if not services.check_password(current_user, password_form.current.data):
-            flash(_("Mot de passe actuel incorrect."), "error")
+            field_error(password_form, "current", _("Mot de passe actuel incorrect."))
+            status = 400
         else:
-            services.set_password(current_user, password_form.new.data)
-            db.session.commit()
-            login_user(current_user._get_current_object())  # other sessions end, not this one
-            flash(_("Mot de passe modifié."), "info")
+            try:
+                services.set_password(current_user, password_form.new.data)
+            except DomainError as exc:  # too short: said under the new password
+                db.session.rollback()
+                field_error(password_form, "new", exc.message)
+                status = exc.status
+            else:
+                db.session.commit()
+                login_user(current_user._get_current_object())  # other sessions end
+                flash(_("Mot de passe modifié."), "info")
     tokens = db.session.scalars(select(ApiToken).where(
         ApiToken.user_id == current_user.id, ApiToken.revoked_at.is_(None))).all()
     new_token_expires = max((t.expires_at for t in tokens if t.expires_at), default=None)
     return render_template("accounts/profile.html", token_form=token_form,
                            password_form=password_form, tokens=tokens, new_token=new_token,
-                           new_token_expires=new_token_expires if new_token else None)
+                           new_token_expires=new_token_expires if new_token else None), status
 
 
 @bp.post("/compte/jetons/<int:token_id>/revoquer")
@@ -196,7 +204,7 @@ def admin_organisations():
         serves = form.serves.data or ([owner] if owner else [])
         done = commit_or_flash(lambda: services.create_organisation(
             form.name.data, form.kind.data, owner, form.finess.data, serves=serves,
-            actor=current_user))
+            actor=current_user), form)
         status = done.status or status
         if done.ok:
             flash(_("Organisation créée."), "info")
@@ -258,7 +266,7 @@ def admin_users():
     if form.validate_on_submit():
         org = db.session.get(Organisation, form.organisation_id.data)
         done = commit_or_flash(lambda: services.create_user(
-            form.email.data, form.name.data, form.role.data, org, actor=current_user))
+            form.email.data, form.name.data, form.role.data, org, actor=current_user), form)
         status = done.status or status
         if done.ok:
             user, created_password = done.value
@@ -337,14 +345,14 @@ def audit_log():
             audit.record("audit.search", "patient", None, detail=f"hits:{len(hits)};patient:"
                          + ",".join(str(h.id) for h in hits))
     if request.args.get("format") == "csv" and not errors:
-        from agenda.coverage.csvexport import csv_response
+        from agenda.coverage.csvexport import csv_response, technical
         from agenda.i18n import format_local_datetime
 
         audit.record("audit.export", "audit", None, detail=f.describe())
         db.session.commit()
-        rows = [r.csv_row(format_local_datetime(r.entry.at, "dd/MM/yyyy HH:mm:ss"))
-                for r in auditlog.export(current_user, f)]
-        return csv_response(rows, auditlog.csv_columns(), "journal-acces.csv")
+        rows = [r.csv_row(format_local_datetime(r.entry.at, "dd/MM/yyyy HH:mm:ss"),
+                          codes=technical()) for r in auditlog.export(current_user, f)]
+        return csv_response(rows, auditlog.CSV_COLUMNS, "journal-acces.csv")
     audit.record("audit.view", "audit", None, detail=f.describe())
     db.session.commit()
     result = auditlog.page(current_user, f)

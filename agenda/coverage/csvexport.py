@@ -1,5 +1,10 @@
 """CSV exports (semicolon-separated, UTF-8 with BOM, decimal comma: what French
-spreadsheets open directly)."""
+spreadsheets open directly).
+
+Two headers for the same rows: French column names for people (the default), or the
+machine codes with ``&technique=1`` (the "technique" export, for scripts and re-imports;
+its file name ends in ``-technique.csv``). Cells are the same in both.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import io
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from flask import Response
+from flask import Response, request
+
+from agenda import labels
 
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
@@ -42,16 +49,25 @@ def parse_cell(text: str):
         return text
 
 
-def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
+def technical() -> bool:
+    """Whether the request asks for the "technique" export (machine-code headers)."""
+    return request.args.get("technique", "") not in ("", "0")
+
+
+def to_csv(rows: Iterable[dict], columns: Sequence[str], *, codes: bool = True) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    writer.writerow(columns)
+    writer.writerow(columns if codes else [labels.label(c, "column") for c in columns])
     for row in rows:
         writer.writerow([cell(row.get(c)) for c in columns])
     return buf.getvalue()
 
 
 def csv_response(rows: Iterable[dict], columns: Sequence[str], filename: str) -> Response:
-    body = "\ufeff" + to_csv(rows, columns)
+    """The CSV download: French headers, or machine codes for the "technique" export."""
+    codes = technical()
+    if codes:
+        filename = filename.removesuffix(".csv") + "-technique.csv"
+    body = "\ufeff" + to_csv(rows, columns, codes=codes)
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -37,9 +37,9 @@ PERIODS = ("week", "month", "year", "custom")
 
 
 def channel_label(channel: str) -> str:
-    return {"secretariat": _("Télésecrétariat"), "samu": _("SAMU / SAS"),
-            "ed": _("Urgences"), "cpts": _("CPTS elle-même"),
-            "other": _("Autre")}.get(channel, channel)
+    from agenda.labels import label
+
+    return label(channel, "channel")
 
 
 @dataclass

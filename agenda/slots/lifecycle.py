@@ -9,7 +9,6 @@ offered again (or a floating window regains capacity).
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from agenda.errors import Conflict
 from agenda.slots.models import SlotStatus
@@ -41,21 +40,11 @@ COUNTED: frozenset[str] = LIVE
 #: Final states.
 TERMINAL: frozenset[str] = frozenset(s for s, targets in ALLOWED.items() if not targets)
 
-STATUS_LABELS = {
-    OPEN: _l("libre"),
-    HELD: _l("en cours de réservation"),
-    BOOKED: _l("réservé"),
-    SEEN: _l("patient vu"),
-    NO_SHOW: _l("patient absent"),
-    CANCELLED: _l("annulé"),
-    WITHDRAWN: _l("retiré"),
-    PAST: _l("passé"),
-}
-
-
 def status_label(status: str) -> str:
-    label = STATUS_LABELS.get(status)
-    return str(label) if label is not None else status
+    """A slot's status in words (named in :mod:`agenda.labels`)."""
+    from agenda.labels import label
+
+    return label(status, "slot_status")
 
 
 def can_transition(current: str, target: str) -> bool:

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_RACES = 4
 # Labels written into the doctor's calendar (through gettext when the message is used).
-CHANNEL_LABELS = {"secretariat": "Télésecrétariat", "samu": "SAMU / SAS", "ed": "Urgences"}
 STATE_TITLES = {
     "booked": "SNP – réservé",
     "seen": "SNP – réservé · consultation faite",
@@ -47,8 +46,10 @@ STATE_TITLES = {
 
 
 def channel_label(channel: str | None) -> str:
-    label = CHANNEL_LABELS.get(channel or "")
-    return _t(label) if label else (channel or "")
+    """Who took the slot, in words (agenda.labels names every channel)."""
+    from agenda.labels import label
+
+    return label(channel, "channel")
 
 # The adapter factory used by the handlers (the worker may pass a shared one per doctor).
 _adapters: dict[int, CalendarAdapter] = {}

@@ -130,7 +130,11 @@ def test_pages_duplicate_and_ambiguous_commune_without_javascript(make_doctor, m
     slip = c.get(f"/reservations/{booking.id}/fiche")
     assert slip.status_code == 200 and "carte Vitale" in slip.get_data(as_text=True)
     csv = c.get("/reservations/export.csv").get_data(as_text=True)
-    assert "dossier_regulation" in csv and booking.reference in csv
+    assert "N° de dossier de régulation" in csv and booking.reference in csv
+    assert "Télésecrétariat" in csv or "SAMU / SAS" in csv or "Urgences" in csv
+    technical = c.get("/reservations/export.csv?technique=1")
+    assert "reservations-technique.csv" in technical.headers["Content-Disposition"]
+    assert "dossier_regulation" in technical.get_data(as_text=True)
     # Another organisation's booker: no slip.
     other = login_as("regulator")
     assert other.get(f"/reservations/{booking.id}/fiche").status_code == 404

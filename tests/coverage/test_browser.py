@@ -67,8 +67,9 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     with page.expect_download() as info:
         page.locator('a.csv[data-table="summary"]').click()
     body = Path(info.value.path()).read_text(encoding="utf-8-sig")
-    values = {r["indicator"]: r["value"] for r in csv.DictReader(io.StringIO(body),
-                                                                 delimiter=";")}
+    # The people's CSV: French headers (the codes are in the "technique" export).
+    values = {r["Code de l'indicateur"]: r["Valeur"]
+              for r in csv.DictReader(io.StringIO(body), delimiter=";")}
     assert int(values["consultations"]) == truth.summary["consultations"]
     assert int(values["no_shows"]) == truth.summary["no_shows"]
 
@@ -84,4 +85,5 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     assert "Formule d'indemnisation enregistrée" in page.content()
     assert page.get_by_label("Palier 1 : montant en euros").input_value() == "200,00"
     total = page.locator("#indemnities-total").inner_text()
-    assert total.endswith("€") and float(total.split()[0]) >= 200
+    assert total.endswith("\u00a0€")
+    assert float(total[:-2].replace("\u202f", "").replace(",", ".")) >= 200

@@ -113,7 +113,7 @@ def test_floating_time_is_paid_from_exact_minutes(app, frozen, cpts, communes, m
     assert rows[0].floating_minutes == 200 and rows[0].amount == Decimal("100.00")
     rows = indemnities.monthly(cpts.id, "2026-11", {"per_floating_hour": "31.70"})
     assert rows[0].amount == Decimal("105.67")  # 105.666… rounded once
-    assert "3 h 20 × 31.70 €" in rows[0].detail
+    assert "3 h 20 × 31,70\u00a0€" in rows[0].detail
 
 
 def test_missing_outcomes_are_listed_and_reminded_once(app, frozen, cpts, communes, make_user,

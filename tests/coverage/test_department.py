@@ -304,7 +304,8 @@ def test_the_samu_page_shows_every_cpts_without_patient_identity(app, dept, book
         assert word not in html, word
     # Uncovered communes, with their population.
     uncovered = re.search(r'<table class="table" id="uncovered">(.*?)</table>', html, re.S)
-    assert uncovered and "Saint-Nazaire" in uncovered.group(1) and "74568" in uncovered.group(1)
+    assert uncovered and "Saint-Nazaire" in uncovered.group(1) \
+        and "74\u202f568" in uncovered.group(1)
     assert 'data-insee="44036"' not in uncovered.group(1)
     # One grid per CPTS plus the merged one.
     assert html.count('class="table grid"') == 4

@@ -119,7 +119,8 @@ def test_no_site_means_infinite_distance():
 
 def test_bands_follow_the_charter_radius():
     labels = [b[2] for b in geo.bands(15)]
-    assert labels == ["0–5 km", "5–10 km", "10–15 km", "15–30 km", "> 30 km"]
+    assert [t.replace("\u00a0", " ") for t in labels] == [
+        "0–5 km", "5–10 km", "10–15 km", "15–30 km", "> 30 km"]
     assert geo.band_of(15.0, geo.bands(15)) == "b3"
     assert geo.band_of(15.01, geo.bands(15)) == "b4"
 
@@ -141,9 +142,12 @@ def test_every_horizon_at_once_and_csv(line, frozen, login_as):
     assert (rows["99004"]["covered_24h"], rows["99004"]["covered_week"]) == (False, True)
     assert rows["99003"]["covered_week"] is False
     client = login_as("coordinator")
-    body = client.get("/coverage/map?format=csv").get_data(as_text=True).lstrip("\ufeff")
-    lines = body.strip().split("\r\n")
+    people = client.get("/coverage/map?format=csv").get_data(as_text=True).lstrip("\ufeff")
+    assert people.startswith("Code INSEE;Commune;Population;Distance à 24 h (km);")
+    body = client.get("/coverage/map?format=csv&technique=1").get_data(as_text=True)
+    lines = body.lstrip("\ufeff").strip().split("\r\n")
     assert lines[0].startswith("insee;commune;population;distance_24h_km")
+    assert lines[1:] == people.strip().split("\r\n")[1:]  # same cells, other header
     assert lines[1].startswith("99004;Dune;4000;44,48;0;0,0;1;0,0;1")
     html = client.get("/coverage/map").get_data(as_text=True)
     assert html.count('<tr data-insee="99') == 4

@@ -118,8 +118,14 @@ def test_page_form_and_treasurer_csv(november, login_as):
     assert charter.indemnity_formula == {"per_slot": "20.00", "session_tiers": [
         [0, "200.00"], [3, "150.00"]]}
     html = client.get("/coverage/indemnities?month=2026-11").get_data(as_text=True)
-    assert "610,00\xa0€" in html  # 3 x 20 + 200 + 150 + 200
-    body = client.get("/coverage/indemnities?month=2026-11&format=csv").get_data(as_text=True)
+    assert "610,00\u00a0€" in html  # 3 x 20 + 200 + 150 + 200
+    people = client.get("/coverage/indemnities?month=2026-11&format=csv")
+    assert people.get_data(as_text=True).lstrip("\ufeff").startswith(
+        "N° du médecin;Médecin;Mois;dont créneaux fixes;Plages flottantes;")
+    assert 'filename="indemnites-2026-11.csv"' in people.headers["Content-Disposition"]
+    resp = client.get("/coverage/indemnities?month=2026-11&format=csv&technique=1")
+    assert 'filename="indemnites-2026-11-technique.csv"' in resp.headers["Content-Disposition"]
+    body = resp.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
     assert len(rows) == 1
     assert rows[0]["amount"] == "610,00"

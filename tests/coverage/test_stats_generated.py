@@ -39,7 +39,7 @@ def test_generator_is_calibrated_on_the_seeds(year):
 
 def test_period_filter_excludes_other_years(year, login_as):
     client = login_as("coordinator")
-    rows = _csv(client.get("/coverage/stats?period=year&day=2024-06-01&format=csv"))
+    rows = _csv(client.get("/coverage/stats?period=year&day=2024-06-01&format=csv&technique=1"))
     values = {r["indicator"]: parse_cell(r["value"]) for r in rows}
     assert values["slots_offered"] == 0
     assert values["requests"] == 0
@@ -54,7 +54,7 @@ def test_stats_refuse_bad_input(app, login_as, api_client):
     assert client.get("/coverage/stats?period=custom&from=2025-02-01&to=2025-01-01"
                       ).status_code == 400
     assert client.get("/coverage/stats?period=custom&from=abc&to=2025-01-01").status_code == 400
-    assert client.get("/coverage/stats?format=csv&table=nope").status_code == 400
+    assert client.get("/coverage/stats?format=csv&technique=1&table=nope").status_code == 400
     api, headers, _ = api_client("coordinator")
     resp = api.get("/api/v1/stats?from=2025-01-01", headers=headers)
     assert resp.status_code == 400 and resp.get_json()["error"]

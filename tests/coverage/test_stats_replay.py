@@ -152,7 +152,7 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
                            r'title="[^"]+">[^<]+</abbr></th><td class="num" '
                            r'data-value="([^"]*)"', html))
     summary_csv = {r["indicator"]: r for r in _csv(client.get(
-        f"/coverage/stats?{query}&format=csv&table=summary"))}
+        f"/coverage/stats?{query}&format=csv&technique=1&table=summary"))}
     for key in data["summary"]:
         want = expected[key]
         assert _same(page[key], want), (key, page[key], want)
@@ -164,7 +164,7 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
 
     # Per channel.
     by_channel = {r["channel"]: r for r in _csv(client.get(
-        f"/coverage/stats?{query}&format=csv&table=channels"))}
+        f"/coverage/stats?{query}&format=csv&technique=1&table=channels"))}
     api_channels = {r["channel"]: r for r in data["channels"]}
     for ch in CHANNELS:
         want = _figures([c for c in calls if c["channel"] == ch],
@@ -183,7 +183,7 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
     # Per month (the year is shown by month), on the page, the CSV and the API.
     months = sorted({_month(c["at"]) for c in calls} | {_month(s["start"]) for s in slots})
     timeline = {r["period"]: r for r in _csv(client.get(
-        f"/coverage/stats?{query}&format=csv&table=timeline"))}
+        f"/coverage/stats?{query}&format=csv&technique=1&table=timeline"))}
     api_timeline = {r["period"]: r for r in data["timeline"]}
     assert sorted(timeline) == months == sorted(api_timeline)
     month_truth = {}
@@ -201,7 +201,7 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
 
     # The yearly report: page, CSV and API, months then the year.
     report_csv = {r["period"]: r for r in _csv(client.get(
-        f"/coverage/report?year={YEAR}&format=csv"))}
+        f"/coverage/report?year={YEAR}&format=csv&technique=1"))}
     report_api = {r["period"]: r for r in api.get(f"/api/v1/stats/report?year={YEAR}",
                                                   headers=headers).get_json()["rows"]}
     report_html = client.get(f"/coverage/report?year={YEAR}").get_data(as_text=True)
@@ -249,11 +249,12 @@ def test_replayed_year_equals_its_truth_on_page_csv_api_report_and_indemnities(
         got_api = api.get(f"/api/v1/indemnities?month={m}", headers=headers).get_json()
         assert {r["doctor_id"]: Decimal(r["amount"]) for r in got_api["rows"]} == want, m
         assert Decimal(got_api["total"]) == sum(want.values(), Decimal("0.00"))
-        rows = _csv(client.get(f"/coverage/indemnities?month={m}&format=csv"))
+        rows = _csv(client.get(f"/coverage/indemnities?month={m}&format=csv&technique=1"))
         assert {int(r["doctor_id"]): Decimal(r["amount"].replace(",", ".")) for r in rows} \
             == want, m
         ind_html = client.get(f"/coverage/indemnities?month={m}").get_data(as_text=True)
-        page_amounts = {int(d): Decimal(re.sub(r"[^0-9,]", "", a).replace(",", "."))
+        page_amounts = {int(d): Decimal(a.replace("\u202f", "").replace(",", "."))
                         for d, a in re.findall(r'<tr data-doctor="(\d+)">.*?'
-                                               r'<td class="num amount">([^<]+)</td>', ind_html)}
+                                               r'<td class="num amount">([0-9\u202f]+,\d\d)'
+                                               r'\u00a0€', ind_html)}
         assert page_amounts == want, m

@@ -20,11 +20,26 @@ from agenda.timeutil import iso_week, shift_week
 from tests.conftest import login
 
 PAGES_PER_ROLE = 80
+SITE = "Agenda SNP"
 ROLES = ("doctor", "secretary", "regulator", "ed_nurse", "coordinator", "admin", "operator")
 
 # Paths never followed: files, API, logout, side effects on GET, machine formats.
 SKIP = re.compile(r"^/(static|api|fhir|metrics|healthz?|logout|calendrier/)|\.(csv|ics)$"
                   r"|[?&]format=(csv|json)")
+
+CSV = re.compile(r"[?&]format=csv|\.csv$")
+
+
+def csv_header_problems(client, role: str, path: str) -> list[str]:
+    """A CSV for people: its header row names the columns in French (no code)."""
+    resp = client.get(path)
+    if resp.status_code != 200:
+        return [f"{role} {path}: HTTP {resp.status_code}"]
+    header = resp.get_data(as_text=True).lstrip("\ufeff").split("\r\n", 1)[0].split(";")
+    codes = [h for h in header if re.fullmatch(r"[a-z0-9_]+", h) and "_" in h
+             or h in labels.all_codes()]
+    return [f"{role} {path}: en-tête CSV en codes : {', '.join(codes[:5])}"] if codes else []
+
 
 # Codes that are ordinary French words as well (shown as such on pages).
 FRENCH_WORDS = {"mobile", "date", "population", "commune", "ratio", "sessions",
@@ -184,13 +199,14 @@ def shape(path: str) -> str:
 
 
 def crawl(client, role: str, email: str, words: set[str],
-          pattern: re.Pattern) -> tuple[int, list[str]]:
+          pattern: re.Pattern) -> tuple[int, int, list[str]]:
+    """(pages checked, CSV exports checked, failures) for one logged-in role."""
     seen: set[str] = set()
     shapes: dict[str, int] = {}
     optional: set[str] = set()
     queue = deque(["/", *_seeds(role, email)])
     failures: list[str] = []
-    checked = 0
+    checked = csvs = 0
     while queue and checked < PAGES_PER_ROLE:
         path = queue.popleft()
         if path in seen or shapes.get(shape(path), 0) >= PER_SHAPE:
@@ -212,8 +228,11 @@ def crawl(client, role: str, email: str, words: set[str],
             failures.append(f"{role} {path}: HTTP {resp.status_code}")
             continue
         html = resp.get_data(as_text=True)
-        if not re.search(r"<title>[^<]*\S[^<]*</title>", html):
-            failures.append(f"{role} {path}: pas de titre de page")
+        title = re.search(r"<title>([^<]*)</title>", html)
+        if not title or title.group(1).strip() in ("", f"{SITE} — {SITE}"):
+            failures.append(f"{role} {path}: pas de titre propre à la page")
+        if 'rel="icon"' not in html:
+            failures.append(f"{role} {path}: pas d'icône (favicon)")
         text, links = read(html)
         for rule, targets in FOLLOW:
             if m := rule.match(path):
@@ -225,9 +244,13 @@ def crawl(client, role: str, email: str, words: set[str],
             if url.scheme or url.netloc or not url.path.startswith("/"):
                 continue
             target = url.path + (f"?{url.query}" if url.query else "")
-            if not SKIP.search(target) and target not in seen:
+            if CSV.search(target) and target not in seen:
+                seen.add(target)
+                csvs += 1
+                failures += csv_header_problems(client, role, target)
+            elif not SKIP.search(target) and target not in seen:
                 queue.append(target)
-    return checked, failures
+    return checked, csvs, failures
 
 
 def test_every_page_of_every_role_reads_as_french(app, capsys):
@@ -237,17 +260,18 @@ def test_every_page_of_every_role_reads_as_french(app, capsys):
     logins = _logins(app)
     assert set(logins) == set(ROLES)
     failures: list[str] = []
-    counts = {}
+    counts, csv_counts = {}, {}
     for role in ROLES:
         client = app.test_client()
         email, password = logins[role]
         assert login(client, email, password).status_code == 302, role
-        counts[role], found = crawl(client, role, email, words, pattern)
+        counts[role], csv_counts[role], found = crawl(client, role, email, words, pattern)
         failures += found
     with capsys.disabled():
         print("\nPages checked in French: " + ", ".join(f"{r} {n}" for r, n in counts.items())
-              + f" (total {sum(counts.values())})")
+              + f" (total {sum(counts.values())}); CSV exports: {sum(csv_counts.values())}")
     assert all(n >= 5 for n in counts.values()), counts
+    assert csv_counts["coordinator"] >= 5, csv_counts
     assert not failures, "\n" + "\n".join(failures)
 
 
@@ -266,3 +290,15 @@ def test_the_checker_catches_codes_and_english_numbers(app):
     assert any("1er" in f for f in found) and any("(s)" in f for f in found)
     assert not problems("92,6 % · 400,00 € · 0,4 km · 1er novembre · 2 patients", words,
                         pattern)
+
+
+def test_the_favicon_is_served(client):
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert b"<svg" in svg.data
+    png = client.get("/static/favicon.png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert png.data.startswith(b"\x89PNG\r\n\x1a\n")
+    login_page = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in login_page
+    assert "<title>Connexion — Agenda SNP</title>" in login_page

@@ -23,7 +23,7 @@ SAMPLES = {
     "slot_kind": ("floating", "plage flottante"),
     "slot_mode": ("VR", "téléconsultation"),
     "slot_source": ("caldav", "calendrier du médecin"),
-    "booking_status": ("cancelled", "annulé"),
+    "booking_status": ("cancelled", "annulée"),
     "request_status": ("expired", "expirée"),
     "channel": ("secretariat", "Télésecrétariat"),
     "call_outcome": ("reoriented", "réorienté vers le 15"),

@@ -95,12 +95,19 @@ def test_filters_csv_and_the_reading_is_logged(app, supervised, frozen, make_use
                                delimiter=";"))
     assert [r["Patient"] for r in rows] == ["DURAND Anne"]
     assert rows[0]["Qui"] == supervised.secretary.name
+    assert (rows[0]["Rôle"], rows[0]["Action"]) == ("télésecrétaire", "création")
     # Every reading and the export went to the log, with ids only.
     logged = _entries(object_type="audit")
     assert len(logged) - n_before == 6  # 5 pages (the 400s included) + 1 export
     assert [e.action for e in logged].count("audit.export") == 1
     export = next(e for e in logged if e.action == "audit.export")
     assert export.detail == f"patient={first.patient_id}"
+    # The "technique" export keeps the codes.
+    resp = admin.get(f"/admin/journal?format=csv&technique=1&patient={first.patient_id}")
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff")),
+                               delimiter=";"))
+    assert (rows[0]["role"], rows[0]["action"], rows[0]["patient"]) == (
+        "secretary", "create", "DURAND Anne")
     assert _entries(object_type="patient", action="audit.search") == []  # no name typed
 
 

@@ -10,23 +10,26 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_babel import gettext as _
 
+from agenda import labels
+from agenda.labels import label
+
 bp = Blueprint("booking", __name__)
 
 BOOKERS = ("secretary", "regulator", "ed_nurse")
 
-STATUS_LABELS = {"booked": "réservé", "seen": "vu", "no_show": "non venu",
-                 "cancelled": "annulé", "pending": "en attente", "accepted": "acceptée",
-                 "expired": "expirée"}
-CHANNEL_LABELS = {"secretariat": "Télésecrétariat", "samu": "SAMU / SAS", "ed": "Urgences"}
-MODE_LABELS = {"AMB": "au cabinet", "VR": "téléconsultation", "HH": "visite à domicile"}
-
-
 @bp.app_context_processor
 def _helpers() -> dict:
-    return {"booking_status_label": lambda s: _(STATUS_LABELS.get(s, s)),
-            "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
-            "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m)),
+    return {"booking_status_label": booking_status_label,
+            "channel_label": lambda c: label(c, "channel"),
+            "booking_mode_label": lambda m: label(m, "slot_mode"),
             "cpts_name": _cpts_name, "age_of": age_of}
+
+
+def booking_status_label(status: str) -> str:
+    """A booking's or a floating request's status in words (both feminine: "annulée")."""
+    if status in labels.BOOKING_STATUS:
+        return label(status, "booking_status")
+    return label(status, "request_status")
 
 
 def age_of(birth_date) -> str:

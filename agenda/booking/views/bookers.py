@@ -6,6 +6,7 @@ import contextlib
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from agenda.accounts.access import roles_required
@@ -179,8 +180,9 @@ def close_call():
 
 
 def call_outcome_label(outcome: str) -> str:
-    return {"no_slot": _("aucun créneau ne convient"), "declined": _("le patient refuse"),
-            "other": _("autre")}.get(outcome, outcome)
+    from agenda.labels import label
+
+    return label(outcome, "call_outcome")
 
 
 # --- emergency department: one screen ----------------------------------------------------
@@ -321,25 +323,36 @@ def bookings_csv():
     from flask import Response
 
     from agenda.booking.services.bookings import audit_list
+    from agenda.coverage.csvexport import technical
+    from agenda.labels import label
     from agenda.timeutil import to_local
 
     items = services.bookings_for(current_user, limit=5000)
     audit_list(current_user, items)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    writer.writerow(["reference", "debut", "fin", "statut", "canal", "medecin", "cpts",
-                     "nom", "prenom", "naissance", "telephone", "commune_insee",
-                     "dossier_regulation"])
+    codes = technical()  # "technique" export: machine headers and codes
+    writer.writerow(BOOKING_CSV_CODES if codes else [str(h) for h in BOOKING_CSV_HEADERS])
     for b in items:
         p = b.patient
         writer.writerow([b.reference, to_local(b.start).strftime("%Y-%m-%d %H:%M"),
-                         to_local(b.end).strftime("%Y-%m-%d %H:%M"), b.status, b.channel,
+                         to_local(b.end).strftime("%Y-%m-%d %H:%M"),
+                         b.status if codes else label(b.status, "booking_status"),
+                         b.channel if codes else label(b.channel, "channel"),
                          b.doctor.display_name, _cpts(b.cpts_id), p.last_name, p.first_name,
                          p.birth_date.isoformat() if p.birth_date else "", p.phone or "",
                          p.commune_insee, b.regulation_number or ""])
+    name = "reservations-technique.csv" if codes else "reservations.csv"
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition":
-                             'attachment; filename="reservations.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+BOOKING_CSV_CODES = ["reference", "debut", "fin", "statut", "canal", "medecin", "cpts", "nom",
+                     "prenom", "naissance", "telephone", "commune_insee", "dossier_regulation"]
+BOOKING_CSV_HEADERS = [_l("Référence"), _l("Début"), _l("Fin"), _l("Statut"), _l("Canal"),
+                       _l("Médecin"), _l("CPTS"), _l("Nom"), _l("Prénom"),
+                       _l("Date de naissance"), _l("Téléphone"), _l("Code INSEE de la commune"),
+                       _l("N° de dossier de régulation")]
 
 
 def _cpts(cpts_id: int) -> str:
