@@ -83,10 +83,10 @@ MOBILITY = {"mobile": _l("se déplace"), "tele": _l("téléconsultation"),
             "home": _l("visite à domicile")}
 
 ALERT_KIND = {
-    "request_expired": _l("Demande expirée sans médecin"),
+    "request_expired": _l("Demande expirée"),
     "booking_cancelled": _l("Réservation annulée"),
-    "sync_error": _l("Erreur de synchronisation du calendrier"),
-    "event_conflict": _l("Conflit avec le calendrier d'un médecin"),
+    "sync_error": _l("Erreur de synchronisation"),
+    "event_conflict": _l("Créneau en conflit avec le calendrier du médecin"),
     "sas_error": _l("Erreur d'envoi à la plateforme SAS"),
 }
 
@@ -136,7 +136,7 @@ SYNC_STATE = {"ok": _l("à jour"), "pending": _l("en attente"), "error": _l("err
 HORIZON = {"24h": _l("24 heures"), "48h": _l("48 heures"), "week": _l("cette semaine")}
 
 PERIOD = {"week": _l("semaine"), "month": _l("mois"), "year": _l("année"),
-          "custom": _l("période choisie")}
+          "custom": _l("personnalisée")}
 
 # The department view's counters (coverage.department.COUNTS).
 COUNT = {

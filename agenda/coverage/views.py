@@ -16,9 +16,10 @@ from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
 from agenda.coverage.services import handle_alert, save_indemnity_formula
 from agenda.errors import ValidationError
-from agenda.web import commit_or_flash
+from agenda.labels import label
 from agenda.timeutil import (iso_week, parse_service_date, shift_week, to_local,
                               week_from_arg)
+from agenda.web import commit_or_flash
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
 COORD = ("coordinator", "admin")
@@ -45,7 +46,8 @@ def week_arg(name: str = "week") -> str:
 def horizon_arg() -> str:
     horizon = request.args.get("horizon") or "48h"
     if horizon not in geo.HORIZONS:
-        raise ValidationError(_("Horizon invalide : %(h)s (24h, 48h ou week).", h=horizon),
+        raise ValidationError(_("Horizon invalide : %(h)s (au choix : %(choices)s).", h=horizon,
+                                choices=", ".join(label(h, "horizon") for h in geo.HORIZONS)),
                               field="horizon")
     return horizon
 

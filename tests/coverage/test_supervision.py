@@ -139,7 +139,7 @@ def test_what_if_page(line, frozen, login_as):
     client = login_as("coordinator")
     html = client.get("/coverage/what-if?week=2026-W49&commune=99004&weekday=2&hour_from=9"
                       "&hour_to=11").get_data(as_text=True)
-    assert 'id="whatif-result"' in html and "4000 habitants" in html
+    assert 'id="whatif-result"' in html and "4\u202f000 habitants" in html
     assert client.get("/coverage/what-if?weekday=2&hour_from=a&hour_to=3").status_code == 400
 
 

@@ -34,7 +34,7 @@ SAMPLES = {
     "audit_object": ("booking", "réservation"),
     "sync_state": ("pending", "en attente"),
     "horizon": ("week", "cette semaine"),
-    "period": ("custom", "période choisie"),
+    "period": ("custom", "personnalisée"),
     "stat": ("no_shows", "Patients absents (lapins)"),
     "count": ("reorientations", "Réorientations vers le 15"),
     "column": ("amount", "Montant (€)"),

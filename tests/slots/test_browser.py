@@ -54,7 +54,7 @@ def test_phone_publish_pool_charter_error_and_coordinator_list(phone_page, make_
     next_week = page.locator('section[data-week="2026-W50"]')
     assert next_week.locator(".count").get_attribute("data-count") == "4"
     assert next_week.locator("li.slot").count() == 4
-    assert "Plage flottante, 1 patient(s)" in next_week.inner_text()
+    assert "Plage flottante, 1 patient\n" in next_week.inner_text()
     assert "dans la charte" in next_week.inner_text()
     assert no_horizontal_scroll(page)
 

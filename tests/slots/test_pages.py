@@ -43,7 +43,7 @@ def test_my_week_add_fixed_and_floating(doctor_client):
     assert r.status_code == 302
     html = doctor_client.get("/ma-semaine").get_data(as_text=True)
     assert "Créneau publié" in html
-    assert "Plage flottante, 2 patient(s)" in html
+    assert "Plage flottante, 2 patients" in html
     assert 'data-count="3"' in html
     pool = slots.week_pool(doctor_client.doctor, "2026-W50")
     assert [(s.kind, s.capacity) for s in pool] == [("fixed", 1), ("floating", 2)]
