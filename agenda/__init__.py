@@ -157,6 +157,7 @@ def _register_template_helpers(app: Flask) -> None:
         local_date=i18n.format_local_date,
         local_datetime=i18n.format_local_datetime,
         nav_items=i18n.nav_items,
+        week_choice=i18n.week_choice,
     )
     app.jinja_env.filters["local_time"] = i18n.format_local_time
     app.jinja_env.filters["local_date"] = i18n.format_local_date

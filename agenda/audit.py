@@ -43,6 +43,7 @@ class AuditAction(str, enum.Enum):
     SAS_LANDING = "sas.landing"
     AUDIT_VIEW = "audit.view"  # the access log itself was read
     AUDIT_EXPORT = "audit.export"
+    AUDIT_SEARCH = "audit.search"  # patients looked up by name in the access log
 
 
 class AuditObject(str, enum.Enum):

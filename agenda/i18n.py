@@ -117,6 +117,20 @@ def format_day(value: date | datetime | None, fmt: str = "d MMMM") -> str:
     return format_local_date(value, fmt)
 
 
+def week_choice(week: str) -> dict:
+    """What the week chooser (``_macros.html``) shows: "semaine du lundi 30 novembre
+    2026", and the ISO labels of the weeks before and after (for the links only)."""
+    from flask_babel import gettext
+
+    from agenda.timeutil import parse_week, shift_week
+
+    monday = parse_week(week)
+    return {"week": week, "monday": monday, "prev": shift_week(week, -1),
+            "next": shift_week(week, 1),
+            "label": gettext("semaine du %(day)s",
+                             day=format_local_date(monday, "EEEE d MMMM yyyy"))}
+
+
 # (endpoint, label, roles). Endpoints that do not exist yet are left out of the menu.
 NAV = [
     ("accounts.dashboard", _l("Tableau de bord"), None),

@@ -116,6 +116,7 @@ AUDIT_ACTION = {
     "sas.landing": _l("arrivée depuis la plateforme SAS"),
     "audit.view": _l("consultation du journal d'accès"),
     "audit.export": _l("export du journal d'accès"),
+    "audit.search": _l("recherche d'un patient dans le journal d'accès"),
 }
 
 AUDIT_OBJECT = {
@@ -200,6 +201,15 @@ COLUMN = {
     "channel_share_ed": _l("Part des demandes : urgences"),
     "channel_share_cpts": _l("Part des demandes : CPTS elle-même"),
     "channel_share_other": _l("Part des demandes : autre"),
+    # The access log (agenda.auditlog.CSV_COLUMNS).
+    "at": _l("Quand"),
+    "user": _l("Qui"),
+    "role": _l("Rôle"),
+    "organisation": _l("Organisation"),
+    "action": _l("Action"),
+    "object": _l("Objet"),
+    "patient": _l("Patient"),
+    "ip": _l("Adresse IP"),
 }
 
 
@@ -264,9 +274,11 @@ def _csv_columns() -> list[str]:
     from agenda.coverage import geo
     from agenda.coverage import views as cv
 
+    from agenda.auditlog import CSV_COLUMNS as AUDIT_COLUMNS
+
     cols = [*cv.HOURLY_COLUMNS, *geo.DISTANCE_COLUMNS, *cv.REPORT_COLUMNS,
             *cv.INDEMNITY_COLUMNS, *cv.DEPARTMENT_CHANNEL_COLUMNS,
-            *cv.DEPARTMENT_COMMUNE_COLUMNS]
+            *cv.DEPARTMENT_COMMUNE_COLUMNS, *AUDIT_COLUMNS]
     for columns in cv.STATS_COLUMNS.values():
         cols.extend(columns)
     return list(dict.fromkeys(cols))

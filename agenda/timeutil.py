@@ -73,6 +73,22 @@ def parse_week(label: str) -> date:
     return date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
 
 
+def week_from_arg(value: str) -> str:
+    """The ISO week a page argument names: an ISO week (``2026-W49``, the links) or any day
+    of it (``2026-12-03``, the week chooser's date picker); ``ValueError`` otherwise."""
+    value = (value or "").strip()
+    if _WEEK_RE.match(value):
+        parse_week(value)
+        return value.upper()
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(value) from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValueError(value)
+    return iso_week(day)
+
+
 def week_bounds(label: str) -> tuple[datetime, datetime]:
     """UTC bounds [start, end) of the local ISO week ``label``."""
     monday = parse_week(label)

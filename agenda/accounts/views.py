@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from agenda.accounts import services
 from agenda.accounts.access import roles_required
@@ -20,7 +20,6 @@ from agenda.accounts.forms import (
 )
 from agenda.accounts.models import ApiToken, Organisation, OrgKind, ServiceLink, User
 from agenda.accounts.scope import is_operator, managed_org_clause
-from agenda.audit import AuditEntry
 from agenda.errors import DomainError
 from agenda.extensions import db, login_manager
 from agenda.web import commit_or_flash, field_error, safe_next
@@ -296,15 +295,73 @@ def toggle_user(user_id: int):
     return redirect(url_for("accounts.admin_users"))
 
 
+def _int_arg(name: str) -> int | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise DomainError(_("Valeur invalide pour %(name)s : %(value)s", name=name,
+                            value=value[:20]), field=name)
+    return int(value)
+
+
+def _day_arg(name: str):
+    from datetime import date
+
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(_("Date invalide : %(d)s (attendu AAAA-MM-JJ).", d=value[:20]),
+                          field=name) from None
+
+
 @bp.get("/admin/journal")
 @roles_required(*ADMIN_ROLES)
 def audit_log():
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500)
-    cpts_id = _scope_cpts()
-    if cpts_id is not None:
-        own_users = select(User.id).join(Organisation, Organisation.id == User.organisation_id)\
-            .where(managed_org_clause(cpts_id))
-        stmt = stmt.where(or_(AuditEntry.cpts_id == cpts_id, AuditEntry.user_id.in_(own_users)))
-    entries = db.session.scalars(stmt).all()
-    return render_template("accounts/audit.html", entries=entries)
+    """Who opened what: filters by patient (a name typed, then one patient picked), user,
+    organisation and period; pages of 50; CSV. Reading the log is itself logged."""
+    from agenda import audit, auditlog
+
+    errors: dict[str, str] = {}
+    try:
+        f = auditlog.LogFilter(patient_id=_int_arg("patient"), user_id=_int_arg("user"),
+                               organisation_id=_int_arg("organisation"),
+                               start=_day_arg("from"), end=_day_arg("to"),
+                               page=_int_arg("page") or 1)
+    except DomainError as exc:
+        errors[exc.field or "from"] = exc.message
+        f = auditlog.LogFilter()
+    query = (request.args.get("q") or "").strip()[:100]
+    hits = None
+    if query and not f.patient_id:
+        try:
+            hits = auditlog.search_patients(current_user, query)
+        except DomainError as exc:
+            errors["q"] = exc.message
+        else:
+            audit.record("audit.search", "patient", None, detail=f"hits:{len(hits)};patient:"
+                         + ",".join(str(h.id) for h in hits))
+    if request.args.get("format") == "csv" and not errors:
+        from agenda.coverage.csvexport import csv_response, technical
+        from agenda.i18n import format_local_datetime
+
+        audit.record("audit.export", "audit", None, detail=f.describe())
+        db.session.commit()
+        rows = [r.csv_row(format_local_datetime(r.entry.at, "dd/MM/yyyy HH:mm:ss"),
+                          codes=technical()) for r in auditlog.export(current_user, f)]
+        return csv_response(rows, auditlog.CSV_COLUMNS, "journal-acces.csv")
+    audit.record("audit.view", "audit", None, detail=f.describe())
+    db.session.commit()
+    result = auditlog.page(current_user, f)
+    users, orgs = auditlog.choices(current_user)
+    return render_template(
+        "accounts/audit.html", result=result, f=f, query=query, hits=hits, errors=errors,
+        users=users, orgs=orgs,
+        patient_name=auditlog.patient_name(current_user, f.patient_id) if f.patient_id
+        else None), 400 if errors else 200
+
+
 from agenda.accounts import panels as _panels  # noqa: E402,F401

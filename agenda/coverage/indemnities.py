@@ -46,19 +46,23 @@ PRESETS = {
 
 
 def _money(value, name: str) -> Decimal:
+    """An amount in euros (``25``, ``25,50``, ``25.5``), to the cent, or ValidationError
+    (at the field ``name``)."""
     try:
-        amount = Decimal(str(value).replace(",", ".").strip() or "0")
+        amount = Decimal(str(value).replace(",", ".").replace("€", "").strip() or "0")
     except (InvalidOperation, ValueError):
-        raise ValidationError(_("Montant invalide pour %(name)s : %(value)s", name=name,
-                                value=value), field=name) from None
+        raise ValidationError(_("Montant invalide : « %(value)s » (un nombre d'euros, par "
+                                "exemple 25 ou 25,50).", value=str(value)[:30]),
+                              field=name) from None
     if not amount.is_finite() or amount < 0 or amount > 100000:
-        raise ValidationError(_("Montant hors limites pour %(name)s : %(value)s", name=name,
-                                value=value), field=name)
+        raise ValidationError(_("Montant hors limites : « %(value)s » (de 0 à 100 000 €).",
+                                value=str(value)[:30]), field=name)
     return amount.quantize(CENT)
 
 
 def parse_tiers(text: str) -> list[list]:
-    """``"0:200, 3:150, 6:100"`` -> [[0, "200.00"], [3, "150.00"], [6, "100.00"]]."""
+    """``"0:200, 3:150, 6:100"`` -> [[0, "200.00"], [3, "150.00"], [6, "100.00"]]
+    (the JSON API and the command line; the page sends one row per tier)."""
     tiers = []
     for part in (text or "").replace(";", ",").split(","):
         part = part.strip()
@@ -72,42 +76,60 @@ def parse_tiers(text: str) -> list[list]:
     return tiers
 
 
-def validate_formula(data: dict) -> dict:
-    """A clean formula (strings for money) or ValidationError."""
+def _tier(tier, field: str) -> list:
+    if not isinstance(tier, (list, tuple)) or len(tier) != 2:
+        raise ValidationError(_("Palier invalide : indiquez un nombre de patients et un "
+                                "montant."), field=field)
+    text = str(tier[0]).strip()
+    if not text.isdigit() or len(text) > 4:
+        raise ValidationError(_("Nombre de patients invalide : « %(n)s » (un nombre entier, "
+                                "par exemple 3).", n=text[:30]), field=field)
+    return [int(text), str(_money(tier[1], field))]
+
+
+def check_formula(data: dict) -> tuple[dict, dict[str, str]]:
+    """The clean formula and the errors found, by field: every money field by its key,
+    each tier by ``tier-<i>`` (its row), the tiers as a whole by ``session_tiers``."""
     if not isinstance(data, dict):
-        raise ValidationError(_("La formule doit être un objet JSON."))
+        return {}, {"formula": _("La formule doit être un objet JSON.")}
     out: dict = {}
-    for key in MONEY_KEYS:
+    errors: dict[str, str] = {}
+    for key in (*MONEY_KEYS, "monthly_cap"):
         if data.get(key) not in (None, ""):
-            out[key] = str(_money(data[key], key))
+            try:
+                out[key] = str(_money(data[key], key))
+            except ValidationError as exc:
+                errors[key] = exc.message
     tiers = data.get("session_tiers") or []
     if isinstance(tiers, str):
-        tiers = parse_tiers(tiers)
-    clean = []
-    for tier in tiers:
-        if not isinstance(tier, (list, tuple)) or len(tier) != 2:
-            raise ValidationError(_("Palier invalide : %(tier)s", tier=tier),
-                                  field="session_tiers")
         try:
-            n = int(str(tier[0]))
-        except ValueError:
-            raise ValidationError(_("Nombre de patients invalide dans un palier : %(n)s",
-                                    n=tier[0]), field="session_tiers") from None
-        if n < 0:
-            raise ValidationError(_("Nombre de patients négatif dans un palier."),
-                                  field="session_tiers")
-        clean.append([n, str(_money(tier[1], "session_tiers"))])
-    clean.sort(key=lambda t: t[0])
-    if len({t[0] for t in clean}) != len(clean):
-        raise ValidationError(_("Deux paliers ont le même nombre de patients."),
-                              field="session_tiers")
-    if clean:
-        if clean[0][0] != 0:
-            raise ValidationError(_("Le premier palier doit commencer à 0 patient."),
-                                  field="session_tiers")
-        out["session_tiers"] = clean
-    if data.get("monthly_cap") not in (None, ""):
-        out["monthly_cap"] = str(_money(data["monthly_cap"], "monthly_cap"))
+            tiers = parse_tiers(tiers)
+        except ValidationError as exc:
+            errors["session_tiers"], tiers = exc.message, []
+    clean = []
+    for i, tier in enumerate(tiers if isinstance(tiers, list) else [tiers]):
+        try:
+            clean.append(_tier(tier, f"tier-{i}"))
+        except ValidationError as exc:
+            errors[exc.field] = exc.message
+    if clean and not any(k.startswith("tier-") for k in errors):
+        counts = [t[0] for t in clean]
+        if len(set(counts)) != len(counts):
+            errors["session_tiers"] = _("Deux paliers ont le même nombre de patients.")
+        elif min(counts) != 0:
+            errors["session_tiers"] = _("Le premier palier doit commencer à 0 patient.")
+        else:
+            out["session_tiers"] = sorted(clean, key=lambda t: t[0])
+    return out, errors
+
+
+def validate_formula(data: dict) -> dict:
+    """A clean formula (strings for money) or ValidationError (the first error)."""
+    out, errors = check_formula(data)
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise ValidationError(message, field="session_tiers" if field.startswith("tier-")
+                              else field)
     return out
 
 
@@ -133,6 +155,8 @@ class DoctorMonth:
     days: set = field(default_factory=set)
     amount: Decimal = Decimal("0.00")
     detail: str = ""
+    # The parts of the amount, as a statement lists them: (label, amount before the cap).
+    lines: list = field(default_factory=list)
 
     @property
     def floating_hours(self) -> float:
@@ -174,8 +198,11 @@ def amount_for(row: DoctorMonth, formula: dict) -> tuple[Decimal, str]:
     amount = sum((p[1] for p in parts), Decimal(0))
     cap = formula.get("monthly_cap")
     if cap not in (None, "") and amount > Decimal(str(cap)):
+        # The statement shows what the ceiling takes off, so that its lines add up.
+        parts.append((_("plafond %(cap)s", cap=format_money(Decimal(str(cap)))),
+                      Decimal(str(cap)) - amount))
         amount = Decimal(str(cap))
-        parts.append((_("plafond %(cap)s", cap=format_money(Decimal(str(cap)))), Decimal(0)))
+    row.lines = [(label, value.quantize(CENT, rounding=ROUND_HALF_UP)) for label, value in parts]
     return amount.quantize(CENT, rounding=ROUND_HALF_UP), " + ".join(p[0] for p in parts)
 
 
@@ -223,3 +250,33 @@ def monthly(cpts_id: int, month: str, formula: dict) -> list[DoctorMonth]:
         if row.sessions or row.consultations or row.no_shows:
             out.append(row)
     return out
+
+
+def total(rows: list[DoctorMonth]) -> Decimal:
+    return sum((r.amount for r in rows), Decimal("0.00"))
+
+
+@dataclass
+class Statement:
+    """What a treasurer hands a doctor: the CPTS, the doctor, the month, the lines."""
+
+    cpts: str
+    doctor: object  # territory.models.Doctor
+    first_day: date
+    row: DoctorMonth
+
+
+def statement(cpts_id: int, doctor_id: int, month: str, formula: dict) -> Statement:
+    """The doctor's line of :func:`monthly` (the same computation as the list and the
+    CSV), or an empty one for a doctor of the CPTS with no activity; NotFound otherwise."""
+    from agenda.accounts.models import Organisation
+    from agenda.errors import NotFound
+    from agenda.territory.models import Doctor
+
+    first, _next = month_bounds(month)
+    doctor = db.session.get(Doctor, doctor_id)
+    if doctor is None or doctor_id not in {d.id for d in doctors(cpts_id, active_only=False)}:
+        raise NotFound(_("Médecin introuvable."))
+    row = next((r for r in monthly(cpts_id, month, formula) if r.doctor_id == doctor_id),
+               None) or DoctorMonth(doctor_id, doctor.display_name)
+    return Statement(db.session.get(Organisation, cpts_id).name, doctor, first, row)

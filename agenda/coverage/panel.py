@@ -20,4 +20,5 @@ def coverage_panel(user) -> dict:
             "week": week, "flagged": len(grid.flagged), "totals": grid.totals(),
             "uncovered": cov.uncovered[:5], "uncovered_count": len(cov.uncovered),
             "covered_share": cov.covered_share, "under": len(comp.under[week]),
-            "silent": len(comp.silent), "alerts": len(supervision.alerts(user.cpts_id))}
+            "silent": len(comp.silent),
+            "alerts": supervision.alert_counts(supervision.alerts(user.cpts_id))}

@@ -336,10 +336,13 @@ class _Tally:
         return self.b.get(key, {})
 
 
-def compute(cpts_id: int, period: Period, now: datetime | None = None) -> Stats:
+def compute(cpts_id: int, period: Period, now: datetime | None = None, *,
+            unit: str | None = None) -> Stats:
+    """Every figure of the period; the timeline by ``unit`` (day, week or month; by
+    default from the period's length)."""
     now = now or clock.now()
     start, end = period.start, period.end
-    unit = "month" if period.days > 62 else ("day" if period.days <= 14 else "week")
+    unit = unit or ("month" if period.days > 62 else ("day" if period.days <= 14 else "week"))
     t = _Tally(unit)
 
     # Calls, by the local day they were made.
@@ -473,6 +476,25 @@ def compute(cpts_id: int, period: Period, now: datetime | None = None) -> Stats:
     return Stats(period=period, summary=summary, channels=channel_rows, reasons=reason_rows,
                  doctors=doctor_rows, communes=commune_rows, timeline=timeline_rows,
                  timeline_unit=unit, missing_outcomes=missing_outcomes(cpts_id, now))
+
+
+def requests_by_week(cpts_id: int, year: int) -> list[dict]:
+    """The figure "requests" of every ISO week of ``year`` (``2025-W01`` to ``2025-W52``),
+    split by channel: ``[{"week", "monday", "requests", <channel>: n…}]``, empty weeks
+    included. The same computation as the statistics page's timeline, by week."""
+    first = date.fromisocalendar(year, 1, 1)
+    last = date.fromisocalendar(year, date(year, 12, 28).isocalendar()[1], 1)
+    result = compute(cpts_id, Period(first, last + timedelta(days=6)), unit="week")
+    by_week = {r["period"]: r for r in result.timeline}
+    rows = []
+    monday = first
+    while monday <= last:
+        week = iso_week(monday)
+        r = by_week.get(week, {})
+        rows.append({"week": week, "monday": monday, "requests": r.get("requests", 0),
+                     **{ch: r.get(ch, 0) for ch in CHANNELS}})
+        monday += timedelta(days=7)
+    return rows
 
 
 def missing_outcomes(cpts_id: int, now: datetime | None = None, limit: int = 500

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
@@ -20,6 +20,7 @@ from agenda.extensions import db
 from agenda.slots.models import Slot, SlotKind
 from agenda.sync.models import CalendarAccount
 from agenda.territory.models import Commune, Doctor, doctor_in_cpts
+from agenda.slots.services import silent_doctors
 from agenda.territory.services import doctor_cpts_ids
 from agenda.timeutil import iso_week, shift_week, week_bounds
 
@@ -61,18 +62,11 @@ def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> 
     nothing published in the last ``silent_weeks`` weeks (``week`` included)."""
     week = week or iso_week(clock.now())
     nxt = shift_week(week, 1)
-    past = [shift_week(week, -i) for i in range(silent_weeks)]
     ch = charter(cpts_id)
     docs = doctors(cpts_id)
-    counts = week_counts(cpts_id, sorted({week, nxt, *past}))
-    last_start = dict(db.session.execute(
-        select(Slot.doctor_id, func.max(Slot.start))
-        .where(Slot.cpts_id == cpts_id, Slot.status.not_in(GONE_STATUSES),
-               Slot.start < week_bounds(week)[1])
-        .group_by(Slot.doctor_id)).all())
+    counts = week_counts(cpts_id, [week, nxt])
     under: dict[str, list[dict]] = {week: [], nxt: []}
     over: dict[str, list[dict]] = {week: [], nxt: []}
-    silent = []
     for d in docs:
         for w in (week, nxt):
             n, outside = counts.get((d.id, w), (0, 0))
@@ -82,12 +76,10 @@ def compliance(cpts_id: int, week: str | None = None, silent_weeks: int = 2) -> 
                 under[w].append(row)
             if n > ch.max_per_week or outside:
                 over[w].append(row)
-        if all(counts.get((d.id, w), (0, 0)) == (0, 0) for w in past):
-            last = last_start.get(d.id)
-            silent.append({"doctor_id": d.id, "doctor": d.name,
-                           "last_slot": last.isoformat() if last else None})
     return Compliance(weeks=[week, nxt], min_per_week=ch.min_per_week,
-                      max_per_week=ch.max_per_week, under=under, over=over, silent=silent)
+                      max_per_week=ch.max_per_week, under=under, over=over,
+                      silent=[{k: v for k, v in r.items() if k != "last_at"}
+                              for r in silent_doctors(cpts_id, week, silent_weeks)])
 
 
 # --- alerts -----------------------------------------------------------------------------
@@ -99,10 +91,37 @@ class AlertRow:
     what: str
     who: str
     object_id: int | None = None
+    # Its stored alert (None: a condition seen now that nobody has handled yet).
+    alert_id: int | None = None
+    state: str = "open"  # open / acknowledged / resolved
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "at": self.when.isoformat() if self.when else None,
-                "what": self.what, "who_must_act": self.who, "object_id": self.object_id}
+        def iso(dt):
+            return dt.isoformat() if dt else None
+
+        return {"kind": self.kind, "at": iso(self.when), "what": self.what,
+                "who_must_act": self.who, "object_id": self.object_id,
+                "alert_id": self.alert_id, "state": self.state,
+                "acknowledged_at": iso(self.acknowledged_at),
+                "acknowledged_by": self.acknowledged_by,
+                "resolved_at": iso(self.resolved_at), "resolved_by": self.resolved_by}
+
+    def handled_by(self, alert: Alert, names: dict[int, str]) -> None:
+        self.alert_id, self.state = alert.id, alert.state
+        self.acknowledged_at = alert.acknowledged_at
+        self.acknowledged_by = names.get(alert.acknowledged_by_id)
+        self.resolved_at = alert.resolved_at
+        self.resolved_by = names.get(alert.resolved_by_id)
+
+
+STATE_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
+# The kind of record a condition seen now is about (its stored alert's object_type).
+DERIVED_OBJECTS = {"request_expired": "request", "sync_error": "calendar_account",
+                   "event_conflict": "slot"}
 
 
 def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
@@ -154,17 +173,56 @@ def alerts(cpts_id: int, days: int = 7) -> list[AlertRow]:
                               "(%(why)s)", why=conflict),
                             _("Dr %(first)s %(last)s (confirmer) et %(who)s (prévenir le "
                               "patient)", first=first, last=last, who=who), slot_id))
-    known = {("request_expired", r.object_id) for r in out} | {
-        ("event_conflict", r.object_id) for r in out}
-    for a in db.session.scalars(
-            select(Alert).where(Alert.cpts_id == cpts_id, Alert.resolved_at.is_(None))
-            .order_by(Alert.created_at.desc()).limit(200)):
-        if (a.kind, a.object_id) in known:
+    return _with_handling(cpts_id, out, orgs, now - timedelta(days=days))
+
+
+def _with_handling(cpts_id: int, derived: list[AlertRow], orgs: dict[int, str],
+                   since: datetime) -> list[AlertRow]:
+    """The conditions seen now, each with its stored alert's handling, then the other
+    stored alerts (open ones, and those resolved since ``since``): open first, then
+    acknowledged, then resolved, the newest first within each."""
+    from agenda.accounts.models import User
+
+    stored = db.session.scalars(
+        select(Alert).where(Alert.cpts_id == cpts_id,
+                            (Alert.resolved_at.is_(None)) | (Alert.resolved_at >= since))
+        .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(500)).all()
+    user_ids = {i for a in stored for i in (a.acknowledged_by_id, a.resolved_by_id) if i}
+    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+                 .all()) if user_ids else {}
+    latest: dict[tuple[str, int | None], Alert] = {}
+    for a in stored:
+        latest.setdefault((a.kind, a.object_id), a)
+    out: list[AlertRow] = []
+    shown: set[int] = set()
+    for row in derived:
+        alert = latest.get((row.kind, row.object_id))
+        if alert is not None:
+            shown.update(a.id for a in stored if (a.kind, a.object_id) == (row.kind,
+                                                                           row.object_id))
+            if alert.state == "resolved" and row.kind == "sync_error" and row.when \
+                    and row.when > alert.resolved_at:
+                alert = None  # failing again since it was resolved: a new alert
+            else:
+                row.handled_by(alert, names)
+        out.append(row)
+    for a in stored:
+        if a.id in shown:
             continue
         who = orgs.get(a.organisation_id) if a.organisation_id else None
-        out.append(AlertRow(a.kind, a.created_at, a.message, who or _("la coordination"),
-                            a.object_id))
+        row = AlertRow(a.kind, a.created_at, a.message, who or _("la coordination"),
+                       a.object_id)
+        row.handled_by(a, names)
+        out.append(row)
+    epoch = datetime.min.replace(tzinfo=UTC)
+    out.sort(key=lambda r: (STATE_ORDER[r.state], -(r.when or epoch).timestamp()))
     return out
+
+
+def alert_counts(rows: list[AlertRow]) -> dict[str, int]:
+    """``{"open": n, "acknowledged": n}`` for the dashboard."""
+    return {state: sum(1 for r in rows if r.state == state) for state in ("open",
+                                                                          "acknowledged")}
 
 
 # --- what-if ----------------------------------------------------------------------------

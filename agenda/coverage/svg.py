@@ -175,3 +175,56 @@ def column_chart(items: Sequence[tuple[str, float]], *, title: str = "", width: 
                        f'{escape(label)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+CHANNEL_COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#718096")
+
+
+def stacked_columns(items: Sequence[tuple[str, str, dict]], series: Sequence[tuple[str, str]],
+                    *, title: str = "", width: float = 720, height: float = 240,
+                    colours: Sequence[str] = CHANNEL_COLOURS) -> Markup:
+    """Columns over time, each split by series (``items``: (axis label or "", full label,
+    {series key: value}); ``series``: (key, label)), with a legend. A column's tooltip
+    gives its total and each part."""
+    items = list(items)
+    n = max(len(items), 1)
+    totals = [sum(values.get(k, 0) for k, _ in series) for _, _, values in items]
+    top = max(totals, default=0) or 1
+    legend_h = 18
+    plot_h = height - 56 - legend_h
+    col_w = (width - 40) / n
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart stacked" role="img" '
+           f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" width="100%" '
+           f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
+           f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
+           f'<text x="0" y="30" font-size="11">{format_num(top)}</text>']
+    for i, ((axis, full, values), total) in enumerate(zip(items, totals, strict=True)):
+        x = 40 + i * col_w
+        y = 22 + plot_h
+        parts = ", ".join(f"{label} {format_num(values.get(k, 0))}" for k, label in series
+                          if values.get(k, 0))
+        tip = f"{full} : {format_num(total)}" + (f" ({parts})" if parts else "")
+        out.append(f'<g class="col" data-total="{total}"><title>{escape(tip)}</title>')
+        for j, (key, _label) in enumerate(series):
+            v = values.get(key, 0)
+            if not v:
+                continue
+            h = plot_h * (v / top)
+            y -= h
+            out.append(f'<rect x="{_fmt(x + 0.5)}" y="{_fmt(y)}" '
+                       f'width="{_fmt(max(col_w - 1, 1))}" height="{_fmt(h)}" '
+                       f'fill="{colours[j % len(colours)]}" data-series="{escape(key)}" '
+                       f'data-value="{v}"/>')
+        out.append("</g>")
+        if axis:
+            out.append(f'<text x="{_fmt(x)}" y="{_fmt(22 + plot_h + 14)}" font-size="10">'
+                       f'{escape(axis)}</text>')
+    x = 40.0
+    for j, (key, label) in enumerate(series):
+        out.append(f'<g class="legend" data-series="{escape(key)}">'
+                   f'<rect x="{_fmt(x)}" y="{_fmt(height - legend_h)}" width="12" height="12" '
+                   f'fill="{colours[j % len(colours)]}"/><text x="{_fmt(x + 16)}" '
+                   f'y="{_fmt(height - legend_h + 10)}" font-size="11">{escape(label)}</text></g>')
+        x += 24 + 7 * len(str(label))
+    out.append("</svg>")
+    return Markup("".join(out))

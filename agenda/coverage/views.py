@@ -4,7 +4,6 @@ compliance, alerts, what-if, statistics and indemnities."""
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -15,10 +14,12 @@ from agenda.accounts.access import roles_required
 from agenda.coverage import department, geo, hourly, indemnities, stats, supervision, svg
 from agenda.coverage.common import charter, doctors, territory
 from agenda.coverage.csvexport import csv_response
-from agenda.coverage.services import save_indemnity_formula
+from agenda.coverage.services import handle_alert, save_indemnity_formula
 from agenda.errors import ValidationError
 from agenda.labels import label
-from agenda.timeutil import iso_week, parse_service_date, parse_week, shift_week, to_local
+from agenda.timeutil import (iso_week, parse_service_date, shift_week, to_local,
+                              week_from_arg)
+from agenda.web import commit_or_flash
 
 bp = Blueprint("coverage", __name__, url_prefix="/coverage")
 COORD = ("coordinator", "admin")
@@ -30,13 +31,16 @@ def weekday_names() -> list[str]:
 
 
 def week_arg(name: str = "week") -> str:
-    week = (request.args.get(name) or "").strip() or iso_week(clock.now())
+    """The week a page shows: an ISO week (the chooser's links) or a day of it (its date
+    picker); this week by default."""
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return iso_week(clock.now())
     try:
-        parse_week(week)
+        return week_from_arg(value)
     except ValueError:
-        raise ValidationError(_("Semaine invalide : %(w)s (attendu AAAA-Wss, ex. 2026-W49).",
-                                w=week), field=name) from None
-    return week
+        raise ValidationError(_("Semaine invalide : « %(w)s ». Choisissez-la avec les flèches "
+                                "ou une date.", w=value[:20]), field=name) from None
 
 
 def horizon_arg() -> str:
@@ -117,16 +121,37 @@ def geo_page():
 @bp.get("/charter", endpoint="charter")
 @roles_required(*COORD)
 def charter_page():
-    week = week_arg()
-    comp = supervision.compliance(current_user.cpts_id, week)
-    return render_template("coverage/charter.html", comp=comp, week=week)
+    """The charter page is ``/charte`` (agenda.slots); this address leads there."""
+    week = (request.args.get("week") or "").strip()[:20] or None
+    return redirect(url_for("slots.charter_overview", week=week))
 
 
 @bp.get("/alerts", endpoint="alerts")
 @roles_required(*COORD)
 def alerts_page():
     rows = supervision.alerts(current_user.cpts_id)
-    return render_template("coverage/alerts.html", rows=rows)
+    return render_template("coverage/alerts.html", rows=rows,
+                           counts=supervision.alert_counts(rows))
+
+
+@bp.post("/alerts/handle", endpoint="handle_alert")
+@roles_required(*COORD)
+def handle_alert_page():
+    """Acknowledge ("je m'en occupe") or resolve an alert; back to the list."""
+    form = request.form
+    action = form.get("action", "")
+
+    def number(name: str) -> int | None:
+        value = (form.get(name) or "").strip()
+        return int(value) if value.isdigit() and len(value) < 12 else None
+
+    done = commit_or_flash(lambda: handle_alert(
+        current_user.cpts_id, current_user.id, action, alert_id=number("alert_id"),
+        kind=form.get("kind"), object_id=number("object_id")))
+    if done.ok:
+        flash(_("Alerte prise en charge.") if action == "acknowledge"
+              else _("Alerte résolue."), "info")
+    return redirect(url_for("coverage.alerts"), 303)
 
 
 @bp.get("/what-if", endpoint="whatif")
@@ -150,7 +175,8 @@ def whatif_page():
     communes = sorted(zip(terr.insee, terr.name, strict=True), key=lambda c: c[1])
     return render_template("coverage/whatif.html", week=week, result=result,
                            doctors=doctors(cpts_id), communes=communes,
-                           weekdays=weekday_names(), args=args)
+                           weekdays=weekday_names(), args=args,
+                           other_args={k: v for k, v in args.items() if k != "week"})
 
 
 @bp.get("/stats", endpoint="stats")
@@ -179,6 +205,7 @@ def stats_page():
                                 title=_("Demandes → créneaux → consultations")),
         "reasons": svg.bar_chart([(r["reason"], r["requests"])
                                   for r in result.reasons[:12]], title=_("Motifs")),
+        "weekly": weekly_chart(current_user.cpts_id, period.end_date.year),
     }
     def csv_url(name: str) -> str:
         return url_for("coverage.stats", period="custom", format="csv", table=name,
@@ -188,6 +215,20 @@ def stats_page():
     return render_template("coverage/stats.html", st=result, kind=kind, period=period,
                            charts=charts, args=request.args, csv_url=csv_url,
                            **figure_context())
+
+
+def weekly_chart(cpts_id: int, year: int):
+    """The year's requests (the figure "requests") by week, split by channel."""
+    from agenda.i18n import format_local_date
+
+    rows = stats.requests_by_week(cpts_id, year)
+    items = [(format_local_date(r["monday"], "MMM") if r["monday"].day <= 7 else "",
+              _("semaine du %(d)s", d=format_local_date(r["monday"], "d MMMM yyyy")),
+              r) for r in rows]
+    series = [(ch, stats.channel_label(ch)) for ch in stats.CHANNELS]
+    return svg.stacked_columns(items, series, title=_("%(figure)s par semaine et par canal, "
+                                                      "%(y)s", figure=stats.summary_label(
+                                                          "requests"), y=year))
 
 
 def figure_context() -> dict:
@@ -292,36 +333,102 @@ INDEMNITY_COLUMNS = ["doctor_id", "doctor", "month", "fixed_slots", "floating_wi
                      "no_shows", "amount", "detail"]
 
 
+def _month_arg(source) -> str:
+    month = (source.get("month") or "").strip() or to_local(clock.now()).strftime("%Y-%m")
+    indemnities.month_bounds(month)  # ValidationError on a bad month
+    return month
+
+
+def _typed(amount) -> str:
+    """A saved amount as a French person types it (decimal comma)."""
+    return str(amount).replace(".", ",")
+
+
+def _tier_rows(formula: dict) -> list[list[str]]:
+    return [[str(n), _typed(a)] for n, a in formula.get("session_tiers", [])]
+
+
+def _render_indemnities(month: str, formula: dict, *, form: dict | None = None,
+                        tier_rows: list[list[str]] | None = None,
+                        errors: dict | None = None, preview: list | None = None,
+                        status: int = 200):
+    """The page: the month's saved statement, the formula form (as saved, or as typed when
+    it comes back with errors or a preview) and, on request, the preview of the month."""
+    cpts_id = current_user.cpts_id
+    rows = indemnities.monthly(cpts_id, month, formula)
+    rows_form = tier_rows if tier_rows is not None else _tier_rows(formula)
+    return render_template(
+        "coverage/indemnities.html", rows=rows, month=month, formula=formula,
+        total=indemnities.total(rows),
+        form=form if form is not None else {k: _typed(v) for k, v in formula.items()
+                                            if k != "session_tiers"},
+        tier_rows=rows_form or [["0", ""]], errors=errors or {}, preview=preview,
+        preview_total=indemnities.total(preview) if preview is not None else None,
+        presets=indemnities.PRESETS), status
+
+
 @bp.get("/indemnities", endpoint="indemnities")
 @roles_required(*COORD)
 def indemnities_page():
     cpts_id = current_user.cpts_id
-    month = request.args.get("month") or to_local(clock.now()).strftime("%Y-%m")
+    month = _month_arg(request.args)
     formula = charter(cpts_id).indemnity_formula
-    rows = indemnities.monthly(cpts_id, month, formula)
     if request.args.get("format") == "csv":
+        rows = indemnities.monthly(cpts_id, month, formula)
         return csv_response(({**r.to_dict(), "month": month} for r in rows), INDEMNITY_COLUMNS,
                             f"indemnites-{month}.csv")
-    total = sum((r.amount for r in rows), Decimal("0.00"))
-    tiers = ", ".join(f"{n}:{a}" for n, a in formula.get("session_tiers", []))
-    return render_template("coverage/indemnities.html", rows=rows, month=month,
-                           formula=formula, tiers=tiers, total=total,
-                           presets=indemnities.PRESETS)
+    return _render_indemnities(month, formula)
 
 
 @bp.post("/indemnities/formula")
 @roles_required(*COORD)
 def save_formula():
+    """The formula form: tiers as rows ("from N patients: amount"), added or removed one at
+    a time; "Aperçu" computes the month with the formula as typed, "Enregistrer" saves it."""
     form = request.form
+    month = _month_arg(form)
     preset = form.get("preset")
     if preset in indemnities.PRESETS:
-        data = dict(indemnities.PRESETS[preset])
-    else:
-        data = {k: form.get(k, "") for k in (*indemnities.MONEY_KEYS, "monthly_cap")}
-        data["session_tiers"] = form.get("session_tiers", "")
-    save_indemnity_formula(current_user.cpts_id, data)
+        save_indemnity_formula(current_user.cpts_id, dict(indemnities.PRESETS[preset]))
+        flash(_("Formule d'indemnisation enregistrée."), "info")
+        return redirect(url_for("coverage.indemnities", month=month))
+    typed = {k: form.get(k, "").strip()[:30] for k in (*indemnities.MONEY_KEYS, "monthly_cap")}
+    tier_rows = [[n.strip()[:10], a.strip()[:30]] for n, a in zip(
+        form.getlist("tier_min"), form.getlist("tier_amount"), strict=False)
+        if n.strip() or a.strip()][:20]
+    action = form.get("action", "save")
+    if action == "add_tier":
+        tier_rows.append(["", ""])
+    elif action.startswith("remove_tier_"):
+        index = action.removeprefix("remove_tier_")
+        if index.isdigit() and int(index) < len(tier_rows):
+            del tier_rows[int(index)]
+    formula, errors = indemnities.check_formula({**typed, "session_tiers": tier_rows})
+    saved = charter(current_user.cpts_id).indemnity_formula
+    if action in ("add_tier",) or action.startswith("remove_tier_"):
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows)
+    if errors:
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows,
+                                   errors=errors, status=400)
+    if action == "preview":
+        preview = indemnities.monthly(current_user.cpts_id, month, formula)
+        return _render_indemnities(month, saved, form=typed, tier_rows=tier_rows,
+                                   preview=preview)
+    save_indemnity_formula(current_user.cpts_id, formula)
     flash(_("Formule d'indemnisation enregistrée."), "info")
-    return redirect(url_for("coverage.indemnities", month=form.get("month") or None))
+    return redirect(url_for("coverage.indemnities", month=month))
+
+
+@bp.get("/indemnities/<int:doctor_id>/releve", endpoint="indemnity_statement")
+@roles_required(*COORD)
+def indemnity_statement(doctor_id: int):
+    """A doctor's monthly statement, to print and hand out (the saved formula)."""
+    cpts_id = current_user.cpts_id
+    month = _month_arg(request.args)
+    statement = indemnities.statement(cpts_id, doctor_id, month,
+                                      charter(cpts_id).indemnity_formula)
+    return render_template("coverage/indemnity_statement.html", s=statement, month=month,
+                           now=clock.now())
 
 
 from agenda.coverage import cli, demo, panel  # noqa: E402,F401  (CLI, demo step, panel)

@@ -666,6 +666,32 @@ def charter_report(cpts_id: int, week: str) -> dict:
     }
 
 
+def silent_doctors(cpts_id: int, week: str, silent_weeks: int = 2) -> list[dict]:
+    """Active volunteers with nothing published (withdrawn slots aside) in the
+    ``silent_weeks`` weeks up to ``week``: ``[{"doctor_id", "doctor", "last_slot",
+    "last_at"}]`` (the start of their last slot before, ISO and datetime, or None)."""
+    from agenda.slots.models import SlotStatus
+
+    parse_week(week)
+    past = [shift_week(week, -i) for i in range(silent_weeks)]
+    gone = (SlotStatus.WITHDRAWN.value,)
+    active = set(db.session.scalars(
+        select(Slot.doctor_id).where(Slot.cpts_id == cpts_id, Slot.week.in_(past),
+                                     Slot.status.not_in(gone))))
+    last_start = dict(db.session.execute(
+        select(Slot.doctor_id, func.max(Slot.start))
+        .where(Slot.cpts_id == cpts_id, Slot.status.not_in(gone),
+               Slot.start < local_to_utc(parse_week(week) + timedelta(days=7), time(0)))
+        .group_by(Slot.doctor_id)).all())
+    doctors = db.session.scalars(
+        select(Doctor).where(doctor_in_cpts(cpts_id), Doctor.active.is_(True))
+        .order_by(Doctor.last_name, Doctor.first_name)).all()
+    return [{"doctor_id": d.id, "doctor": f"Dr {d.first_name} {d.last_name}",
+             "last_slot": last_start[d.id].isoformat() if d.id in last_start else None,
+             "last_at": last_start.get(d.id)}
+            for d in doctors if d.id not in active]
+
+
 def current_week() -> str:
     return iso_week(clock.now())
 

@@ -18,7 +18,7 @@ from agenda.extensions import db
 from agenda.slots import lifecycle, services
 from agenda.slots.forms import MODE_LABELS, CharterForm, CopyForm, SlotForm, WithdrawForm
 from agenda.slots.models import Slot
-from agenda.timeutil import parse_week, shift_week, to_local
+from agenda.timeutil import parse_week, shift_week, to_local, week_from_arg
 from agenda.web import commit_or_flash
 
 bp = Blueprint("slots", __name__)
@@ -264,14 +264,29 @@ def copy_week():
 
 
 @bp.get("/charte")
-@roles_required("coordinator")
+@roles_required("coordinator", "admin")
 def charter_overview():
+    """The one charter page: the chosen week and the next, each volunteer against the
+    charter, and who has published nothing for two weeks (``/coverage/charter`` leads
+    here)."""
+    value = (request.args.get("week") or "").strip()
+    try:
+        week = week_from_arg(value) if value else services.current_week()
+    except ValueError:
+        raise ValidationError(_("Semaine invalide : « %(w)s ». Choisissez-la avec les flèches "
+                                "ou une date.", w=value[:20]), field="week") from None
     this_week = services.current_week()
-    reports = [(_("Cette semaine"), services.charter_report(current_user.cpts_id, this_week)),
-               (_("Semaine prochaine"),
-                services.charter_report(current_user.cpts_id, shift_week(this_week, 1)))]
+
+    def title(w: str) -> str:
+        if w == this_week:
+            return _("Cette semaine")
+        return _("Semaine prochaine") if w == shift_week(this_week, 1) else ""
+
+    reports = [(title(w), services.charter_report(current_user.cpts_id, w))
+               for w in (week, shift_week(week, 1))]
     db.session.commit()  # the default charter row, if it was just created
-    return render_template("slots/charter_overview.html", reports=reports,
+    return render_template("slots/charter_overview.html", reports=reports, week=week,
+                           silent=services.silent_doctors(current_user.cpts_id, week),
                            charter=services.charter_for(current_user.cpts_id),
                            charter_name=services.charter_name(current_user.cpts_id))
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, EmailField, StringField, TelField, TextAreaField
+from wtforms import (BooleanField, EmailField, HiddenField, StringField, TelField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -14,7 +15,10 @@ class DoctorForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[Optional()])
     phone = TelField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
     address = StringField(_l("Adresse du cabinet"), validators=[Optional(), Length(max=300)])
-    insee = StringField(_l("Code INSEE de la commune"), validators=[DataRequired(), Length(max=5)])
+    commune = StringField(_l("Commune du cabinet (nom ou code postal)"),
+                          validators=[DataRequired(), Length(max=120)])
+    # The commune chosen among the suggestions or the candidates (its INSEE code).
+    commune_insee = HiddenField(validators=[Optional(), Length(max=5)])
     accepts_floating = BooleanField(_l("Accepte les demandes flottantes"), default=True)
 
 

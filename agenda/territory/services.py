@@ -212,6 +212,83 @@ def commune_dict(commune: Commune) -> dict:
 
 # --- doctors ----------------------------------------------------------------------------
 
+
+class AmbiguousCommune(ValidationError):
+    """Several communes answer what was typed (a postcode shared by several, homonyms):
+    never one picked silently; the candidates go back to the person to choose from."""
+
+    code = "ambiguous_commune"
+
+    def __init__(self, message: str, candidates: list[Commune]):
+        super().__init__(message, field="commune")
+        self.candidates = candidates
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["candidates"] = [commune_dict(c) for c in self.candidates]
+        return data
+
+
+def resolve_commune(text: str = "", *, insee: str | None = None,
+                    postcode: str | None = None, name: str | None = None) -> Commune:
+    """A commune (a patient's, a doctor's practice), from one of:
+
+    - ``insee``: the INSEE code, chosen from the suggestions (or given by an API client);
+      with ``text`` too, it must be one of the communes ``text`` designates (a choice left
+      over from an earlier entry is not taken);
+    - ``postcode`` + ``name`` (the API);
+    - ``text`` as typed: a name ("st julien vouvantes"), "Name (postcode)", a postcode
+      (only when a single commune has it), or "insee:44110".
+
+    Anything that designates several communes raises :class:`AmbiguousCommune` with the
+    candidates; nothing is chosen silently. A 5-digit entry is a postcode, never an INSEE
+    code (44110 is Châteaubriant's postcode and Nort-sur-Erdre's INSEE code)."""
+    raw = (text or "").strip()
+    code = (insee or "").strip().upper()
+    if code:
+        commune = db.session.get(Commune, code)
+        if commune is None:
+            raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
+                                    code=code), field="commune")
+        if not raw or raw.upper() == code or commune.insee in {
+                c.insee for c in search_communes(raw, limit=200)}:
+            return commune
+        # The text was changed after the choice: resolve what it says now.
+    if postcode or name:
+        pc, folded = (postcode or "").strip(), fold_name(name or "")
+        if not POSTCODE_RE.match(pc) or not folded:
+            raise ValidationError(_("Indiquez le code postal (5 chiffres) et le nom de la "
+                                    "commune."), field="commune")
+        candidates = [c for c in communes_by_postcode(pc) if c.search_name == folded]
+        if not candidates:
+            raise ValidationError(_("Aucune commune « %(name)s » avec le code postal "
+                                    "%(pc)s.", name=name, pc=pc), field="commune")
+        return one_commune(candidates, f"{name} ({pc})")
+    if not raw:
+        raise ValidationError(_("Indiquez la commune."), field="commune")
+    candidates = search_communes(raw, limit=12)
+    if not candidates:
+        raise ValidationError(_("Commune inconnue du territoire : %(q)s", q=raw),
+                              field="commune")
+    if LABEL_RE.match(raw) or EXPLICIT_INSEE_RE.match(raw) or POSTCODE_RE.match(raw):
+        return one_commune(candidates, raw)
+    words = " ".join(fold_name(raw).split())
+    exact = [c for c in candidates if c.search_name == words]
+    if exact:
+        return one_commune(exact, raw)
+    return one_commune(candidates, raw)
+
+
+def one_commune(candidates: list[Commune], typed: str) -> Commune:
+    """The one commune of ``candidates``, or :class:`AmbiguousCommune` to choose from."""
+    if len(candidates) == 1:
+        return candidates[0]
+    raise AmbiguousCommune(_("Plusieurs communes correspondent à « %(q)s » : %(list)s. "
+                             "Choisissez la commune.", q=typed,
+                             list=", ".join(commune_label(c) for c in candidates)),
+                           candidates)
+
+
 def rpps_is_valid(rpps: str) -> bool:
     """11 digits whose last is the Luhn check digit of the first ten."""
     if not re.fullmatch(r"\d{11}", rpps or ""):

@@ -16,10 +16,29 @@ from agenda.territory.forms import DoctorForm, ImportForm, SectorForm
 bp = Blueprint("territory", __name__)
 
 
-def _data_from(form: DoctorForm) -> services.DoctorData:
+def _commune(form: DoctorForm, ctx: dict) -> str | None:
+    """The practice's commune from its name or postcode (the booking pages' commune finder:
+    suggestions as you type, the server's candidates when several match); None, with the
+    error at the field, when it is unknown or still to be chosen."""
+    choice = request.form.get("commune_choice") or form.commune_insee.data or None
+    try:
+        commune = services.resolve_commune(form.commune.data or "", insee=choice)
+    except services.AmbiguousCommune as exc:
+        ctx["commune_candidates"] = exc.candidates
+        form.commune.errors = [*form.commune.errors, exc.message]
+        return None
+    except DomainError as exc:
+        form.commune.errors = [*form.commune.errors, exc.message]
+        return None
+    form.commune.data = services.commune_label(commune)
+    form.commune_insee.data = commune.insee
+    return commune.insee
+
+
+def _data_from(form: DoctorForm, insee: str) -> services.DoctorData:
     return services.DoctorData(
         rpps=form.rpps.data or "", first_name=form.first_name.data or "",
-        last_name=form.last_name.data or "", commune_insee=form.insee.data or "",
+        last_name=form.last_name.data or "", commune_insee=insee,
         email=form.email.data or None, phone=form.phone.data or None,
         address=form.address.data or "", accepts_floating=bool(form.accepts_floating.data))
 
@@ -36,9 +55,9 @@ def doctors():
 @roles_required("coordinator", "admin")
 def doctor_new():
     form = DoctorForm()
-    status = 200
-    if form.validate_on_submit():
-        done = commit_or_flash(lambda: services.create_doctor(_data_from(form),
+    status, ctx = 200, {}
+    if form.validate_on_submit() and (insee := _commune(form, ctx)):
+        done = commit_or_flash(lambda: services.create_doctor(_data_from(form, insee),
                                                               current_user.cpts_id))
         if done.ok:
             flash(_("Médecin ajouté : %(name)s", name=done.value.display_name), "info")
@@ -46,7 +65,8 @@ def doctor_new():
         status = done.status
     elif request.method == "POST":
         status = 400
-    return render_template("territory/doctor_form.html", form=form, doctor=None), status
+    return render_template("territory/doctor_form.html", form=form, doctor=None,
+                           **ctx), status
 
 
 @bp.route("/medecins/<int:doctor_id>", methods=["GET", "POST"])
@@ -54,18 +74,22 @@ def doctor_new():
 def doctor_edit(doctor_id: int):
     doctor = services.get_doctor(doctor_id, current_user.cpts_id)
     form = DoctorForm(obj=doctor)
+    if not isinstance(form.commune.data, str):  # the obj's relationship, not a text
+        form.commune.data = ""
     if request.method == "GET":
-        form.insee.data = doctor.commune_insee
-    status = 200
-    if form.validate_on_submit():
-        done = commit_or_flash(lambda: services.update_doctor(doctor, _data_from(form)))
+        form.commune.data = services.commune_label(doctor.commune)
+        form.commune_insee.data = doctor.commune_insee
+    status, ctx = 200, {}
+    if form.validate_on_submit() and (insee := _commune(form, ctx)):
+        done = commit_or_flash(lambda: services.update_doctor(doctor, _data_from(form, insee)))
         if done.ok:
             flash(_("Fiche enregistrée."), "info")
             return redirect(url_for("territory.doctors"))
         status = done.status
     elif request.method == "POST":
         status = 400
-    return render_template("territory/doctor_form.html", form=form, doctor=doctor), status
+    return render_template("territory/doctor_form.html", form=form, doctor=doctor,
+                           **ctx), status
 
 
 @bp.post("/medecins/<int:doctor_id>/activation")

@@ -28,7 +28,8 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     page.goto(page.base_url + "/coverage/alerts")
     page.get_by_role("link", name="Couverture", exact=True).first.click()
     page.wait_for_load_state()
-    assert page.get_by_role("heading", name="Couverture horaire — semaine 2026-W49").is_visible()
+    assert page.get_by_role(
+        "heading", name="Couverture horaire — semaine du lundi 30 novembre 2026").is_visible()
     flagged = page.locator('#hourly-grid td[data-flagged="1"]')
     assert flagged.count() == 64 - 1 - 3  # Monday 10h, Tuesday 14h-17h have supply
     assert page.locator('#hourly-grid td[data-weekday="2"][data-hour="15"]').inner_text() \
@@ -82,8 +83,7 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     page.get_by_role("button", name="Appliquer le modèle").click()
     page.wait_for_load_state()
     assert "Formule d'indemnisation enregistrée" in page.content()
-    assert page.get_by_label("Paliers par astreinte (patients:€)").input_value().startswith(
-        "0:200.00")
+    assert page.get_by_label("Palier 1 : montant en euros").input_value() == "200,00"
     total = page.locator("#indemnities-total").inner_text()
     assert total.endswith("\u00a0€")
     assert float(total[:-2].replace("\u202f", "").replace(",", ".")) >= 200

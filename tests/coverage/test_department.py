@@ -408,12 +408,14 @@ def test_the_samu_regulator_reads_the_department_in_chromium(browser_page, dept,
         select(func.count()).select_from(Commune).where(Commune.department == "44"))
     assert page.locator("#uncovered").get_by_text("Saint-Nazaire").is_visible()
     # The week picker moves the grids; the period picker the requests table.
-    page.locator("form.filters input[name=week]").fill("2026-W50")
     page.locator("form.filters select[name=period]").select_option("week")
-    page.get_by_role("button", name="Afficher").click()
+    page.locator("form.filters").get_by_role("button", name="Afficher").click()
     page.wait_for_load_state()
-    assert "week=2026-W50" in page.url
-    assert page.get_by_role("heading", name="Couverture horaire — semaine 2026-W50").is_visible()
+    page.locator("nav.week-chooser").get_by_role("link", name="semaine suivante →").click()
+    page.wait_for_load_state()
+    assert "week=2026-W50" in page.url and "period=week" in page.url
+    assert page.get_by_role("heading", name="Couverture horaire — semaine du lundi 7 décembre "
+                                             "2026").is_visible()
     merged = page.locator('#grid-merged td[data-weekday="2"][data-hour="14"]')
     assert merged.get_attribute("data-supply") == "0"  # nothing published next week
     total = page.locator('#channels tr[data-cpts="all"][data-channel="all"] '

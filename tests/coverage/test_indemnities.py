@@ -108,7 +108,8 @@ def test_page_form_and_treasurer_csv(november, login_as):
     html = page.get_data(as_text=True)
     token = html.split('name="csrf_token" value="')[1].split('"')[0]
     resp = client.post("/coverage/indemnities/formula", data={
-        "csrf_token": token, "per_slot": "20", "session_tiers": "0:200, 3:150",
+        "csrf_token": token, "per_slot": "20", "tier_min": ["0", "3"],
+        "tier_amount": ["200", "150"],
         "per_floating_hour": "", "per_session": "", "per_consultation": "",
         "monthly_cap": "", "month": "2026-11"})
     assert resp.status_code == 302

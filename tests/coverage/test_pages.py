@@ -12,7 +12,7 @@ from agenda.coverage import geo
 from agenda.coverage.common import territory
 from tests.coverage.helpers import add_slot
 
-PAGES = ["/coverage/hourly", "/coverage/map", "/coverage/charter", "/coverage/alerts",
+PAGES = ["/coverage/hourly", "/coverage/map", "/charte", "/coverage/alerts",
          "/coverage/what-if", "/coverage/stats", "/coverage/indemnities"]
 
 

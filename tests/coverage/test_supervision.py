@@ -47,9 +47,19 @@ def test_compliance_lists(app, frozen, make_doctor, login_as):
     assert over == {"2026-W49": [("Copieux", 6, 1)], "2026-W50": [("Copieux", 7, 0)]}
     assert [(r["doctor"].split()[-1], r["last_slot"][:10]) for r in comp.silent] == [
         ("Discret", "2026-11-10")]
-    html = login_as("coordinator").get("/coverage/charter?week=2026-W49").get_data(as_text=True)
-    assert "Dr Jeanne Bref — 1" in html and "Copieux — 6 (+1 hors charte)" in html
-    assert "Discret — dernier créneau : 2026-11-10" in html
+    # The one charter page (/coverage/charter leads to /charte) shows the same.
+    client = login_as("coordinator")
+    resp = client.get("/coverage/charter?week=2026-W49")
+    assert resp.status_code == 302 and resp.location.endswith("/charte?week=2026-W49")
+    html = client.get(resp.location).get_data(as_text=True)
+    w49 = html[html.index('data-week="2026-W49"'):html.index('data-week="2026-W50"')]
+    under = w49[w49.index('class="under"'):w49.index('class="outside"')]
+    assert "Bref — 1 consultation" in under and "Discret — aucun créneau" in under
+    outside = w49[w49.index('class="outside"'):]
+    assert "Copieux — 1 créneau au-delà du maximum" in outside
+    silent = html[html.index('id="silent"'):]
+    assert "Discret — dernier créneau le 10 novembre 2026" in silent
+    assert "Semaine du lundi 30 novembre 2026" in html
 
 
 def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
@@ -84,6 +94,9 @@ def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
                          created_at=now, resolved_at=now))
     db.session.commit()
     rows = supervision.alerts(doc.cpts_id)
+    # The resolved one comes last, shown for a week as handled.
+    assert [r.state for r in rows] == ["open"] * 4 + ["resolved"]
+    rows = rows[:4]
     kinds = sorted(r.kind for r in rows)
     assert kinds == ["event_conflict", "request_expired", "slot_cancelled", "sync_error"]
     by_kind = {r.kind: r for r in rows}
@@ -94,7 +107,8 @@ def test_alerts_with_who_must_act(app, frozen, make_doctor, make_org, login_as):
     assert "Calendrier" in by_kind["event_conflict"].who
     assert by_kind["slot_cancelled"].who == "SAMU 44"
     html = login_as("coordinator").get("/coverage/alerts").get_data(as_text=True)
-    assert html.count("<tr data-kind=") == 4
+    assert html.count('" data-state="open"') == 4
+    assert html.count('" data-state="resolved"') == 1
     assert "RQ-OLD" not in html
 
 

@@ -124,15 +124,17 @@ MATRIX: dict[str, Rule] = {
     "api.cancel_booking": rule(BOOKERS | {"doctor"}, obj="booking",
                                owners={"secretary", "doctor"}),
     # the CPTS's supervision
-    "slots.charter_overview": rule({"coordinator"}), "slots.charter_settings":
+    "slots.charter_overview": rule(SUPERVISORS), "slots.charter_settings":
         rule({"coordinator"}),
     "booking.reasons": rule({"coordinator"}),
     "booking.reason_toggle": rule({"coordinator"}, obj="reason", owners={"coordinator"}),
     "coverage.index": rule(SUPERVISORS), "coverage.hourly": rule(SUPERVISORS),
     "coverage.geo": rule(SUPERVISORS), "coverage.charter": rule(SUPERVISORS),
     "coverage.alerts": rule(SUPERVISORS), "coverage.whatif": rule(SUPERVISORS),
+    "coverage.handle_alert": rule(SUPERVISORS),
     "coverage.stats": rule(SUPERVISORS), "coverage.indemnities": rule(SUPERVISORS),
     "coverage.save_formula": rule(SUPERVISORS),
+    "coverage.indemnity_statement": rule(SUPERVISORS, obj="doctor", owners=SUPERVISORS),
     "api.coverage_hourly": rule(SUPERVISORS), "api.coverage_communes": rule(SUPERVISORS),
     "api.stats_api": rule(SUPERVISORS),
     # the department view: the SAMU, the emergency departments, the platform operator

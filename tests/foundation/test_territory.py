@@ -115,28 +115,38 @@ def test_coordinator_creates_edits_deactivates_doctor(app, communes, login_as):
     c = login_as("coordinator")
     token = csrf_token(c, "/medecins/nouveau")
     form = {"csrf_token": token, "rpps": "12345678900", "first_name": "Luc", "last_name": "Petit",
-            "insee": "44036", "accepts_floating": "y"}
+            "commune": "Châteaubriant", "accepts_floating": "y"}
     resp = c.post("/medecins/nouveau", data=form)
     assert resp.status_code == 400
     assert "Numéro RPPS invalide" in resp.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Doctor)) == 0
     form["rpps"] = services.rpps_with_check_digit("1234567890")
-    form["insee"] = "00000"
+    # The commune by its name or postcode (never an INSEE code to type), error at the field.
+    form["commune"] = "Atlantide"
     resp = c.post("/medecins/nouveau", data=form)
-    assert resp.status_code == 404 and "Commune inconnue" in resp.get_data(as_text=True)
-    form["insee"] = "44036"
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'role="alert">Commune inconnue du territoire' in html
+    assert 'value="Luc"' in html  # the form is kept
+    form["commune"] = "chateaubriant"
     assert c.post("/medecins/nouveau", data=form).status_code == 302
     doctor = db.session.scalar(select(Doctor))
-    assert doctor.lat == pytest.approx(47.72, abs=0.01)
-    form["insee"] = "44180"
-    assert c.post(f"/medecins/{doctor.id}", data=form).status_code == 302
+    assert doctor.lat == pytest.approx(47.72, abs=0.01) and doctor.commune_insee == "44036"
+    # A postcode shared by two communes: the candidates to choose from, then the choice.
+    page = c.get(f"/medecins/{doctor.id}").get_data(as_text=True)
+    assert 'value="Châteaubriant (44110)"' in page and "Code INSEE" not in page
+    form.update(commune="44110", commune_insee="")  # the suggestion's choice cleared by typing
+    resp = c.post(f"/medecins/{doctor.id}", data=form)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'name="commune_choice" value="44180"' in html
+    assert c.post(f"/medecins/{doctor.id}", data={**form, "commune_choice": "44180"}
+                  ).status_code == 302
     db.session.refresh(doctor)
     assert doctor.commune_insee == "44180"
     c.post(f"/medecins/{doctor.id}/activation", data={"csrf_token": token})
     db.session.refresh(doctor)
     assert doctor.active is False
     # A duplicate RPPS is refused with a clear message.
-    resp = c.post("/medecins/nouveau", data=form)
+    resp = c.post("/medecins/nouveau", data={**form, "commune": "Soudan"})
     assert resp.status_code == 409 and "existe déjà" in resp.get_data(as_text=True)
 
 

@@ -16,10 +16,9 @@ from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor
-from agenda.territory.services import (EXPLICIT_INSEE_RE, INSEE_RE, LABEL_RE, POSTCODE_RE,
-                                       commune_dict, commune_label, communes_by_postcode,
-                                       doctor_cpts_ids, fold_name, rpps_is_valid,
-                                       search_communes)
+from agenda.territory.services import (  # noqa: F401  (re-exported for the booking views)
+    INSEE_RE, POSTCODE_RE, AmbiguousCommune, commune_label, communes_by_postcode, doctor_cpts_ids,
+    fold_name, one_commune, resolve_commune, rpps_is_valid)
 
 PHONE_RE = re.compile(r"^\+?[0-9 .\-]{6,20}$")
 
@@ -48,72 +47,6 @@ class PatientData:
     commune: Commune | None = field(default=None, repr=False, compare=False)
 
 
-class AmbiguousCommune(ValidationError):
-    """Several communes answer what was typed (a postcode shared by several, homonyms):
-    never one picked silently; the candidates go back to the booker to choose from."""
-
-    code = "ambiguous_commune"
-
-    def __init__(self, message: str, candidates: list[Commune]):
-        super().__init__(message, field="commune")
-        self.candidates = candidates
-
-    def to_dict(self) -> dict:
-        data = super().to_dict()
-        data["candidates"] = [commune_dict(c) for c in self.candidates]
-        return data
-
-
-def resolve_commune(text: str = "", *, insee: str | None = None,
-                    postcode: str | None = None, name: str | None = None) -> Commune:
-    """The patient's commune, from one of:
-
-    - ``insee``: the INSEE code, chosen from the suggestions (or given by an API client);
-      with ``text`` too, it must be one of the communes ``text`` designates (a choice left
-      over from an earlier entry is not taken);
-    - ``postcode`` + ``name`` (the API);
-    - ``text`` as typed: a name ("st julien vouvantes"), "Name (postcode)", a postcode
-      (only when a single commune has it), or "insee:44110".
-
-    Anything that designates several communes raises :class:`AmbiguousCommune` with the
-    candidates; nothing is chosen silently. A 5-digit entry is a postcode, never an INSEE
-    code (44110 is Châteaubriant's postcode and Nort-sur-Erdre's INSEE code)."""
-    raw = (text or "").strip()
-    code = (insee or "").strip().upper()
-    if code:
-        commune = db.session.get(Commune, code)
-        if commune is None:
-            raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
-                                    code=code), field="commune")
-        if not raw or raw.upper() == code or commune.insee in {
-                c.insee for c in search_communes(raw, limit=200)}:
-            return commune
-        # The text was changed after the choice: resolve what it says now.
-    if postcode or name:
-        pc, folded = (postcode or "").strip(), fold_name(name or "")
-        if not POSTCODE_RE.match(pc) or not folded:
-            raise ValidationError(_("Indiquez le code postal (5 chiffres) et le nom de la "
-                                    "commune."), field="commune")
-        candidates = [c for c in communes_by_postcode(pc) if c.search_name == folded]
-        if not candidates:
-            raise ValidationError(_("Aucune commune « %(name)s » avec le code postal "
-                                    "%(pc)s.", name=name, pc=pc), field="commune")
-        return _one(candidates, f"{name} ({pc})")
-    if not raw:
-        raise ValidationError(_("Indiquez la commune du patient."), field="commune")
-    candidates = search_communes(raw, limit=12)
-    if not candidates:
-        raise ValidationError(_("Commune inconnue du territoire : %(q)s", q=raw),
-                              field="commune")
-    if LABEL_RE.match(raw) or EXPLICIT_INSEE_RE.match(raw) or POSTCODE_RE.match(raw):
-        return _one(candidates, raw)
-    words = " ".join(fold_name(raw).split())
-    exact = [c for c in candidates if c.search_name == words]
-    if exact:
-        return _one(exact, raw)
-    return _one(candidates, raw)
-
-
 def resolve_legacy_commune(text: str) -> Commune:
     """The API's former ``commune`` field (an INSEE code, a name or a postcode), kept for
     the clients that send it: a 5-character code counts as both a postcode and an INSEE
@@ -126,7 +59,7 @@ def resolve_legacy_commune(text: str) -> Commune:
         candidates = list(db.session.scalars(_legacy_read(bool(POSTCODE_RE.match(raw))),
                                              {"code": raw.upper(), "postcode": raw}))
         if candidates:
-            return _one(candidates, raw)
+            return one_commune(candidates, raw)
     return resolve_commune(raw)
 
 
@@ -141,15 +74,6 @@ def _legacy_read(with_postcode: bool):
     return (select(Commune).where(or_(by_postcode, Commune.insee == bindparam("code")))
             .order_by(case((by_postcode, 0), else_=1), Commune.population.desc().nulls_last(),
                       Commune.name))
-
-
-def _one(candidates: list[Commune], typed: str) -> Commune:
-    if len(candidates) == 1:
-        return candidates[0]
-    raise AmbiguousCommune(_("Plusieurs communes correspondent à « %(q)s » : %(list)s. "
-                             "Choisissez la commune du patient.", q=typed,
-                             list=", ".join(commune_label(c) for c in candidates)),
-                           candidates)
 
 
 def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
