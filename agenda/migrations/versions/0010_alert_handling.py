@@ -1,7 +1,7 @@
 """alerts handled: who acknowledged and resolved them, and when (issue 14)
 
-Revision ID: 0009b
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-30 15:00:00
 
 """
@@ -11,8 +11,8 @@ import agenda.types
 
 
 # revision identifiers, used by Alembic.
-revision = '0009b'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

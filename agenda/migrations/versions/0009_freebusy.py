@@ -4,7 +4,7 @@
 - calendar_accounts: how the server answers free/busy, when it was last read, and the
   last error of that read.
 
-Revision ID: 0009e
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30 15:00:00
 
@@ -15,7 +15,7 @@ import agenda.types
 
 
 # revision identifiers, used by Alembic.
-revision = '0009e'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
