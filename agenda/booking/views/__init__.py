@@ -26,7 +26,14 @@ def _helpers() -> dict:
     return {"booking_status_label": lambda s: _(STATUS_LABELS.get(s, s)),
             "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
             "booking_mode_label": lambda m: _(MODE_LABELS.get(m, m)),
-            "cpts_name": _cpts_name, "age_of": age_of}
+            "cpts_name": _cpts_name, "age_of": age_of, "sms_enabled": _sms_enabled}
+
+
+def _sms_enabled() -> bool:
+    """The consent to text messages is asked only when a gateway is configured."""
+    from agenda import sms
+
+    return sms.configured()
 
 
 def age_of(birth_date) -> str:
@@ -51,6 +58,6 @@ def _cpts_name(cpts_id: int | None) -> str:
     return org.name if org is not None else ""
 
 
-from agenda.booking.views import bookers, doctors, records  # noqa: E402,F401
+from agenda.booking.views import bookers, doctors, patient_link, records  # noqa: E402,F401
 from agenda.booking import demo as _demo  # noqa: E402,F401
 from agenda.booking import panels as _panels  # noqa: E402,F401
