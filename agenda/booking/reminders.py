@@ -54,9 +54,9 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 DEFAULT_TEXTS = {
     CONFIRMATION: _l("RDV médecin le {date} à {heure}, {adresse}. Tél. du cabinet : "
-                     "{telephone}. En cas d'empêchement, annulez ici : {lien}"),
+                     "{telephone}. Si vous ne pouvez pas venir, annulez ici : {lien}"),
     REMINDER: _l("Rappel : RDV médecin le {date} à {heure}, {adresse}. Tél. du cabinet : "
-                 "{telephone}. En cas d'empêchement, annulez ici : {lien}"),
+                 "{telephone}. Si vous ne pouvez pas venir, annulez ici : {lien}"),
 }
 
 
