@@ -245,9 +245,10 @@ def deliver(item: outbox.OutboxItem) -> None:
     text = compose(wording(booking.cpts_id, message.kind), details(booking),
                    link_for(payload["token"]))
     sms.gateway().send(sms.Message(to=number, text=text, key=payload["key"]))
+    # Committed by the worker with the row's "done" (a crash in between: sent_at says it
+    # went, and it is not sent again).
     message.sent_at = now
     _forget_token(item, payload)
-    db.session.commit()
     log.info("sms: %s of booking %s sent", message.kind, booking.id)
 
 

@@ -282,6 +282,14 @@ def test_charter_settings_change_delay_and_wording(frozen, doctor, make_slot, ma
 
 # --- the link -------------------------------------------------------------------------------
 
+def _booked_and_texted(doctor, make_slot, make_user, patient_data, gateway):
+    """A booking 3 h ahead with consent, its confirmation delivered: (booking, token)."""
+    user, _ = make_user("secretary")
+    booking = _book(user, make_slot(doctor, clock.now() + timedelta(hours=3)), patient_data)
+    drain_outbox()
+    return booking, _token(gateway.links()[0])
+
+
 def _link_page(client, token):
     return client.get(f"/a/{token}")
 
@@ -353,10 +361,8 @@ def test_link_cancels_in_one_tap_once(frozen, doctor, make_slot, make_user, pati
 
 def test_link_expires_after_the_consultation(frozen, doctor, make_slot, make_user,
                                              patient_data, sms_gateway, client):
-    user, _ = make_user("secretary")
-    booking = _book(user, make_slot(doctor, clock.now() + timedelta(hours=3)), patient_data)
-    drain_outbox()
-    token = _token(sms_gateway.links()[0])
+    booking, token = _booked_and_texted(doctor, make_slot, make_user, patient_data,
+                                        sms_gateway)
     frozen.advance(hours=3, minutes=5)  # the consultation has begun
     page = _link_page(client, token)
     assert page.status_code == 200 and "Annulation en ligne impossible" in page.get_data(
@@ -395,10 +401,8 @@ def test_floating_request_capacity_comes_back(frozen, make_doctor, make_slot, ma
 
 def test_too_many_wrong_links_pause_the_address(frozen, doctor, make_slot, make_user,
                                                 patient_data, sms_gateway, client):
-    user, _ = make_user("secretary")
-    booking = _book(user, make_slot(doctor, clock.now() + timedelta(hours=3)), patient_data)
-    drain_outbox()
-    token = _token(sms_gateway.links()[0])
+    booking, token = _booked_and_texted(doctor, make_slot, make_user, patient_data,
+                                        sms_gateway)
     for i in range(reminders.LINK_MAX_FAILURES):
         assert _link_page(client, f"guess{i:04d}abcdefghijklmnop").status_code == 404
     # Now even a right link waits: guessing cannot tell right from wrong.

@@ -91,6 +91,11 @@ def test_booking_consent_text_link_tapped_slot_free_again(browser_page, phone_pa
     assert any("annulée par le patient" in m["body"] for m in mails)
     assert all("Bernard" not in m["body"] for m in mails)
 
+    # The booker's page says who cancelled.
+    page.goto(page.base_url + f"/reservations/{booking.id}")
+    expect(page.get_by_test_id("cancelled-by")).to_have_text(
+        "annulé par le patient (lien du SMS)")
+
     # The second tab's tap: "déjà annulé", nothing more.
     second_tab.get_by_test_id("cancel-button").tap()
     expect(second_tab.get_by_role("heading", name="Déjà annulé")).to_be_visible()
