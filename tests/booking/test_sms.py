@@ -205,6 +205,27 @@ def test_form_gateway_with_other_field_names(frozen, doctor, make_slot, make_use
         receiver.stop()
 
 
+def test_get_gateway_with_the_message_in_the_url(frozen, doctor, make_slot, make_user,
+                                                 patient_data, app):
+    """A provider taking a GET with the number and the text in the query string."""
+    from tests.booking.sms_receiver import API_KEY, Receiver
+
+    receiver = Receiver(fmt="form", fields={"dest": "to", "msg": "text"})
+    base = receiver.start()
+    try:
+        app.config.update(SMS_GATEWAY_URL=base + "/http/send?dest={to}&msg={text}",
+                          SMS_GATEWAY_METHOD="GET",
+                          SMS_GATEWAY_HEADERS='{"X-Api-Key": "' + API_KEY + '"}')
+        _book(make_user("secretary")[0], make_slot(doctor, clock.now() + timedelta(hours=6)),
+              patient_data)
+        drain_outbox()
+        assert receiver.problems == []
+        [message] = receiver.messages
+        assert message["to"] == "+33611223311" and "RDV médecin" in message["text"]
+    finally:
+        receiver.stop()
+
+
 # --- reminder -------------------------------------------------------------------------------
 
 def test_reminder_sent_once_at_its_time_never_for_a_cancelled_booking(
