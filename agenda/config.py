@@ -52,6 +52,18 @@ SETTINGS: dict[str, tuple[object, type, str]] = {
     "DB_POOL_PRE_PING": (False, bool, "PostgreSQL: test every connection before each request "
                          "(one more round trip; for networks that drop idle connections "
                          "sooner than the recycle)"),
+    "SMS_GATEWAY_URL": ("", str, "HTTP gateway of the text messages to patients, empty = off "
+                        "(docs/sms.md; placeholders allowed)"),
+    "SMS_GATEWAY_METHOD": ("POST", str, "HTTP method of the SMS gateway"),
+    "SMS_GATEWAY_FORMAT": ("json", str, "body of the SMS gateway request: json or form"),
+    "SMS_GATEWAY_TEMPLATE": ('{"to": "{to}", "text": "{text}", "sender": "{sender}"}', str,
+                             "JSON object sent to the SMS gateway; placeholders {to} "
+                             "{to_digits} {to_national} {text} {sender} {key}"),
+    "SMS_GATEWAY_HEADERS": ("{}", str, "JSON object of extra headers (e.g. an API key)"),
+    "SMS_GATEWAY_USERNAME": ("", str, "SMS gateway basic-auth login (optional)"),
+    "SMS_GATEWAY_PASSWORD": ("", str, "SMS gateway basic-auth password (optional)"),
+    "SMS_GATEWAY_TIMEOUT": (10.0, float, "seconds given to the SMS gateway"),
+    "SMS_SENDER": ("CPTS", str, "sender name shown on the patient's phone (11 characters)"),
     "LOG_LEVEL": ("INFO", str, "logging level"),
     "HEALTH_MAX_HEARTBEAT_AGE_SECONDS": (300, int,
                                          "/healthz: oldest acceptable sync worker heartbeat"),

@@ -3,7 +3,9 @@ as the change that causes it, drained later by the worker (agenda.sync.worker).
 
 Kinds: ``caldav.booking`` (write a booking back to the doctor's calendar),
 ``caldav.floating`` (create the event of an accepted floating request), ``mail``
-(a notification), ``sas.appointment`` (INT_R03 to the national platform).
+(a notification), ``sas.appointment`` (INT_R03 to the national platform), ``sms`` (a
+text message to a consenting patient: agenda.booking.reminders; its key, written in the
+payload, is sent to the gateway as an idempotency key).
 A booking never waits on a remote server and nothing is lost while one is down.
 """
 
@@ -54,7 +56,7 @@ PERIODIC: list[Callable[[], None]] = []
 
 # Modules that register handlers or periodic tasks; the worker imports them all.
 HANDLER_MODULES = ("agenda.sync.writer", "agenda.mail", "agenda.booking.tasks",
-                   "agenda.sas.client")
+                   "agenda.sas.client", "agenda.booking.reminders")
 
 
 class RetryLater(Exception):

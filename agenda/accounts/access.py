@@ -18,7 +18,10 @@ from agenda.accounts.models import Role
 PUBLIC_ENDPOINTS = {"static", "health", "accounts.login", "accounts.forgot_password",
                     "accounts.reset_password", "api.openapi", "sas.capability_statement",
                     # load balancers; Prometheus (own token/address check: tests/ops)
-                    "ops.healthz", "ops.metrics"}
+                    "ops.healthz", "ops.metrics",
+                    # the patient's one-tap cancel link: its random token is the key
+                    # (agenda.booking.reminders; wrong tokens are rate-limited)
+                    "booking.patient_cancel"}
 # Endpoints that authenticate by other means (bearer token, API key, secret URL).
 SELF_AUTHENTICATED_PREFIXES = ("api.", "sas.", "sync.ics_feed")
 

@@ -31,7 +31,8 @@ def _patient(p: schemas.PatientInput) -> services.PatientData:
         last_name=p.last_name, first_name=p.first_name, commune_insee=commune.insee,
         birth_date=p.birth_date, phone=p.phone, treating_kind=treating.kind,
         treating_doctor_id=treating.doctor_id, treating_external_name=treating.name,
-        treating_external_rpps=treating.rpps, mobility=p.mobility, commune=commune)
+        treating_external_rpps=treating.rpps, mobility=p.mobility, commune=commune,
+        sms_consent=p.sms_consent)
 
 
 def api_commune(data):

@@ -103,6 +103,9 @@ class PatientInput(CommuneFields, Body):
     phone: Text(30) | None = None
     mobility: Literal["mobile", "tele", "home"] = "mobile"
     treating: TreatingInput | None = None
+    sms_consent: bool = Field(False, description=(
+        "accord du patient pour recevoir un SMS de confirmation et de rappel avec un lien "
+        "d'annulation (numéro de portable requis dans phone)"))
 
 
 class BookingInput(Body):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, Form, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (BooleanField, DateField, Form, HiddenField, IntegerField, SelectField,
+                     StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 MOBILITY_CHOICES = [("mobile", _l("Se déplace au cabinet")), ("tele", _l("Téléconsultation")),
                     ("home", _l("Visite à domicile"))]
@@ -13,6 +14,8 @@ MODE_CHOICES = [("", _l("Tous les modes")), ("AMB", _l("Au cabinet")),
                 ("VR", _l("Téléconsultation")), ("HH", _l("Visite à domicile"))]
 HORIZON_CHOICES = [("", _l("Charte"))]
 ORDER_CHOICES = [("earliest", _l("Le plus tôt")), ("nearest", _l("Le plus proche"))]
+SMS_CONSENT_LABEL = _l("Le patient accepte un SMS de confirmation et de rappel, avec un lien "
+                       "pour annuler (numéro de portable)")
 OUTCOME_CHOICES = [("seen", _l("Vu")), ("no_show", _l("Non venu")), ("cancelled", _l("Annulé"))]
 
 
@@ -23,6 +26,7 @@ class PatientForm(FlaskForm):
     first_name = StringField(_l("Prénom"), validators=[DataRequired(), Length(max=100)])
     birth_date = DateField(_l("Date de naissance"), validators=[Optional()])
     phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
+    sms_consent = BooleanField(SMS_CONSENT_LABEL)
     commune = StringField(_l("Commune (nom ou code postal)"),
                           validators=[DataRequired(), Length(max=200)])
     # The commune chosen among the suggestions or the candidates (its INSEE code).
@@ -42,8 +46,8 @@ class PatientForm(FlaskForm):
     duplicate_reason = StringField(_l("Raison de réserver quand même"),
                                    validators=[Optional(), Length(max=300)])
 
-    PATIENT_FIELDS = ("last_name", "first_name", "birth_date", "phone", "commune",
-                      "commune_insee", "treating", "treating_external_name",
+    PATIENT_FIELDS = ("last_name", "first_name", "birth_date", "phone", "sms_consent",
+                      "commune", "commune_insee", "treating", "treating_external_name",
                       "treating_external_rpps", "reason", "mobility", "note", "origin",
                       "regulation_number")
 
@@ -75,6 +79,7 @@ class EDForm(FlaskForm):
     first_name = StringField(_l("Prénom"), validators=[Optional(), Length(max=100)])
     birth_date = DateField(_l("Date de naissance"), validators=[Optional()])
     phone = StringField(_l("Téléphone"), validators=[Optional(), Length(max=30)])
+    sms_consent = BooleanField(SMS_CONSENT_LABEL)
     note = TextAreaField(_l("Note pour le médecin"), validators=[Optional(), Length(max=1000)])
     duplicate_reason = StringField(_l("Raison de réserver quand même"),
                                    validators=[Optional(), Length(max=300)])
@@ -116,3 +121,15 @@ class QuickCallForm(Form):
     first_name = StringField(_l("Prénom"))
     commune = StringField(_l("Commune (nom ou code postal)"))
     commune_insee = HiddenField()
+
+
+class SmsSettingsForm(FlaskForm):
+    """The coordinator's text-message settings (charter of the CPTS)."""
+
+    sms_reminder_minutes = IntegerField(_l("Rappel envoyé combien de minutes avant la "
+                                           "consultation"),
+                                        validators=[DataRequired(), NumberRange(15, 2880)])
+    sms_booking_text = TextAreaField(_l("Texte du SMS de confirmation (vide : texte par "
+                                        "défaut)"), validators=[Optional(), Length(max=320)])
+    sms_reminder_text = TextAreaField(_l("Texte du SMS de rappel (vide : texte par défaut)"),
+                                      validators=[Optional(), Length(max=320)])

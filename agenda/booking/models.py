@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, Text, false,
                         UniqueConstraint, event)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -34,6 +34,15 @@ class BookingStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class CancelledBy(str, enum.Enum):
+    """Who cancelled a booking (``Booking.cancelled_by``)."""
+
+    BOOKER = "booker"  # "Annuler" by the organisation that booked
+    DOCTOR = "doctor"  # "Annuler" by the doctor
+    OUTCOME = "outcome"  # the outcome "annulé" recorded by the doctor
+    PATIENT = "patient"  # "annulé par le patient": the link of a text message
+
+
 class RequestStatus(str, enum.Enum):
     PENDING = "pending"
     ACCEPTED = "accepted"
@@ -57,6 +66,8 @@ class Patient(db.Model):
     treating_external_name: Mapped[str | None] = mapped_column(String(200))
     treating_external_rpps: Mapped[str | None] = mapped_column(String(11))
     mobility: Mapped[str] = mapped_column(String(10), default=Mobility.MOBILE.value)
+    # The patient agreed to text messages (confirmation, reminder, cancel link) at booking.
+    sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -104,6 +115,7 @@ class Booking(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    cancelled_by: Mapped[str | None] = mapped_column(String(10))  # CancelledBy
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the doctor was reminded (once) of an outcome still missing 48 h after the start.
     outcome_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -115,6 +127,29 @@ class Booking(db.Model):
     doctor = relationship("Doctor")
     patient = relationship(Patient)
     reason = relationship(Reason)
+
+
+class SmsMessage(db.Model):
+    """A text message to a consenting patient about a booking (``kind``: "confirmation" at
+    booking, "reminder" before the consultation), with the hash of its one-tap cancel
+    link (the link itself is only in the message). Unique per booking and kind: a message
+    is never written, so never sent, twice. See agenda.booking.reminders."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (UniqueConstraint("booking_id", "kind", name="uq_sms_booking_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    # SHA-256 of the random token of the cancel link; the link works until ``expires_at``
+    # (the end of the consultation) and cancels once.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    # When the gateway accepted it (set by the outbox handler).
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its link cancelled the booking.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FloatingRequest(db.Model):

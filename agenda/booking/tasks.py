@@ -55,3 +55,14 @@ def outcome_reminders() -> int:
     if count:
         log.info("outcomes: %d bookings reminded to their doctors", count)
     return count
+
+
+@periodic
+def sms_reminders() -> int:
+    """Text reminders due before their consultation (consenting patients, once each)."""
+    from agenda.booking.reminders import send_due_reminders
+
+    count = send_due_reminders()
+    if count:
+        log.info("sms: %d reminders queued", count)
+    return count

@@ -24,7 +24,8 @@ from sqlalchemy import and_, or_, select
 
 from agenda import clock
 from agenda.booking.models import (Booking, BookingStatus, CallLog, CallOutcome,
-                                   FloatingRequest, Patient, Reason, RequestStatus)
+                                   CancelledBy, FloatingRequest, Patient, Reason,
+                                   RequestStatus, SmsMessage)
 from agenda.booking.services.calls import MISSING_OUTCOME_AFTER
 from agenda.coverage.common import GONE_STATUSES, doctors
 from agenda.extensions import db
@@ -157,6 +158,30 @@ FIGURES: dict[str, Figure] = {
                        _l("Rendez-vous de la période marqués « non venu ».")),
     "no_show_rate": Figure(_l("Taux d'absence"),
                            _l("Non venus ÷ (vus + non venus), rendez-vous de la période.")),
+    "reminded_bookings": Figure(
+        _l("Rendez-vous avec rappel SMS"),
+        _l("Rendez-vous de la période, annulés exclus, dont le patient a reçu le SMS de "
+           "rappel avant la consultation (remis à la passerelle).")),
+    "no_shows_reminded": Figure(_l("Lapins avec rappel SMS"),
+                                _l("Rendez-vous avec rappel SMS marqués « non venu ».")),
+    "no_show_rate_reminded": Figure(
+        _l("Taux d'absence avec rappel SMS"),
+        _l("Non venus ÷ (vus + non venus), rendez-vous avec rappel SMS de la période.")),
+    "no_shows_not_reminded": Figure(
+        _l("Lapins sans rappel SMS"),
+        _l("Rendez-vous sans rappel SMS (pas d'accord du patient, ou pris après l'heure du "
+           "rappel) marqués « non venu ».")),
+    "no_show_rate_not_reminded": Figure(
+        _l("Taux d'absence sans rappel SMS"),
+        _l("Non venus ÷ (vus + non venus), rendez-vous sans rappel SMS de la période.")),
+    "patient_cancellations": Figure(
+        _l("Annulés par le patient"),
+        _l("Rendez-vous de la période annulés par le patient avec le lien du SMS (compris "
+           "dans les rendez-vous annulés).")),
+    "patient_cancel_median_hours": Figure(
+        _l("Délai médian annulation par le patient → consultation (h)"),
+        _l("Médiane, sur les rendez-vous annulés par le patient, du temps entre "
+           "l'annulation et l'heure de la consultation, en heures.")),
     "consulted_share": Figure(_l("Part des créneaux consommés"),
                               _l("Consultations réalisées ÷ créneaux mis à disposition.")),
     "outcome_missing": Figure(
@@ -190,6 +215,8 @@ SUMMARY_KEYS = (
     "floating_requests", "floating_accepted", "floating_expired", "floating_acceptance_rate",
     "slots_offered", "fixed_slots", "floating_capacity", "floating_hours",
     "bookings", "cancelled_bookings", "consultations", "no_shows", "no_show_rate",
+    "reminded_bookings", "no_shows_reminded", "no_show_rate_reminded", "no_shows_not_reminded",
+    "no_show_rate_not_reminded", "patient_cancellations", "patient_cancel_median_hours",
     "consulted_share", "outcome_missing", "own_doctor_seen", "own_doctor_patients",
     "own_doctor_share", "call_to_consultation_median_min")
 CHANNEL_KEYS = ("requests", "channel_share", "found_slot", "field_acceptance_rate",
@@ -222,6 +249,8 @@ def derive(c: dict, *, total_calls: int | None = None) -> dict:
     seen, absent = c.get("consultations", 0), c.get("no_shows", 0)
     offered = c.get("fixed_slots", 0) + c.get("floating_capacity", 0)
     delays = c.get("delays") or []
+    cancel_hours = c.get("patient_cancel_hours") or []
+    seen_r, absent_r = c.get("seen_reminded", 0), c.get("no_shows_reminded", 0)
     out = {
         "requests": calls,
         "calls_booked": c.get("calls_booked", 0),
@@ -247,6 +276,15 @@ def derive(c: dict, *, total_calls: int | None = None) -> dict:
         "consultations": seen,
         "no_shows": absent,
         "no_show_rate": rate(absent, seen + absent),
+        "reminded_bookings": c.get("reminded_bookings", 0),
+        "no_shows_reminded": absent_r,
+        "no_show_rate_reminded": rate(absent_r, seen_r + absent_r),
+        "no_shows_not_reminded": absent - absent_r,
+        "no_show_rate_not_reminded": rate(absent - absent_r,
+                                          seen - seen_r + absent - absent_r),
+        "patient_cancellations": c.get("patient_cancellations", 0),
+        "patient_cancel_median_hours": (round(statistics.median(cancel_hours), 1)
+                                        if cancel_hours else None),
         "consulted_share": rate(seen, offered),
         "outcome_missing": c.get("outcome_missing", 0),
         "own_doctor_seen": c.get("own_doctor_seen", 0),
@@ -328,9 +366,10 @@ class _Tally:
         for b in buckets:
             self.b[b][key] += n
 
-    def delay(self, minutes: float, *, at: datetime, channel: str) -> None:
+    def delay(self, minutes: float, *, at: datetime, channel: str,
+              key: str = "delays") -> None:
         for b in (("all",), ("channel", channel), ("t", _bucket(at, self.unit))):
-            self.b[b].setdefault("delays", []).append(minutes)
+            self.b[b].setdefault(key, []).append(minutes)
 
     def of(self, *key) -> dict:
         return self.b.get(key, {})
@@ -387,27 +426,42 @@ def compute(cpts_id: int, period: Period, now: datetime | None = None, *,
 
     # Bookings, by the local day of the consultation.
     treating_in_cpts = select(Place.doctor_id).where(Place.cpts_id == cpts_id)
+    reminded = select(SmsMessage.id).where(SmsMessage.booking_id == Booking.id,
+                                           SmsMessage.kind == "reminder",
+                                           SmsMessage.sent_at.is_not(None)).exists()
     for (channel, status, doctor_id, reason_id, s, insee, treating_id,
-         treating_here) in db.session.execute(
+         treating_here, cancelled_by, cancelled_at, was_reminded) in db.session.execute(
             select(Booking.channel, Booking.status, Booking.doctor_id,
                    Booking.reason_id, Booking.start, Patient.commune_insee,
                    Patient.treating_doctor_id,
-                   Patient.treating_doctor_id.in_(treating_in_cpts))
+                   Patient.treating_doctor_id.in_(treating_in_cpts), Booking.cancelled_by,
+                   Booking.cancelled_at, reminded)
             .join(Patient, Patient.id == Booking.patient_id)
             .where(Booking.cpts_id == cpts_id, Booking.start >= start, Booking.start < end)):
         where = {"at": s, "channel": channel}
         if status == BookingStatus.CANCELLED.value:
             t.add("cancelled_bookings", **where)
+            if cancelled_by == CancelledBy.PATIENT.value:
+                t.add("patient_cancellations", **where)
+                if cancelled_at is not None:
+                    t.delay((s - cancelled_at).total_seconds() / 3600, key="patient_cancel_hours",
+                            **where)
             continue
         t.add("bookings", doctor=doctor_id, reason=reason_id, commune=insee, **where)
+        if was_reminded:
+            t.add("reminded_bookings", **where)
         if status == BookingStatus.SEEN.value:
             t.add("consultations", doctor=doctor_id, reason=reason_id, commune=insee, **where)
+            if was_reminded:
+                t.add("seen_reminded", **where)
             if treating_id is not None and treating_here:
                 t.add("own_doctor_patients", **where)
                 if treating_id == doctor_id:
                     t.add("own_doctor_seen", **where)
         elif status == BookingStatus.NO_SHOW.value:
             t.add("no_shows", doctor=doctor_id, commune=insee, **where)
+            if was_reminded:
+                t.add("no_shows_reminded", **where)
         elif s <= now - MISSING_OUTCOME_AFTER:
             t.add("outcome_missing", doctor=doctor_id, **where)
 

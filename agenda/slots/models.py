@@ -79,6 +79,13 @@ class CharterSettings(db.Model):
     request_deadline_min: Mapped[int] = mapped_column(Integer, default=120)
     radius_km: Mapped[int] = mapped_column(Integer, default=15)
     retention_days: Mapped[int] = mapped_column(Integer, default=365)
+    # Text messages to consenting patients (agenda.booking.reminders): the reminder is sent
+    # this many minutes before the consultation; the wordings (None: the default ones)
+    # take the placeholders {date} {heure} {adresse} {telephone} {lien}.
+    sms_reminder_minutes: Mapped[int] = mapped_column(Integer, default=120,
+                                                      server_default="120")
+    sms_booking_text: Mapped[str | None] = mapped_column(String(320))
+    sms_reminder_text: Mapped[str | None] = mapped_column(String(320))
     # Indemnity formula, interpreted by agenda.coverage (JSON, see its docs).
     indemnity_formula: Mapped[dict] = mapped_column(JSON, default=dict)
 

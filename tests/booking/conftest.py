@@ -88,3 +88,20 @@ def deliver_mail() -> int:
         count += 1
     db.session.commit()
     return count
+
+
+@pytest.fixture()
+def sms_gateway(app):
+    """A local SMS provider (``tests.booking.sms_receiver``) the app is configured to use:
+    JSON payload from the template, an API key header."""
+    from tests.booking.sms_receiver import API_KEY, Receiver
+
+    receiver = Receiver(forbidden=("Dupont", "Marie", "Infectieux", "généraliste"))
+    base = receiver.start()
+    app.config.update(SMS_GATEWAY_URL=base + "/sms/send", SMS_GATEWAY_FORMAT="json",
+                      SMS_GATEWAY_TEMPLATE='{"to": "{to}", "text": "{text}", '
+                                           '"sender": "{sender}"}',
+                      SMS_GATEWAY_HEADERS='{"X-Api-Key": "' + API_KEY + '"}',
+                      SMS_SENDER="CPTS Test", SMS_GATEWAY_TIMEOUT=5)
+    yield receiver
+    receiver.stop()

@@ -52,6 +52,15 @@ def _figures(calls, requests, slots, bookings, end) -> dict:
     with_treating = [b for b in seen if b["treating"] is not None]
     own = sum(b["treating"] == b["doctor"] for b in with_treating)
     delays = [(b["start"] - b["call_at"]).total_seconds() / 60 for b in seen]
+    # Text reminders and patients' cancellations (issue 18): the replay sends none, so
+    # these follow from the bookings' own flags.
+    reminded = [b for b in live if b.get("reminded")]
+    seen_r = sum(b["status"] == "seen" for b in reminded)
+    absent_r = sum(b["status"] == "no_show" for b in reminded)
+    by_patient = [b for b in bookings if b["status"] == "cancelled"
+                  and b.get("path") == "patient"]
+    cancel_hours = [(b["start"] - b["cancelled_at"]).total_seconds() / 3600
+                    for b in by_patient]
     out = {
         "requests": len(calls),
         "calls_booked": keys["calls_booked"],
@@ -77,6 +86,15 @@ def _figures(calls, requests, slots, bookings, end) -> dict:
         "consultations": len(seen),
         "no_shows": absent,
         "no_show_rate": _rate(absent, len(seen) + absent),
+        "reminded_bookings": len(reminded),
+        "no_shows_reminded": absent_r,
+        "no_show_rate_reminded": _rate(absent_r, seen_r + absent_r),
+        "no_shows_not_reminded": absent - absent_r,
+        "no_show_rate_not_reminded": _rate(absent - absent_r,
+                                           len(seen) - seen_r + absent - absent_r),
+        "patient_cancellations": len(by_patient),
+        "patient_cancel_median_hours": round(statistics.median(cancel_hours), 1)
+        if cancel_hours else None,
         "consulted_share": _rate(len(seen), fixed + floating),
         "outcome_missing": sum(b["status"] == "booked" and b["start"] <= end - timedelta(hours=48)
                                for b in live),

@@ -63,7 +63,7 @@ MATRIX: dict[str, Rule] = {
     "ops.healthz": rule(public=True), "ops.metrics": rule(public=True),
     "accounts.login": rule(public=True), "accounts.forgot_password": rule(public=True),
     "accounts.reset_password": rule(public=True), "api.openapi": rule(public=True),
-    "sync.ics_feed": rule(public=True),
+    "sync.ics_feed": rule(public=True), "booking.patient_cancel": rule(public=True),
     "sas.capability_statement": rule(public=True), "sas.practitioner_conditional_update":
         rule(public=True), "sas.practitioner_create": rule(public=True),
     "sas.resource_read": rule(public=True), "sas.slot_search": rule(public=True),
@@ -124,6 +124,7 @@ MATRIX: dict[str, Rule] = {
     "api.cancel_booking": rule(BOOKERS | {"doctor"}, obj="booking",
                                owners={"secretary", "doctor"}),
     # the CPTS's supervision
+    "booking.sms_settings": rule({"coordinator"}),
     "slots.charter_overview": rule(SUPERVISORS), "slots.charter_settings":
         rule({"coordinator"}),
     "booking.reasons": rule({"coordinator"}),

@@ -14,8 +14,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Organisation, Role, User
-from agenda.booking.models import (Booking, BookingStatus, CallOutcome, FloatingRequest,
-                                   Patient, Reorientation)
+from agenda.booking.models import (Booking, BookingStatus, CallOutcome, CancelledBy,
+                                   FloatingRequest, Patient, Reorientation)
+from agenda.booking import reminders
 from agenda.booking.services import batch, notify
 from agenda.booking.services.calls import call_cpts, log_call
 from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, channel_of,
@@ -266,6 +267,8 @@ def _book_fixed(user: User, slot: Slot, horizon, patient_data: PatientData, reas
         notify.booking_events(booking, "booked")
         notify.mail_doctor_booked(doctor.email, booking,
                                   absolute_url("booking.detail", booking_id=booking.id))
+        if patient.sms_consent:
+            reminders.confirm(booking)
     if single and not batch.take_and_insert(take, params):
         _lost_race()
     # Shown at once (the API's booking_dict): kept loaded, nothing read after the commit.
@@ -388,7 +391,8 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
     if not reason:
         raise ValidationError(_("Indiquez le motif de l'annulation."), field="reason")
     now = clock.now()
-    if not _cancel(booking, user, now, reason=reason[:300]):
+    by = CancelledBy.DOCTOR if by_doctor else CancelledBy.BOOKER
+    if not _cancel(booking, user, now, reason=reason[:300], by=by):
         db.session.rollback()
         raise Conflict(_("Cette réservation n'est plus active (déjà annulée ou close)."))
     db.session.refresh(booking)
@@ -396,36 +400,65 @@ def cancel_booking(user: User, booking_id: int, reason: str) -> Booking:
     # never in the append-only audit log.
     audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
                  user_id=user.id)
-    notify.booking_events(booking, "cancelled")
-    link = absolute_url("booking.detail", booking_id=booking.id)
-    doc = db.session.get(Doctor, booking.doctor_id)
-    if by_doctor:
-        alerts.raise_alert("booking_cancelled",
-                           _("Le médecin a annulé la réservation %(ref)s du %(when)s : "
-                             "trouvez une autre solution pour le patient.",
-                             ref=booking.reference, when=notify.when(booking)),
-                           cpts_id=booking.cpts_id, organisation_id=booking.booker_org_id,
-                           user_id=booking.booker_user_id, object_type="booking",
-                           object_id=booking.id)
-        booker = db.session.get(User, booking.booker_user_id) if booking.booker_user_id else None
-        notify.mail_cancelled(booker.email if booker else None, booking, link, True)
-    else:
-        alerts.raise_alert("booking_cancelled",
-                           _("La réservation %(ref)s du %(when)s a été annulée.",
-                             ref=booking.reference, when=notify.when(booking)),
-                           cpts_id=booking.cpts_id, doctor_id=doc.id, object_type="booking",
-                           object_id=booking.id)
-        notify.mail_cancelled(doc.email, booking, link, False)
+    _tell_cancelled(booking, by)
     db.session.commit()
     return booking
 
 
-def _cancel(booking: Booking, user: User, now: datetime, *, reason: str | None,
-            outcome_at: datetime | None = None) -> bool:
-    """The one path of a cancellation, whether through "Annuler" (booker or doctor) or the
-    outcome "annulé": the booking is cancelled (one conditional UPDATE, False when it was no
-    longer booked); a slot still ahead gets its capacity back (bookable again), a past one
-    is left as it was. Either way the slot stays offered (in the supply, the statistics and
+def cancel_by_patient(booking: Booking, now: datetime) -> bool:
+    """"Annulé par le patient": the one-tap link of a text message (the caller,
+    :mod:`agenda.booking.reminders`, checked the link). The same cancellation as
+    "Annuler"; the doctor and the booker are told. False when the booking was no longer
+    booked. The caller commits."""
+    if not _cancel(booking, None, now, reason=None, by=CancelledBy.PATIENT):
+        return False
+    db.session.refresh(booking)
+    audit.record("cancel", "booking", booking.id, patient_id=booking.patient_id,
+                 detail="patient")
+    _tell_cancelled(booking, CancelledBy.PATIENT)
+    return True
+
+
+def _tell_cancelled(booking: Booking, by: CancelledBy) -> None:
+    """Calendar, national platform, alerts and mails of a cancellation (no patient
+    identity): the booker when the doctor cancelled, the doctor when the booker did, both
+    when the patient did."""
+    notify.booking_events(booking, "cancelled")
+    link = absolute_url("booking.detail", booking_id=booking.id)
+    when = notify.when(booking)
+    if by in (CancelledBy.DOCTOR, CancelledBy.PATIENT):
+        message = (_("Le patient a annulé la réservation %(ref)s du %(when)s (lien du SMS) : "
+                     "inutile de le rappeler.", ref=booking.reference, when=when)
+                   if by == CancelledBy.PATIENT else
+                   _("Le médecin a annulé la réservation %(ref)s du %(when)s : "
+                     "trouvez une autre solution pour le patient.",
+                     ref=booking.reference, when=when))
+        alerts.raise_alert("booking_cancelled", message,
+                           cpts_id=booking.cpts_id, organisation_id=booking.booker_org_id,
+                           user_id=booking.booker_user_id, object_type="booking",
+                           object_id=booking.id)
+        booker = db.session.get(User, booking.booker_user_id) if booking.booker_user_id else None
+        notify.mail_cancelled(booker.email if booker else None, booking, link, by.value)
+    if by in (CancelledBy.BOOKER, CancelledBy.PATIENT):
+        doc = db.session.get(Doctor, booking.doctor_id)
+        message = (_("Le patient a annulé la réservation %(ref)s du %(when)s : le créneau "
+                     "est de nouveau réservable.", ref=booking.reference, when=when)
+                   if by == CancelledBy.PATIENT else
+                   _("La réservation %(ref)s du %(when)s a été annulée.",
+                     ref=booking.reference, when=when))
+        alerts.raise_alert("booking_cancelled", message,
+                           cpts_id=booking.cpts_id, doctor_id=doc.id, object_type="booking",
+                           object_id=booking.id)
+        notify.mail_cancelled(doc.email, booking, link, by.value)
+
+
+def _cancel(booking: Booking, user: User | None, now: datetime, *, reason: str | None,
+            by: CancelledBy, outcome_at: datetime | None = None) -> bool:
+    """The one path of a cancellation, whether through "Annuler" (booker or doctor), the
+    outcome "annulé" or the patient's link (``by`` says which): the booking is cancelled
+    (one conditional UPDATE, False when it was no longer booked); a slot still ahead gets
+    its capacity back (bookable again, or a floating window its place), a past one is left
+    as it was. Either way the slot stays offered (in the supply, the statistics and
     the indemnities: only the doctor's withdrawal takes a slot back). A floating request
     the booking came from stays accepted (a doctor did accept it); the booking's
     cancellation is counted among the bookings."""
@@ -433,7 +466,8 @@ def _cancel(booking: Booking, user: User, now: datetime, *, reason: str | None,
         update(Booking).where(Booking.id == booking.id,
                               Booking.status == BookingStatus.BOOKED.value)
         .values(status=BookingStatus.CANCELLED.value, cancelled_at=now,
-                cancelled_by_user_id=user.id, cancel_reason=reason, outcome_at=outcome_at)
+                cancelled_by_user_id=user.id if user is not None else None,
+                cancelled_by=by.value, cancel_reason=reason, outcome_at=outcome_at)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
@@ -479,7 +513,7 @@ def record_outcome(user: User, booking_id: int, outcome: str,
         raise ValidationError(_("Une synthèse ne s'écrit que pour un patient vu."),
                               field="synthesis")
     if outcome == BookingStatus.CANCELLED.value:
-        won = _cancel(booking, user, now, reason=None, outcome_at=now)
+        won = _cancel(booking, user, now, reason=None, by=CancelledBy.OUTCOME, outcome_at=now)
     else:
         won = db.session.execute(
             update(Booking).where(Booking.id == booking.id,
@@ -585,5 +619,6 @@ def reorientation_count(user: User) -> int:
 
 
 __all__ = ["BookingInput", "book", "hold_slot", "release_hold", "cancel_booking",
+           "cancel_by_patient",
            "record_outcome", "write_synthesis", "get_booking", "bookings_for",
            "record_reorientation", "treated_patients", "letter_booking"]

@@ -40,10 +40,12 @@ def mail_doctor_booked(email: str | None, booking: Booking, link: str) -> None:
              "Détails (connexion requise) : %(link)s\n", when=when(booking), link=link))
 
 
-def mail_cancelled(email: str | None, booking: Booking, link: str, by_doctor: bool) -> None:
+def mail_cancelled(email: str | None, booking: Booking, link: str, by: str) -> None:
+    """``by``: "doctor", "booker" or "patient" (agenda.booking.models.CancelledBy)."""
     if not email:
         return
-    who = _("le médecin") if by_doctor else _("l'organisme qui a réservé")
+    who = {"doctor": _("le médecin"), "patient": _("le patient (lien du SMS)")}.get(
+        by, _("l'organisme qui a réservé"))
     notify(email, _("SNP : réservation %(ref)s annulée", ref=booking.reference),
            _("La réservation SNP du %(when)s a été annulée par %(who)s.\n"
              "Détails (connexion requise) : %(link)s\n", when=when(booking), who=who,

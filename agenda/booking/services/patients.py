@@ -14,6 +14,7 @@ from agenda import clock
 from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
+from agenda.sms import to_e164
 from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor
 from agenda.territory.services import (  # noqa: F401  (re-exported for the booking views)
@@ -45,6 +46,8 @@ class PatientData:
     mobility: str = Mobility.MOBILE.value
     # The commune already resolved by the caller (``resolve_commune``): not read again.
     commune: Commune | None = field(default=None, repr=False, compare=False)
+    # The patient agrees to text messages about the booking (confirmation, reminder, link).
+    sms_consent: bool = False
 
 
 def resolve_legacy_commune(text: str) -> Commune:
@@ -95,6 +98,11 @@ def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
     if data.phone and not PHONE_RE.match(data.phone):
         raise ValidationError(_("Numéro de téléphone invalide : %(p)s", p=data.phone),
                               field="phone")
+    data.sms_consent = bool(data.sms_consent)
+    if data.sms_consent and to_e164(data.phone) is None:
+        raise ValidationError(_("Pour envoyer les SMS, indiquez le numéro de portable du "
+                                "patient (06 ou 07), ou décochez l'accord pour les SMS."),
+                              field="phone")
     code = (data.commune_insee or "").upper()
     if data.commune is None or data.commune.insee != code:
         data.commune = db.session.get(Commune, code)
@@ -137,7 +145,8 @@ def create_patient(data: PatientData, *, flush: bool = True) -> Patient:
                       treating_doctor_id=data.treating_doctor_id,
                       treating_external_name=data.treating_external_name,
                       treating_external_rpps=data.treating_external_rpps,
-                      mobility=data.mobility, created_at=clock.now())
+                      mobility=data.mobility, sms_consent=data.sms_consent,
+                      created_at=clock.now())
     db.session.add(patient)
     if flush:
         db.session.flush()

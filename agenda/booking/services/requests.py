@@ -14,6 +14,7 @@ from agenda import alerts, audit, clock
 from agenda.accounts.models import User
 from agenda.booking.models import (Booking, BookingStatus, CallOutcome, FloatingRequest,
                                    RequestOffer, RequestStatus, TreatingKind)
+from agenda.booking import reminders
 from agenda.booking.services import notify
 from agenda.booking.services.calls import log_call
 from agenda.booking.services.common import (absolute_url, channel_of, charter_for,
@@ -276,6 +277,8 @@ def accept_request(user: User, request_id: int, start: datetime) -> Booking:
     db.session.flush()
     audit.record("accept", "request", req.id, patient_id=req.patient_id, user_id=user.id)
     notify.booking_events(booking, "booked", floating_accepted=True)
+    if req.patient.sms_consent:
+        reminders.confirm(booking)
     booker = db.session.get(User, req.booker_user_id) if req.booker_user_id else None
     if booker is not None:
         send_mail(booker.email, _("SNP : demande %(ref)s acceptée", ref=req.reference),

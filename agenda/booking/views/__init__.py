@@ -22,7 +22,14 @@ def _helpers() -> dict:
     return {"booking_status_label": booking_status_label,
             "channel_label": lambda c: label(c, "channel"),
             "booking_mode_label": lambda m: label(m, "slot_mode"),
-            "cpts_name": _cpts_name, "age_of": age_of}
+            "cpts_name": _cpts_name, "age_of": age_of, "sms_enabled": _sms_enabled}
+
+
+def _sms_enabled() -> bool:
+    """The consent to text messages is asked only when a gateway is configured."""
+    from agenda import sms
+
+    return sms.configured()
 
 
 def booking_status_label(status: str) -> str:
@@ -54,6 +61,6 @@ def _cpts_name(cpts_id: int | None) -> str:
     return org.name if org is not None else ""
 
 
-from agenda.booking.views import bookers, doctors, records  # noqa: E402,F401
+from agenda.booking.views import bookers, doctors, patient_link, records  # noqa: E402,F401
 from agenda.booking import demo as _demo  # noqa: E402,F401
 from agenda.booking import panels as _panels  # noqa: E402,F401

@@ -188,7 +188,8 @@ def patient_data(form, commune: Commune) -> services.PatientData:
         and form.treating_external_name.data,
         treating_external_rpps=getattr(form, "treating_external_rpps", None)
         and form.treating_external_rpps.data,
-        mobility=form.mobility.data or "mobile", commune=commune)
+        mobility=form.mobility.data or "mobile", commune=commune,
+        sms_consent=bool(getattr(form, "sms_consent", None) and form.sms_consent.data))
 
 
 def booking_input(form, commune: Commune, slot_id: int, origin: str):
