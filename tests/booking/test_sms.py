@@ -100,7 +100,7 @@ def test_booking_with_consent_texts_the_patient_once(frozen, doctor, make_slot, 
     [message] = sms_gateway.messages
     assert message["to"] == "+33612345678" and message["sender"] == "CPTS Test"
     text = message["text"]
-    assert "médecin" in text and "13h00" in text and "mardi 1 décembre" in text
+    assert "médecin" in text and "13h00" in text and "mardi 1er décembre" in text
     # GSM alphabet: "â" is not in it, "é" is.
     assert ADDRESS in text and "Chateaubriant" in text and PRACTICE_PHONE in text
     assert re.search(r"http://localhost/a/[A-Za-z0-9_-]{20,}", text)
@@ -296,7 +296,7 @@ def test_charter_settings_change_delay_and_wording(frozen, doctor, make_slot, ma
     assert reminders.send_due_reminders() == 1
     drain_outbox()
     first, second = sms_gateway.messages
-    assert first["text"].startswith("CPTS : consultation le mardi 1 décembre a 12h00")
+    assert first["text"].startswith("CPTS : consultation le mardi 1er décembre a 12h00")
     assert second["text"].startswith("Rappel : RDV médecin")  # the default wording
     assert booking.reference in second["key"]
 

@@ -82,7 +82,7 @@ def test_reminder_and_patient_cancellation_figures(frozen, make_doctor, make_slo
     query = "period=custom&from=2026-12-01&to=2026-12-01"
     html = coordinator.get(f"/coverage/stats?{query}").get_data(as_text=True)
     rows = {r["indicator"]: r for r in csv.DictReader(io.StringIO(coordinator.get(
-        f"/coverage/stats?{query}&format=csv&table=summary").get_data(as_text=True)
+        f"/coverage/stats?{query}&format=csv&technique=1&table=summary").get_data(as_text=True)
         .lstrip("\ufeff")), delimiter=";")}
     api, headers, _user = api_client("coordinator")
     data = api.get("/api/v1/stats?from=2026-12-01&to=2026-12-01", headers=headers).get_json()

@@ -157,6 +157,7 @@ def _seeds(role: str, user_email: str) -> list[str]:
 
     from agenda import clock
     from agenda.accounts.models import User
+    from agenda.accounts.scope import served_cpts_ids
     from agenda.booking.models import FloatingRequest
     from agenda.extensions import db
     from agenda.slots.models import Slot
@@ -167,9 +168,10 @@ def _seeds(role: str, user_email: str) -> list[str]:
     user = db.session.scalars(select(User).where(User.email == user_email)).one()
     requests = db.session.scalars(select(FloatingRequest.id).where(
         FloatingRequest.booker_org_id == user.organisation_id).limit(2)).all()
+    served = served_cpts_ids(user.organisation_id) if user.organisation_id else []
     slot = db.session.scalars(select(Slot.id).where(
-        Slot.status == "open", Slot.kind == "fixed", Slot.start > clock.now())
-        .order_by(Slot.start)).first()
+        Slot.status == "open", Slot.kind == "fixed", Slot.start > clock.now(),
+        Slot.cpts_id.in_(served or [0])).order_by(Slot.start, Slot.id)).first()
     booker = [f"/reservations/demandes/{r}" for r in requests] + [
         f"/reservations/creneau/{slot}", "/urgences"]
     nxt = shift_week(week, 1)
