@@ -200,6 +200,17 @@ def shape(path: str) -> str:
     return re.sub(r"/\d+", "/<id>", url.path) + "?" + "&".join(keys)
 
 
+INLINE = re.compile(r"<style\b|\son[a-z]+\s*=|<script(?![^>]*\bsrc=)[^>]*>|"
+                    r"\sstyle\s*=|javascript:", re.I)
+
+
+def csp_problems(html: str) -> list[str]:
+    """What the pages' Content-Security-Policy (``style-src 'self'; script-src 'self'``)
+    would block in a browser: inline styles, inline scripts and event handlers."""
+    found = sorted({m.group(0).strip() for m in INLINE.finditer(html)})
+    return [f"bloqué par la CSP : {', '.join(found)}"] if found else []
+
+
 def crawl(client, role: str, email: str, words: set[str],
           pattern: re.Pattern) -> tuple[int, int, list[str]]:
     """(pages checked, CSV exports checked, failures) for one logged-in role."""
@@ -235,6 +246,7 @@ def crawl(client, role: str, email: str, words: set[str],
             failures.append(f"{role} {path}: pas de titre propre à la page")
         if 'rel="icon"' not in html:
             failures.append(f"{role} {path}: pas d'icône (favicon)")
+        failures += [f"{role} {path}: {p}" for p in csp_problems(html)]
         text, links = read(html)
         for rule, targets in FOLLOW:
             if m := rule.match(path):
@@ -292,6 +304,15 @@ def test_the_checker_catches_codes_and_english_numbers(app):
     assert any("1er" in f for f in found) and any("(s)" in f for f in found)
     assert not problems("92,6 % · 400,00 € · 0,4 km · 1er novembre · 2 patients", words,
                         pattern)
+
+
+def test_the_csp_checker_sees_inline_code():
+    assert csp_problems('<button onclick="window.print()">') != []
+    assert csp_problems("<style>p{}</style>") != []
+    assert csp_problems('<p style="color:red">') != []
+    assert csp_problems("<script>var a;</script>") != []
+    assert csp_problems('<script src="/static/print.js" defer></script>'
+                        '<button data-print>Imprimer</button>') == []
 
 
 def test_the_favicon_is_served(client):
