@@ -201,7 +201,7 @@ def phone_of(n: int) -> str:
 
 def body_for(slot_id: int, insee: str) -> dict:
     return {"slot_id": slot_id, "patient": {"last_name": "Bench", "first_name": "Patient",
-                                            "commune": insee, "phone": phone_of(slot_id)}}
+                                            "commune_insee": insee, "phone": phone_of(slot_id)}}
 
 
 def post_latencies(port: int, path: str, bodies: list[dict], token: str | None) -> list[float]:

@@ -318,7 +318,7 @@ class Client:
 
 def patient(insee: str, n: int) -> dict:
     """Patient ``n`` (a distinct phone each: the same phone twice is a possible duplicate)."""
-    return {"last_name": f"Patient{n}", "first_name": "Bench", "commune": insee,
+    return {"last_name": f"Patient{n}", "first_name": "Bench", "commune_insee": insee,
             "phone": phone_of(n)}
 
 
@@ -743,7 +743,7 @@ def sample_leaks(app, data: dict, ports: list[int], *, per_booker: int = 12) -> 
             db.session.rollback()
         # Searches through the API, both instances.
         for insee in rng.sample(data["all_insee"], 4):
-            status, body = client.call("GET", f"/api/v1/slots?commune={insee}")
+            status, body = client.call("GET", f"/api/v1/slots?commune_insee={insee}")
             bad = [] if status != 200 else sorted({s["cpts"]["id"] for s in body["slots"]}
                                                   - served_set)
             leaks.check("search (API)", status == 200 and not bad,
@@ -786,14 +786,18 @@ def sample_leaks(app, data: dict, ports: list[int], *, per_booker: int = 12) -> 
             leaks.check("coordinator reading own CPTS's booking (200, no identity)",
                         status == 200 and "patient" not in (body or {}),
                         f"cpts {cpts_id} booking {booking_id}: HTTP {status}")
-        status, _ = client.call("GET", f"/api/v1/slots?commune={data['groups'][cpts_id][0]}")
+        status, _ = client.call("GET",
+                                f"/api/v1/slots?commune_insee={data['groups'][cpts_id][0]}")
         leaks.check("coordinator searching slots (403)", status == 403, f"HTTP {status}")
         expected = {w: expected_own(app, cpts_id, w, period) for w in set(weeks)}
         for week in sorted(set(weeks)):
             status, body = client.call("GET", f"/api/v1/coverage/hourly?week={week}")
             got = (body or {}).get("totals", {}).get("supply")
+            # Since issue 13 the grid counts the search's bookable capacity (a started slot
+            # or one beyond the charter's horizon is not supply): at most the capacity of the
+            # CPTS's own live slots; a foreign CPTS's slots would push it above.
             leaks.check("coverage/hourly counts own CPTS only", status == 200
-                        and got == expected[week]["supply"],
+                        and got is not None and 0 <= got <= expected[week]["supply"] + 1e-6,
                         f"cpts {cpts_id} {week}: HTTP {status}, supply {got} "
                         f"(own {expected[week]['supply']})")
         exp = expected[weeks[0]]
