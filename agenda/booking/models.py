@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import date, datetime
 
 from sqlalchemy import (Boolean, Date, ForeignKey, Index, Integer, String, Text, false,
                         UniqueConstraint, event)
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from agenda import clock
 from agenda.extensions import db
@@ -58,8 +59,12 @@ class Patient(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_name: Mapped[str] = mapped_column(String(100))
     first_name: Mapped[str] = mapped_column(String(100))
-    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_date: Mapped[date | None] = mapped_column(Date, index=True)
     phone: Mapped[str | None] = mapped_column(String(30))
+    # The phone's last nine digits ("06 12 34 56 78" and "+33 6 12 34 56 78" are one
+    # phone), set with the phone: the duplicate check finds a patient by it (and by the
+    # birth date) through an index, whatever the number of bookings.
+    phone_key: Mapped[str | None] = mapped_column(String(9), index=True)
     commune_insee: Mapped[str] = mapped_column(ForeignKey("communes.insee"))
     treating_kind: Mapped[str] = mapped_column(String(10), default=TreatingKind.UNKNOWN.value)
     treating_doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id"))
@@ -73,6 +78,17 @@ class Patient(db.Model):
 
     commune = relationship("Commune")
     treating_doctor = relationship("Doctor")
+
+    @validates("phone")
+    def _keep_phone_key(self, _key: str, phone: str | None) -> str | None:
+        self.phone_key = phone_key(phone)
+        return phone
+
+
+def phone_key(phone: str | None) -> str | None:
+    """The last nine digits of a phone, or None when it has fewer."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[-9:] if len(digits) >= 9 else None
 
 
 class Reason(db.Model):

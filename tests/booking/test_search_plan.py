@@ -1,4 +1,4 @@
-"""The search's plan stays index-driven at every scale (issue 17).
+"""The search's plan, and the duplicate check's, stay index-driven at every scale (issue 17).
 
 A generated department as in ``bench/booking.py`` (the real communes nearest to
 Châteaubriant, doctors spread over them, six slots each over the next two days), at 1× and
@@ -21,7 +21,7 @@ from datetime import timedelta
 from importlib import resources
 
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, insert, select, text
 
 from agenda import clock
 from agenda.booking import services
@@ -96,6 +96,12 @@ def _department(cpts, scale: int) -> list[str]:
 
 def _plan_of_search(user, commune, **kwargs) -> tuple[int, list]:
     """The results' count and the database's plan of the query ``run_search`` sent."""
+    return _plan_of(lambda: services.search_slots(user, commune, **kwargs), "slots")
+
+
+def _plan_of(call, table: str) -> tuple[int, list]:
+    """The count of what ``call`` returned and the database's plan of the last query it
+    sent that names ``table``."""
     sent = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
@@ -103,10 +109,10 @@ def _plan_of_search(user, commune, **kwargs) -> tuple[int, list]:
 
     event.listen(db.engine, "before_cursor_execute", grab)
     try:
-        results = services.search_slots(user, commune, **kwargs)
+        results = call()
     finally:
         event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = [s for s in sent if "slots" in s[0]][-1]
+    statement, parameters = [s for s in sent if table in s[0]][-1]
     conn = db.session.connection()
     if db.engine.dialect.name == "postgresql":
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
@@ -142,3 +148,59 @@ def test_search_plan_reads_slots_through_an_index(cpts, make_user, frozen, scale
                 assert on_slots, plan
                 assert all(line.startswith("SEARCH slots USING") and "INDEX" in line
                            for line in on_slots), (scale, code, plan)
+
+
+def test_duplicate_check_reads_patients_through_an_index(cpts, make_user, frozen):
+    """20,000 patients, 5,000 of them booked in the coming 48 hours: the duplicate check
+    finds the patient by her phone's key or her birth date through their indexes, never by
+    reading every patient or every live booking (its cost used to grow with them)."""
+    from datetime import date
+
+    from agenda.booking.models import Booking, Patient
+    from agenda.booking.services.patients import PatientData, find_duplicates
+
+    insee = _department(cpts, 1)
+    user, _ = make_user("secretary")
+    now = clock.now()
+    patients = [{"id": i + 1, "last_name": f"Patient {i}", "first_name": "P",
+                 "birth_date": date(1930, 1, 1) + timedelta(days=i * 37 % 32000),
+                 "phone": f"06 {i:08d}", "phone_key": f"6{i:08d}",
+                 "commune_insee": insee[i % 50], "treating_kind": "unknown",
+                 "mobility": "mobile", "sms_consent": False, "created_at": now}
+                for i in range(20000)]
+    db.session.execute(insert(Patient), patients)
+    slots = db.session.execute(select(Slot.id, Slot.doctor_id, Slot.start, Slot.end)
+                               .order_by(Slot.id).limit(5000)).all()
+    db.session.execute(insert(Booking), [
+        {"reference": f"R{k:06d}", "slot_id": s.id, "doctor_id": s.doctor_id,
+         "patient_id": 2 * k + 1, "booker_org_id": user.organisation_id, "cpts_id": cpts.id,
+         "channel": "secretariat", "origin": "web", "status": "booked",
+         "start": s.start, "end": s.end, "treating_seen": False, "created_at": now}
+        for k, s in enumerate(slots)])
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    else:
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+    # Patient 2k (index from 0) was booked as booking k: the same phone, written otherwise.
+    same_phone = PatientData("Autre", "Nom", insee[0], phone="+33 6 00 00 04 00")
+    born = patients[400]["birth_date"]
+    same_birth = PatientData("PATIENT 400", "P", insee[0], birth_date=born)
+    nobody = PatientData("Personne", "P", insee[0], phone="07 99 99 99 99")
+    for data, expected in ((same_phone, 1), (same_birth, 1), (nobody, 0)):
+        found, plan = _plan_of(lambda d=data: find_duplicates(user, d, [cpts.id]),
+                               "patients")
+        assert found == expected, data
+        if db.engine.dialect.name == "postgresql":
+            nodes = list(_nodes(plan[0]["Plan"]))
+            for table in ("patients", "bookings"):
+                on_table = [n for n in nodes if n.get("Relation Name") == table]
+                assert on_table, (table, plan)
+                assert all(n["Node Type"] != "Seq Scan" for n in on_table), (table, plan)
+        else:
+            for table in ("patients", "bookings"):
+                lines = [line for line in plan if f" {table} " in f"{line} "]
+                assert lines, (table, plan)
+                assert all(line.startswith(f"SEARCH {table} USING") for line in lines), plan

@@ -76,8 +76,10 @@ def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_
             "(1, 1, 'fixed', :start, :end, '2026-W49', 1, 1, 'AMB', 'booked', :t, 'web', :now, "
             ":now), (2, 1, 'fixed', :end, :end, '2026-W49', 1, 0, 'AMB', 'open', :t, 'web', "
             ":now, :now)",
-            "INSERT INTO patients (id, last_name, first_name, commune_insee, treating_kind, "
-            "mobility, created_at) VALUES (1, 'P', 'Q', '44036', 'unknown', 'mobile', :now)",
+            "INSERT INTO patients (id, last_name, first_name, phone, commune_insee, "
+            "treating_kind, mobility, created_at) VALUES (1, 'P', 'Q', '+33 6 12 34 56 78', "
+            "'44036', 'unknown', 'mobile', :now), (2, 'R', 'S', NULL, '44036', 'unknown', "
+            "'mobile', :now)",
             "INSERT INTO bookings (id, reference, slot_id, doctor_id, patient_id, "
             "booker_user_id, booker_org_id, channel, origin, status, start, \"end\", "
             "treating_seen, created_at) VALUES (1, 'R1', 1, 1, 1, 1, 2, 'secretariat', 'web', "
@@ -106,6 +108,9 @@ def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_
             assert q("SELECT cpts_id FROM bookings") == [(1,)]
             assert q("SELECT cpts_id FROM calls") == [(1,)]
             assert q("SELECT cpts_id FROM audit_log") == [(1,)]
+            # 0012: the duplicate check's key of the stored phones
+            assert q("SELECT id, phone_key FROM patients ORDER BY id") == \
+                [(1, "612345678"), (2, None)]
         # Reachable: the secretary still finds the open slot and sees the booking.
         from agenda.accounts.models import User
         from agenda.booking import services

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, case, func, literal, null, or_, select, union_all
+from sqlalchemy import bindparam, case, literal, null, or_, select, union_all
 
 from agenda import clock
-from agenda.booking.models import Mobility, Patient, Reason, TreatingKind
+from agenda.booking.models import Mobility, Patient, Reason, TreatingKind, phone_key
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
 from agenda.sms import to_e164
@@ -248,15 +248,9 @@ class PossibleDuplicate(Conflict):
         return data
 
 
-def _phone_key(phone: str | None) -> str | None:
-    """The last nine digits: "06 12 34 56 78" and "+33 6 12 34 56 78" are one phone."""
-    digits = re.sub(r"\D", "", phone or "")
-    return digits[-9:] if len(digits) >= 9 else None
-
-
 def _same_patient(data: PatientData, patient: Patient) -> bool:
-    phone = _phone_key(data.phone)
-    if phone and phone == _phone_key(patient.phone):
+    phone = phone_key(data.phone)
+    if phone and phone == phone_key(patient.phone):
         return True
     return (data.birth_date is not None and patient.birth_date == data.birth_date
             and fold_name(patient.last_name) == fold_name(data.last_name))
@@ -265,16 +259,15 @@ def _same_patient(data: PatientData, patient: Patient) -> bool:
 def find_duplicates(user, data: PatientData, scope: list[int]) -> list[DuplicateMatch]:
     """Live bookings and pending requests of the same patient (same last name and birth
     date, or same phone) in the coming 48 hours, in the CPTS ``user`` serves. One query
-    reads the candidates (the same birth date, or a phone ending with the same nine
-    digits); the rule is then applied here (names folded, phones by their last nine
-    digits)."""
-    phone = _phone_key(data.phone)
+    reads the candidates (the same birth date, or the same ``phone_key``: the last nine
+    digits); the rule is then applied here (names folded)."""
+    phone = phone_key(data.phone)
     if not phone and data.birth_date is None:
         return []
     now = clock.now()
     rows = db.session.execute(_duplicates_read(), {
         "now": now, "until": now + timedelta(hours=DUPLICATE_WINDOW_HOURS), "scope": scope,
-        "phone_pattern": f"%{phone}" if phone else None, "birth_date": data.birth_date})
+        "phone_key": phone, "birth_date": data.birth_date})
     matches: list[DuplicateMatch] = []
     for row in rows:
         if not _same_patient(data, row):
@@ -296,46 +289,37 @@ def _duplicates_read():
     from agenda.booking.models import Booking, BookingStatus, FloatingRequest, RequestStatus
     from agenda.territory.models import Place
 
-    # Stored phones passed PHONE_RE: digits, spaces, dots, hyphens and a leading "+".
-    digits = Patient.phone
-    for sep in (" ", ".", "-", "+"):
-        digits = func.replace(digits, sep, "")
-    candidate = or_(digits.like(bindparam("phone_pattern")),
-                    Patient.birth_date == bindparam("birth_date"))
+    # The patients who may be the same one, each key through its index (a few rows
+    # whatever the number of patients and bookings), then their live records of the window
+    # through the patient's index.
+    candidates = (select(Patient.id, Patient.last_name, Patient.birth_date, Patient.phone)
+                  .where(or_(Patient.phone_key == bindparam("phone_key"),
+                             Patient.birth_date == bindparam("birth_date")))
+                  .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
     scope = bindparam("scope", expanding=True)
-    patient = (Patient.last_name, Patient.birth_date, Patient.phone)
-    # The live records of the window first (a few hundred at most; indexed), then their
-    # patients: never a scan of every patient ever booked, however the planner estimates.
-    live_bookings = (select(Booking.id).where(
-        Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
-        Booking.start < bindparam("until"), Booking.cpts_id.in_(scope))
-        .cte("live_bookings").prefix_with("MATERIALIZED", dialect="postgresql"))
-    live_requests = (select(FloatingRequest.id).where(
-        FloatingRequest.status == RequestStatus.PENDING.value,
-        FloatingRequest.window_end > bindparam("now"),
-        FloatingRequest.window_start < bindparam("until"),
-        FloatingRequest.cpts_id.in_(scope))
-        .cte("live_requests").prefix_with("MATERIALIZED", dialect="postgresql"))
+    patient = (candidates.c.last_name, candidates.c.birth_date, candidates.c.phone)
     bookings = (
         select(literal("booking").label("kind"), Booking.start.label("start"),
                Booking.end.label("end"), Booking.channel, Booking.booker_org_id,
                Booking.reference, *patient, Doctor.first_name.label("doctor_first"),
                Doctor.last_name.label("doctor_last"), Place.label.label("place_label"),
                Place.address, Commune.name.label("commune"), Place.commune_insee.label("insee"))
-        .select_from(live_bookings).join(Booking, Booking.id == live_bookings.c.id)
-        .join(Patient, Patient.id == Booking.patient_id)
+        .select_from(candidates).join(Booking, Booking.patient_id == candidates.c.id)
         .join(Slot, Slot.id == Booking.slot_id).join(Place, Place.id == Slot.place_id)
         .join(Doctor, Doctor.id == Booking.doctor_id)
         .outerjoin(Commune, Commune.insee == Place.commune_insee)
-        .where(candidate))
+        .where(Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
+               Booking.start < bindparam("until"), Booking.cpts_id.in_(scope)))
     requests = (
         select(literal("request"), FloatingRequest.window_start, FloatingRequest.window_end,
                FloatingRequest.channel, FloatingRequest.booker_org_id,
                FloatingRequest.reference, *patient, *[null()] * 6)
-        .select_from(live_requests)
-        .join(FloatingRequest, FloatingRequest.id == live_requests.c.id)
-        .join(Patient, Patient.id == FloatingRequest.patient_id)
-        .where(candidate))
+        .select_from(candidates)
+        .join(FloatingRequest, FloatingRequest.patient_id == candidates.c.id)
+        .where(FloatingRequest.status == RequestStatus.PENDING.value,
+               FloatingRequest.window_end > bindparam("now"),
+               FloatingRequest.window_start < bindparam("until"),
+               FloatingRequest.cpts_id.in_(scope)))
     both = union_all(bookings, requests).subquery()
     return select(both).order_by(both.c.kind, both.c.start)
 

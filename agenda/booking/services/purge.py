@@ -40,7 +40,8 @@ def purge_expired(batch: int = 500) -> int:
             continue
         db.session.execute(update(Patient).where(Patient.id.in_(ids)).values(
             last_name=ANONYMOUS, first_name=ANONYMOUS, birth_date=None, phone=None,
-            treating_external_name=None, treating_external_rpps=None, anonymised_at=now)
+            phone_key=None, treating_external_name=None, treating_external_rpps=None,
+            anonymised_at=now)
             .execution_options(synchronize_session=False))
         db.session.execute(update(Booking).where(Booking.patient_id.in_(ids)).values(
             note=None, synthesis=None, cancel_reason=None)
