@@ -69,7 +69,10 @@ def test_postcode_offers_every_commune_and_chooses_none(page, make_doctor, make_
     _no_sideways_scroll(page)
 
 
-def test_secretary_flow_earliest_first_in_few_clicks(page, make_doctor, make_slot, make_user):
+def test_secretary_flow_earliest_first_in_few_clicks(page, make_doctor, make_slot, make_user,
+                                                     frozen):
+    # 09:00 in Paris: both slots are today's (the page groups the results by day, so a
+    # slot past midnight would come second whatever the order asked for).
     now = clock.now()
     near = make_doctor("44036")
     far = make_doctor("44069")
