@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import traceback
 from pathlib import Path
 from typing import Any
@@ -102,23 +103,37 @@ def _check_columns(session: Session, _context, _instances) -> None:
     fits the database's range (PostgreSQL would refuse them with a 500)."""
     for obj in list(session.new) + list(session.dirty):
         state = inspect(obj)
-        for attr in state.mapper.column_attrs:
-            column = attr.columns[0]
-            value = state.dict.get(attr.key)
+        values = state.dict
+        for key, length in _checked_columns(state.mapper):
+            value = values.get(key)
             if value is None:
                 continue
-            if isinstance(column.type, String) and isinstance(value, str):
+            if length is not None:
+                if not isinstance(value, str):
+                    continue
                 if "\x00" in value:
-                    raise ValidationError(_("Caractère nul interdit (%(f)s).", f=attr.key),
-                                          field=attr.key)
-                if column.type.length and len(value) > column.type.length:
+                    raise ValidationError(_("Caractère nul interdit (%(f)s).", f=key),
+                                          field=key)
+                if length and len(value) > length:
                     raise ValidationError(
                         _("Texte trop long (%(f)s) : %(n)s caractères au plus.",
-                          f=attr.key, n=column.type.length), field=attr.key)
-            elif (isinstance(column.type, Integer) and isinstance(value, int)
-                  and not -MAX_DB_INT - 1 <= value <= MAX_DB_INT):
-                raise ValidationError(_("Nombre hors limites (%(f)s).", f=attr.key),
-                                      field=attr.key)
+                          f=key, n=length), field=key)
+            elif isinstance(value, int) and not -MAX_DB_INT - 1 <= value <= MAX_DB_INT:
+                raise ValidationError(_("Nombre hors limites (%(f)s).", f=key), field=key)
+
+
+@functools.cache
+def _checked_columns(mapper) -> tuple[tuple[str, int | None], ...]:
+    """The attributes :func:`_check_columns` checks (worked out once per mapper): strings
+    with their length (0: unbounded), integers with None."""
+    out = []
+    for attr in mapper.column_attrs:
+        column_type = attr.columns[0].type
+        if isinstance(column_type, String):
+            out.append((attr.key, column_type.length or 0))
+        elif isinstance(column_type, Integer):
+            out.append((attr.key, None))
+    return tuple(out)
 
 
 event.listen(Session, "before_flush", _check_columns)

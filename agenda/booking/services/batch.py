@@ -65,7 +65,7 @@ def take_and_insert(take: Update, params: dict) -> bool:
     once and prepared by the server like any other."""
     session = db.session()
     session.dispatch.before_flush(session, None, None)
-    order = {t: i for i, t in enumerate(db.metadata.sorted_tables)}
+    order = _table_order()
     objects = sorted(session.new, key=lambda o: order[inspect(o).mapper.local_table])
     rows = [_row_of(obj) for obj in objects]
     shape = tuple((inspect(o).mapper, tuple(names)) for o, (names, _values) in
@@ -89,6 +89,12 @@ def take_and_insert(take: Update, params: dict) -> bool:
     session.add_all(objects)
     session.dispatch.after_flush_postexec(session, None)
     return True
+
+
+@functools.cache
+def _table_order() -> dict:
+    """Each table's rank in the order of its foreign keys (the order a flush inserts in)."""
+    return {t: i for i, t in enumerate(db.metadata.sorted_tables)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -116,41 +122,67 @@ def _row_of(obj) -> tuple[list[str], dict]:
     """The columns ``obj`` writes and their values as JSON (what a flush would send)."""
     _copy_many_to_one_keys(obj)
     state = inspect(obj)
-    mapper = state.mapper
-    table = mapper.local_table
-    if mapper.persist_selectable is not table:
-        raise TypeError(f"{mapper.class_.__name__}: one table per class only")
     dialect = db.session.get_bind().dialect
     names, values = [], {}
-    for column in table.columns:
-        key = mapper.get_property_by_column(column).key
+    for column, key, default, bind in _columns_of(state.mapper):
         if key in state.dict:
             value = state.dict[key]
-        elif column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-        elif column.default is not None and column.default.is_callable:
-            value = column.default.arg(None)
-        elif column.server_default is not None or column.primary_key:
+        elif default is _DATABASE:
             continue  # the database's default (a sequence for the id), as a flush does
         else:
-            value = None
+            value = default() if callable(default) else default
+            setattr(obj, key, value)  # what a flush would have set
         if value is None and column.primary_key:
             continue
-        if key not in state.dict:
-            setattr(obj, key, value)  # what a flush would have set
         names.append(column.name)
-        values[column.name] = _json_value(column, value, dialect)
+        if value is not None and bind is not None:
+            value = bind(value, dialect)
+        values[column.name] = value
     return names, values
 
 
-def _json_value(column, value, dialect):
-    if value is None or isinstance(column.type, JSON):
-        return value  # a JSON column's document goes in as it is
-    if isinstance(column.type, TypeDecorator):
-        value = column.type.process_bind_param(value, dialect)  # UTCDateTime's checks
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+_DATABASE = object()  # a column the database fills when the INSERT leaves it out
+
+
+@functools.cache
+def _columns_of(mapper) -> tuple:
+    """Per column of the mapper's table (worked out once): the column, its attribute, what
+    a flush writes when the attribute is unset (a value, a function of nothing, or
+    ``_DATABASE``) and how its value goes into JSON (None: as it is)."""
+    table = mapper.local_table
+    if mapper.persist_selectable is not table:
+        raise TypeError(f"{mapper.class_.__name__}: one table per class only")
+    out = []
+    for column in table.columns:
+        key = mapper.get_property_by_column(column).key
+        if column.default is not None and column.default.is_scalar:
+            default = column.default.arg
+        elif column.default is not None and column.default.is_callable:
+            default = functools.partial(column.default.arg, None)
+        elif column.server_default is not None or column.primary_key:
+            default = _DATABASE
+        else:
+            default = None
+        out.append((column, key, default, _json_bind(column)))
+    return tuple(out)
+
+
+def _json_bind(column):
+    """How a value of ``column`` goes into the row's JSON document: a JSON column's
+    document as it is (None), a TypeDecorator through its bind processing (UTCDateTime's
+    checks), dates as ISO text."""
+    if isinstance(column.type, JSON):
+        return None
+    decorator = column.type if isinstance(column.type, TypeDecorator) else None
+
+    def bind(value, dialect):
+        if decorator is not None:
+            value = decorator.process_bind_param(value, dialect)
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    return bind
 
 
 def _copy_many_to_one_keys(obj) -> None:
