@@ -11,13 +11,17 @@ from sqlalchemy.engine import Engine
 
 from agenda import config as config_module
 from agenda.errors import DomainError
-from agenda.extensions import babel, csrf, db, login_manager, migrate
+from agenda.extensions import babel, csrf, db, login_manager
 
 __version__ = "0.1.0"
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Application factory: ``flask --app agenda …`` and ``wsgi.py`` both use it."""
+def create_app(config: dict[str, Any] | None = None, *, migrations: bool = True) -> Flask:
+    """Application factory: ``flask --app agenda …`` and ``wsgi.py`` both use it.
+
+    ``migrations=False`` (``wsgi.py``): without Flask-Migrate and Alembic (~10 MB a
+    process), which a web worker never uses; ``flask db …`` and the code that upgrades
+    take the default."""
     import os
     from pathlib import Path
 
@@ -43,7 +47,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.install(app)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent / "migrations"))
+    if migrations:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(Path(__file__).resolve().parent / "migrations"),
+                render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,

@@ -15,7 +15,6 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import requests
 from flask import current_app
 
 from agenda import outbox
@@ -152,6 +151,8 @@ class HttpGateway(Gateway):
             kwargs["auth"] = (self.username, self.password)
         if self.method != "GET":
             kwargs["json" if self.format == "json" else "data"] = body
+        import requests  # here, not at start-up: ~8 MB a web worker does without
+
         try:
             response = requests.request(self.method, url, **kwargs)
         except requests.RequestException as exc:

@@ -15,9 +15,9 @@ import hashlib
 import json
 import logging
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import requests
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -26,6 +26,9 @@ from agenda import clock, outbox
 from agenda.extensions import db
 from agenda.sas import resources as R
 from agenda.sas.models import SasAccount, SasAppointment
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("agenda.sas.client")
 
@@ -111,6 +114,8 @@ def _headers() -> dict:
 
 def _send(method: str, url: str, resource: dict, extra: dict | None = None,
           params: dict | None = None) -> requests.Response:
+    import requests  # here, not at start-up: ~8 MB a web worker does without
+
     try:
         resp = requests.request(method, url, params=params,
                                 data=json.dumps(resource, ensure_ascii=False).encode(),

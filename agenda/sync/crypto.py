@@ -11,11 +11,19 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
+
 from flask import current_app
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 def _fernet(config: dict | None = None) -> Fernet:
+    # Imported here, not at start-up: ~6 MB that a web worker needs only on the pages that
+    # store or check a doctor's calendar password.
+    from cryptography.fernet import Fernet
+
     cfg = config if config is not None else current_app.config
     key = cfg.get("ENCRYPTION_KEY")
     if key:
@@ -35,6 +43,8 @@ def decrypt(token: str | None, config: dict | None = None) -> str | None:
     """The clear password, or None when absent or unreadable (key changed)."""
     if not token:
         return None
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(config).decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, ValueError):

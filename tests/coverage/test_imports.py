@@ -1,6 +1,9 @@
 """numpy and scipy (~40 MB of memory per process) load only where coverage is computed
 (issue 17): neither a web worker (``wsgi:app``) nor the sync worker imports them at
-start-up. Checked in a fresh interpreter, as gunicorn and ``flask … sync worker`` start."""
+start-up. A web worker also does without Alembic and Flask-Migrate (~10 MB: migrations run
+from ``flask db``), requests (~8 MB: the SMS gateway and the SAS client, both sent by the
+outbox worker) and cryptography (~6 MB: the calendar password pages). Checked in a fresh
+interpreter, as gunicorn and ``flask … sync worker`` start."""
 
 from __future__ import annotations
 
@@ -14,9 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, sys
 heavy = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'scipy'})
+lean = {'alembic', 'flask_migrate', 'requests', 'cryptography'}
 out = {}
 import wsgi                                   # the web worker's app (gunicorn wsgi:app)
 out['web'] = heavy()
+out['web_lean'] = sorted({m.split('.')[0] for m in sys.modules} & lean)
+wsgi.app.test_client().get('/login')         # a first request: still without them
+out['web_lean_after_request'] = sorted({m.split('.')[0] for m in sys.modules} & lean)
 from agenda import outbox
 from agenda.sync import worker                # the sync worker and every outbox handler
 outbox.load_handlers()
@@ -39,5 +46,6 @@ def test_web_and_sync_workers_start_without_numpy_or_scipy(tmp_path):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["web"] == []
+    assert out["web_lean"] == [] and out["web_lean_after_request"] == []
     assert out["sync"] == []
     assert out["computed"] == ["numpy", "scipy"]
