@@ -23,7 +23,9 @@ from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, ch
                                             charter_for, commit_keeping_state, doctor_of,
                                             new_reference, require_booker, require_doctor)
 from agenda.booking.services.patients import (PatientData, check_duplicates, check_reason,
-                                              create_patient, validate_patient)
+                                              create_patient, duplicate_candidates,
+                                              duplicates_column, duplicates_params,
+                                              validate_patient)
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
 from agenda.extensions import db
 from agenda.slots.models import CharterSettings, Slot, SlotKind, SlotStatus
@@ -51,21 +53,28 @@ class BookingInput:
     regulation_number: str | None = None
 
 
-def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = ()
-                   ) -> tuple[Slot, datetime, tuple[int, ...]]:
+def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
+                   patient: PatientData | None = None
+                   ) -> tuple[Slot, datetime, tuple[int, ...], list | None]:
     """The slot ``user`` may book, with its doctor loaded, the end of its CPTS's booking
-    horizon, and (PostgreSQL) the ids drawn for the ``reserve`` models — one query.
+    horizon, and (PostgreSQL) the ids drawn for the ``reserve`` models and the duplicate
+    check's candidates for ``patient`` (None: not read here) — one query.
     Exactly the search's rules (``search.bookable_conditions``): a slot of a CPTS
     the booker does not serve is not found (404); one the search would hide for a rule of
     the charter (horizon, hors charte, inactive doctor or place) is refused naming the rule
     (422); what a race can change (taken, held) is decided by the conditional UPDATE (409).
     """
     scope = search_scope(user)
-    row = db.session.execute(_slot_read(reserve, db.session.get_bind().dialect.name),
-                             {"slot_id": slot_id, "scope": scope}).first()
+    dialect = db.session.get_bind().dialect.name
+    with_duplicates = patient is not None and dialect == "postgresql"
+    params = {"slot_id": slot_id, "scope": scope}
+    if with_duplicates:
+        params.update(duplicates_params(patient, scope))
+    row = db.session.execute(_slot_read(reserve, dialect, with_duplicates), params).first()
     if row is None:
         raise NotFound(_("Créneau introuvable."))
     slot, place_active, charter, *ids = row
+    candidates = duplicate_candidates(ids.pop()) if with_duplicates else None
     charters = {slot.cpts_id: charter} if charter is not None else None
     horizon = horizon_ends([slot.cpts_id], charters=charters)[slot.cpts_id]
     if slot.start >= horizon:
@@ -79,13 +88,16 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = ()
     if not slot.doctor.active or not place_active:
         raise RuleViolation(_("Ce médecin ne reçoit plus de patients SNP à ce lieu."),
                             rule="doctor_inactive", field="slot_id")
-    return slot, horizon, tuple(ids)
+    return slot, horizon, tuple(ids), candidates
 
 
 @functools.cache
-def _slot_read(reserve: tuple, _dialect: str):
-    """The slot, its doctor, its place's state and its CPTS's charter (built once)."""
-    return (select(Slot, Place.active, CharterSettings, *batch.next_id_columns(*reserve))
+def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False):
+    """The slot, its doctor, its place's state and its CPTS's charter (built once); the
+    ids drawn for ``reserve`` and the duplicate check's candidates when asked."""
+    extra = [duplicates_column()] if with_duplicates else []
+    return (select(Slot, Place.active, CharterSettings, *batch.next_id_columns(*reserve),
+                   *extra)
             .join(Doctor, Doctor.id == Slot.doctor_id)
             .join(Place, Place.id == Slot.place_id)
             .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
@@ -109,7 +121,7 @@ def hold_slot(user: User, slot_id: int) -> Slot:
     PostgreSQL: the organisation's holds are taken one at a time under a row lock).
     """
     require_booker(user)
-    slot, horizon, _ids = _bookable_slot(user, slot_id)
+    slot, horizon, _ids, _candidates = _bookable_slot(user, slot_id)
     if slot.kind != SlotKind.FIXED.value:
         raise ValidationError(_("Un créneau flottant ne se bloque pas : envoyez la demande."),
                               field="slot_id")
@@ -196,13 +208,16 @@ def book(user: User, data: BookingInput) -> Booking | FloatingRequest:
     require_booker(user)
     if data.origin not in ORIGINS:
         raise ValidationError(_("Origine inconnue."), field="origin")
-    slot, horizon, ids = _bookable_slot(user, data.slot_id, reserve=(Patient, Booking))
+    # The slot, the ids to write and the duplicate check's candidates: one read.
+    slot, horizon, ids, candidates = _bookable_slot(user, data.slot_id,
+                                                    reserve=(Patient, Booking),
+                                                    patient=data.patient)
     scope = search_scope(user)
     patient = validate_patient(data.patient, scope)
     reason_id = check_reason(data.reason_id, scope)
     note = (data.note or "").strip()[:1000] or None
     regulation = _regulation_number(data.regulation_number)
-    duplicates = check_duplicates(user, patient, scope, data.duplicate_reason)
+    duplicates = check_duplicates(user, patient, scope, data.duplicate_reason, candidates)
     if slot.kind == SlotKind.FLOATING.value:
         from agenda.booking.services.requests import create_request
 
