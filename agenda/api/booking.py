@@ -25,10 +25,17 @@ BOOKERS = ("secretary", "regulator", "ed_nurse")
 
 
 def _patient(p: schemas.PatientInput) -> services.PatientData:
-    commune = api_commune(p.model_dump())
+    data = p.model_dump()
+    if data.get("commune_insee") and not (data.get("postcode") or data.get("commune_name")
+                                          or data.get("commune")):
+        # The INSEE code alone: checked by the service (the booking's slot read), not here.
+        commune, insee = None, str(data["commune_insee"]).strip().upper()
+    else:
+        commune = api_commune(data)
+        insee = commune.insee
     treating = p.treating or schemas.TreatingInput()
     return services.PatientData(
-        last_name=p.last_name, first_name=p.first_name, commune_insee=commune.insee,
+        last_name=p.last_name, first_name=p.first_name, commune_insee=insee,
         birth_date=p.birth_date, phone=p.phone, treating_kind=treating.kind,
         treating_doctor_id=treating.doctor_id, treating_external_name=treating.name,
         treating_external_rpps=treating.rpps, mobility=p.mobility, commune=commune,

@@ -90,6 +90,27 @@ def test_one_booking_costs_at_most_four_statements_on_postgresql(make_doctor, ma
     slot = db.session.get(Slot, slots[1])
     assert (slot.booked_count, slot.status) == (1, "booked")
 
+    # The INSEE code alone (what API clients send): the commune is checked within the
+    # slot's read on PostgreSQL — no statement more — and an unknown one is still a 400
+    # naming the field, with nothing written.
+    counts = {m: db.session.query(m).count() for m in (Patient, Booking, CallLog)}
+    unknown = {"last_name": "Roux", "first_name": "Jo", "commune_insee": "99999",
+               "phone": "06 01 02 03 04"}
+    resp = c.post("/api/v1/bookings", json={"slot_id": slots[2], "patient": unknown},
+                  headers=h)
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["field"] == "commune" and "99999" in resp.get_json()["message"]
+    db.session.rollback()
+    assert {m: db.session.query(m).count() for m in counts} == counts
+    with Recorder() as rec:
+        resp = c.post("/api/v1/bookings", json={"slot_id": slots[2], "patient": dict(
+            unknown, commune_insee="44036")}, headers=h)
+    assert resp.status_code == 201, resp.get_json()
+    assert len(rec.statements) <= LIMIT[dialect], "\n".join(s[:90] for s in rec.statements)
+    db.session.rollback()
+    assert db.session.get(Patient, db.session.get(Booking, resp.get_json()["booking"]["id"])
+                          .patient_id).commune_insee == "44036"
+
 
 def test_a_lost_race_writes_nothing(make_doctor, make_slot, api_client):
     """The slot taken between the read and the take: 409, and not one row written."""

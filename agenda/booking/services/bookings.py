@@ -23,7 +23,8 @@ from agenda.booking.services.common import (BOOKER_ROLE_VALUES, absolute_url, ch
                                             charter_for, commit_keeping_state, doctor_of,
                                             new_reference, require_booker, require_doctor)
 from agenda.booking.services.patients import (PatientData, check_duplicates, check_reason,
-                                              create_patient, duplicate_candidates,
+                                              commune_column, create_patient,
+                                              duplicate_candidates,
                                               duplicates_column, duplicates_params,
                                               validate_patient)
 from agenda.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
@@ -57,8 +58,9 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
                    patient: PatientData | None = None
                    ) -> tuple[Slot, datetime, tuple[int, ...], list | None]:
     """The slot ``user`` may book, with its doctor loaded, the end of its CPTS's booking
-    horizon, and (PostgreSQL) the ids drawn for the ``reserve`` models and the duplicate
-    check's candidates for ``patient`` (None: not read here) — one query.
+    horizon, and (PostgreSQL) the ids drawn for the ``reserve`` models, the duplicate
+    check's candidates for ``patient`` (None: not read here) and whether its commune
+    exists (``patient.known_insee``) — one query.
     Exactly the search's rules (``search.bookable_conditions``): a slot of a CPTS
     the booker does not serve is not found (404); one the search would hide for a rule of
     the charter (horizon, hors charte, inactive doctor or place) is refused naming the rule
@@ -67,14 +69,18 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
     scope = search_scope(user)
     dialect = db.session.get_bind().dialect.name
     with_duplicates = patient is not None and dialect == "postgresql"
+    with_commune = with_duplicates and patient.commune is None
     params = {"slot_id": slot_id, "scope": scope}
     if with_duplicates:
         params.update(duplicates_params(patient, scope))
-    row = db.session.execute(_slot_read(reserve, dialect, with_duplicates), params).first()
+    row = db.session.execute(_slot_read(reserve, dialect, with_duplicates, with_commune),
+                             params).first()
     if row is None:
         raise NotFound(_("Créneau introuvable."))
     slot, place_active, charter, *ids = row
     candidates = duplicate_candidates(ids.pop()) if with_duplicates else None
+    if with_commune:
+        patient.known_insee = ids.pop()
     charters = {slot.cpts_id: charter} if charter is not None else None
     horizon = horizon_ends([slot.cpts_id], charters=charters)[slot.cpts_id]
     if slot.start >= horizon:
@@ -92,10 +98,13 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
 
 
 @functools.cache
-def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False):
+def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False,
+               with_commune: bool = False):
     """The slot, its doctor, its place's state and its CPTS's charter (built once); the
-    ids drawn for ``reserve`` and the duplicate check's candidates when asked."""
-    extra = [duplicates_column()] if with_duplicates else []
+    ids drawn for ``reserve``, whether the patient's commune exists and the duplicate
+    check's candidates when asked (in that order, last)."""
+    extra = ([commune_column()] if with_commune else []) + \
+        ([duplicates_column()] if with_duplicates else [])
     return (select(Slot, Place.active, CharterSettings, *batch.next_id_columns(*reserve),
                    *extra)
             .join(Doctor, Doctor.id == Slot.doctor_id)

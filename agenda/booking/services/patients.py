@@ -47,6 +47,9 @@ class PatientData:
     mobility: str = Mobility.MOBILE.value
     # The commune already resolved by the caller (``resolve_commune``): not read again.
     commune: Commune | None = field(default=None, repr=False, compare=False)
+    # An INSEE code a query of the caller found among the communes (the booking's slot
+    # read): not read again either.
+    known_insee: str | None = field(default=None, repr=False, compare=False)
     # The patient agrees to text messages about the booking (confirmation, reminder, link).
     sms_consent: bool = False
 
@@ -104,12 +107,12 @@ def validate_patient(data: PatientData, scope: list[int] | int) -> PatientData:
         raise ValidationError(_("Pour envoyer les SMS, indiquez le numéro de portable du "
                                 "patient (06 ou 07), ou décochez l'accord pour les SMS."),
                               field="phone")
-    code = (data.commune_insee or "").upper()
-    if data.commune is None or data.commune.insee != code:
+    code = (data.commune_insee or "").strip().upper()
+    if code != data.known_insee and (data.commune is None or data.commune.insee != code):
         data.commune = db.session.get(Commune, code)
-    if data.commune is None:
-        raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
-                                code=data.commune_insee), field="commune")
+        if data.commune is None:
+            raise ValidationError(_("Commune inconnue du territoire (code INSEE %(code)s).",
+                                    code=data.commune_insee), field="commune")
     data.commune_insee = code
     if data.mobility not in {m.value for m in Mobility}:
         raise ValidationError(_("Mode de venue inconnu."), field="mobility")
@@ -287,10 +290,18 @@ def find_duplicates(user, data: PatientData, scope: list[int],
 
 def duplicates_params(data: PatientData, scope: list[int]) -> dict:
     """The parameters of the candidates' read (:func:`_duplicates_read`,
-    :func:`duplicates_column`)."""
+    :func:`duplicates_column`) and of :func:`commune_column`."""
     now = clock.now()
     return {"now": now, "until": now + timedelta(hours=DUPLICATE_WINDOW_HOURS),
-            "scope": scope, "phone_key": phone_key(data.phone), "birth_date": data.birth_date}
+            "scope": scope, "phone_key": phone_key(data.phone), "birth_date": data.birth_date,
+            "patient_insee": (data.commune_insee or "").strip().upper()}
+
+
+def commune_column():
+    """The patient's INSEE code if it names a commune (else NULL), to add to a read the
+    booking makes anyway: :func:`validate_patient` then reads nothing more."""
+    return (select(Commune.insee).where(Commune.insee == bindparam("patient_insee"))
+            .scalar_subquery().label("known_insee"))
 
 
 def duplicates_column():
