@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -77,11 +78,14 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
                              params).first()
     if row is None:
         raise NotFound(_("Créneau introuvable."))
-    slot, place_active, charter, *ids = row
+    slot, place_active, charter_cpts, horizon_hours, same_day_until, *ids = row
     candidates = duplicate_candidates(ids.pop()) if with_duplicates else None
     if with_commune:
         patient.known_insee = ids.pop()
-    charters = {slot.cpts_id: charter} if charter is not None else None
+    # The charter's horizon, read with the slot (the whole row is not needed here).
+    charters = ({slot.cpts_id: SimpleNamespace(horizon_hours=horizon_hours,
+                                               same_day_until=same_day_until)}
+                if charter_cpts is not None else None)
     horizon = horizon_ends([slot.cpts_id], charters=charters)[slot.cpts_id]
     if slot.start >= horizon:
         raise RuleViolation(
@@ -105,8 +109,8 @@ def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False,
     check's candidates when asked (in that order, last)."""
     extra = ([commune_column()] if with_commune else []) + \
         ([duplicates_column()] if with_duplicates else [])
-    return (select(Slot, Place.active, CharterSettings, *batch.next_id_columns(*reserve),
-                   *extra)
+    return (select(Slot, Place.active, CharterSettings.cpts_id, CharterSettings.horizon_hours,
+                   CharterSettings.same_day_until, *batch.next_id_columns(*reserve), *extra)
             .join(Doctor, Doctor.id == Slot.doctor_id)
             .join(Place, Place.id == Slot.place_id)
             .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
