@@ -32,8 +32,8 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, bindparam, func, insert, inspect, literal_column, select,
-                        true)
+from sqlalchemy import (JSON, Date, DateTime, bindparam, func, insert, inspect,
+                        literal_column, select, true)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
@@ -130,22 +130,23 @@ def _row_of(obj) -> tuple[list[str], dict]:
     """The columns ``obj`` writes and their values as JSON (what a flush would send)."""
     _copy_many_to_one_keys(obj)
     state = inspect(obj)
+    given = state.dict
     dialect = db.session.get_bind().dialect
     names, values = [], {}
-    for column, key, default, bind in _columns_of(state.mapper):
-        if key in state.dict:
-            value = state.dict[key]
+    for name, key, primary, default, bind in _columns_of(state.mapper):
+        if key in given:
+            value = given[key]
         elif default is _DATABASE:
             continue  # the database's default (a sequence for the id), as a flush does
         else:
-            value = default() if callable(default) else default
-            setattr(obj, key, value)  # what a flush would have set
-        if value is None and column.primary_key:
+            # What a flush would have set (the object is then marked as loaded as is).
+            value = given[key] = default() if callable(default) else default
+        if value is None and primary:
             continue
-        names.append(column.name)
+        names.append(name)
         if value is not None and bind is not None:
             value = bind(value, dialect)
-        values[column.name] = value
+        values[name] = value
     return names, values
 
 
@@ -154,9 +155,10 @@ _DATABASE = object()  # a column the database fills when the INSERT leaves it ou
 
 @functools.cache
 def _columns_of(mapper) -> tuple:
-    """Per column of the mapper's table (worked out once): the column, its attribute, what
-    a flush writes when the attribute is unset (a value, a function of nothing, or
-    ``_DATABASE``) and how its value goes into JSON (None: as it is)."""
+    """Per column of the mapper's table (worked out once): its name, its attribute, whether
+    it is the primary key, what a flush writes when the attribute is unset (a value, a
+    function of nothing, or ``_DATABASE``) and how its value goes into JSON (None: as it
+    is)."""
     table = mapper.local_table
     if mapper.persist_selectable is not table:
         raise TypeError(f"{mapper.class_.__name__}: one table per class only")
@@ -171,7 +173,7 @@ def _columns_of(mapper) -> tuple:
             default = _DATABASE
         else:
             default = None
-        out.append((column, key, default, _json_bind(column)))
+        out.append((column.name, key, column.primary_key, default, _json_bind(column)))
     return tuple(out)
 
 
@@ -182,6 +184,8 @@ def _json_bind(column):
     if isinstance(column.type, JSON):
         return None
     decorator = column.type if isinstance(column.type, TypeDecorator) else None
+    if decorator is None and not isinstance(column.type, Date | DateTime):
+        return None  # text, numbers, booleans: as they are
 
     def bind(value, dialect):
         if decorator is not None:
@@ -196,10 +200,8 @@ def _json_bind(column):
 def _copy_many_to_one_keys(obj) -> None:
     """``booking.patient = patient`` sets ``patient_id`` at the flush; do it here."""
     state = inspect(obj)
-    for rel in state.mapper.relationships:
-        if rel.direction is not MANYTOONE or rel.key not in state.dict:
-            continue
-        target = state.dict[rel.key]
+    for rel in _many_to_one(state.mapper):
+        target = state.dict.get(rel.key)
         if target is None:
             continue
         target_mapper = inspect(target).mapper
@@ -208,3 +210,8 @@ def _copy_many_to_one_keys(obj) -> None:
             if value is None:
                 raise ValueError(f"{rel}: the related object has no id yet")
             setattr(obj, state.mapper.get_property_by_column(local).key, value)
+
+
+@functools.cache
+def _many_to_one(mapper) -> tuple:
+    return tuple(rel for rel in mapper.relationships if rel.direction is MANYTOONE)
