@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, func, or_, select, update
-from sqlalchemy.orm import aliased, contains_eager
+from sqlalchemy.orm import aliased, contains_eager, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agenda import alerts, audit, clock
@@ -116,7 +116,16 @@ def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False,
             .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
             .where(Slot.id == bindparam("slot_id"),
                    Slot.cpts_id.in_(bindparam("scope", expanding=True)))
-            .options(contains_eager(Slot.doctor)))
+            # The columns the booking paths use (the sync's and the import's are not read).
+            .options(load_only(*_SLOT_COLUMNS),
+                     contains_eager(Slot.doctor).load_only(*_DOCTOR_COLUMNS)))
+
+
+_SLOT_COLUMNS = (Slot.id, Slot.doctor_id, Slot.place_id, Slot.cpts_id, Slot.kind, Slot.start,
+                 Slot.end, Slot.capacity, Slot.booked_count, Slot.mode, Slot.status,
+                 Slot.in_charter, Slot.held_by_user_id, Slot.held_until, Slot.held_since)
+_DOCTOR_COLUMNS = (Doctor.id, Doctor.first_name, Doctor.last_name, Doctor.email,
+                   Doctor.phone, Doctor.address, Doctor.active, Doctor.cpts_id)
 
 
 def _hold_free(user_id: int, now):
