@@ -35,7 +35,6 @@ from datetime import date, datetime
 from sqlalchemy import (JSON, Date, DateTime, bindparam, func, insert, inspect,
                         literal_column, select, true)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator
@@ -85,10 +84,11 @@ def take_and_insert(take: Update, params: dict) -> bool:
         for column in mapper.local_table.primary_key.columns:
             setattr(obj, mapper.get_property_by_column(column).key, next(values))
     session.dispatch.after_flush(session, None)
-    for obj in objects:
-        session.expunge(obj)
-        make_transient_to_detached(obj)  # loaded as written: no attribute left to read back
-    session.add_all(objects)
+    # Pending to persistent, as a flush leaves them after its INSERTs: their identity, their
+    # attributes committed as written (nothing left to read back), the transaction's
+    # record of new objects. SQLAlchemy's own step (``Session._register_persistent``,
+    # 2.0 and 2.1); the expunge / re-add it replaces walked every cascade twice.
+    session._register_persistent({inspect(obj) for obj in objects})
     session.dispatch.after_flush_postexec(session, None)
     return True
 
