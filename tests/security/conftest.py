@@ -13,7 +13,8 @@ from tests.booking.conftest import make_slot, patient_data  # noqa: F401 (fixtur
 KNOWN = {"last_name": "Zébulonesque", "first_name": "Ophélistine", "phone": "0699887766",
          "birth_date": "1931-07-23", "commune": "44036"}
 KNOWN_TRACES = ["Zébulonesque", "Zebulonesque", "Ophélistine", "0699887766", "06 99 88 77 66",
-                "1931-07-23", "23/07/1931", "19310723"]
+                "1931-07-23", "23/07/1931", "19310723",
+                "699887766"]  # the phone's key (patients.phone_key): the purge clears it too
 
 
 def known_patient(**extra) -> dict:
