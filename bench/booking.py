@@ -26,12 +26,8 @@ Without ``AGENDA_BENCH_DATABASE_URL`` everything runs on a temporary SQLite file
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import http.client
-import io
 import json
-import math
 import os
 import random
 import shutil
@@ -44,7 +40,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,17 +51,9 @@ CENTRE = (47.72021, -1.39411)  # Châteaubriant
 # --- data --------------------------------------------------------------------------------
 
 def nearest_communes(n: int) -> list[dict]:
-    raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
-    rows = [r for r in csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
-            if r["lat"] and r["lon"]]
+    from agenda.territory.services import shipped_communes_near
 
-    def d2(r):
-        dy = float(r["lat"]) - CENTRE[0]
-        dx = (float(r["lon"]) - CENTRE[1]) * math.cos(math.radians(CENTRE[0]))
-        return dx * dx + dy * dy
-
-    rows.sort(key=d2)
-    return rows[:n]
+    return shipped_communes_near(*CENTRE, n)
 
 
 def populate(app, *, communes: int, doctors: int, slots: int, seed: int = 5) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,18 @@ def _shipped_rows() -> Iterator[dict]:
     raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
     with gzip.open(io.BytesIO(raw), "rt", encoding="utf-8", newline="") as fh:
         yield from csv.DictReader(fh)
+
+
+def shipped_communes_near(lat: float, lon: float, n: int) -> list[dict]:
+    """The ``n`` communes of the shipped file nearest to (lat, lon), as its rows (for the
+    generated departments of the benches and plan tests)."""
+    coslat = math.cos(math.radians(lat))
+
+    def d2(r):
+        dy, dx = float(r["lat"]) - lat, (float(r["lon"]) - lon) * coslat
+        return dx * dx + dy * dy
+
+    return sorted((r for r in _shipped_rows() if r["lat"] and r["lon"]), key=d2)[:n]
 
 
 def import_communes(departments: Iterable[str] = (), insee_codes: Iterable[str] = ()) -> int:

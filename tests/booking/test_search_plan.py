@@ -12,13 +12,8 @@ indexes, never a SCAN. Plans, not timings: timings are for ``bench/``.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import math
 import random
 from datetime import timedelta
-from importlib import resources
 
 import pytest
 from sqlalchemy import event, insert, select, text
@@ -28,28 +23,16 @@ from agenda.booking import services
 from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor, Place
+from agenda.territory.services import shipped_communes_near
 from agenda.timeutil import iso_week
 
 CENTRE = (47.72021, -1.39411)  # Châteaubriant
 
 
-def _nearest_communes(n: int) -> list[dict]:
-    raw = resources.files("agenda.data").joinpath("communes-fr.csv.gz").read_bytes()
-    rows = [r for r in csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
-            if r["lat"] and r["lon"]]
-
-    def d2(r):
-        dy = float(r["lat"]) - CENTRE[0]
-        dx = (float(r["lon"]) - CENTRE[1]) * math.cos(math.radians(CENTRE[0]))
-        return dx * dx + dy * dy
-
-    return sorted(rows, key=d2)[:n]
-
-
 def _department(cpts, scale: int) -> list[str]:
     """Communes, doctors, their main places and open slots; returns the INSEE codes."""
     rng = random.Random(5)
-    rows = _nearest_communes(700 * scale)
+    rows = shipped_communes_near(*CENTRE, 700 * scale)
     known = {c for c, in db.session.execute(text("SELECT insee FROM communes"))}
     db.session.execute(insert(Commune), [
         {"insee": r["insee"], "name": r["name"], "department": r["department"],
