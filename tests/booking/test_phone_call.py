@@ -39,6 +39,7 @@ def page(request, _browser, live_server):
 
 
 def _no_sideways_scroll(page) -> None:
+    page.wait_for_load_state()  # after a form's submit, the next page (never mid-navigation)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
@@ -201,7 +202,8 @@ def test_doctor_one_tap_outcome_and_a_slot_three_weeks_ahead(page, make_doctor, 
         page.goto(page.base_url + "/ma-semaine")
         page.locator(f'[data-week-link="{new.week}"]').click()
         item = page.locator(f'[data-slot="{new.id}"]')
-        item.get_by_role("button", name="Retirer").click()
+        with page.expect_navigation():  # the form's submit: checked on the page it leads to
+            item.get_by_role("button", name="Retirer").click()
         db.session.expire_all()
         assert db.session.get(Slot, new.id).status == "withdrawn"
         _no_sideways_scroll(page)
