@@ -208,10 +208,20 @@ def phone_page(_browser, live_server):
     context.close()
 
 
+def submit(locator) -> None:
+    """Click what loads a new page (a form's button, a link) and wait until it has loaded.
+
+    ``click()`` returns once the click is dispatched: reading the page right after it (or
+    calling ``wait_for_load_state()``, which the old page already satisfies) can see the
+    page being left or a new one not yet parsed.
+    """
+    with locator.page.expect_navigation():
+        locator.click()
+
+
 def browser_login(page, email: str, password: str) -> None:
     """Log in through the real login page."""
     page.goto(page.base_url + "/login")
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Se connecter"))

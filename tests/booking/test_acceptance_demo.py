@@ -13,7 +13,7 @@ from agenda.booking.models import Booking
 from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.territory.models import Doctor
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 
 def test_demo_secretary_books_the_treating_doctors_slot_first(frozen, browser_page):
@@ -37,11 +37,11 @@ def test_demo_secretary_books_the_treating_doctors_slot_first(frozen, browser_pa
     # A name and its postcode (an INSEE code is read so only when asked: "insee:…").
     page.get_by_label("Commune (nom ou code postal)").fill(commune_label(doctor.commune))
     page.get_by_label("Médecin traitant", exact=True).select_option(f"doctor:{doctor.id}")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     first = page.locator("li.slot").first
     assert first.get_attribute("data-slot-id") == str(slot.id)
-    first.get_by_role("button", name="Choisir ce créneau").click()
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(first.get_by_role("button", name="Choisir ce créneau"))
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     db.session.expire_all()
     booking = db.session.scalar(select(Booking).where(Booking.slot_id == slot.id))

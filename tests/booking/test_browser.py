@@ -10,7 +10,7 @@ from agenda import clock
 from agenda.booking import services
 from agenda.booking.models import Booking, FloatingRequest
 from agenda.extensions import db
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 PASSWORD = "motdepasse-solide"
 
@@ -36,15 +36,15 @@ def test_secretary_books_treating_doctor_slot_in_four_screens(browser_page, make
     _fill_patient(page)
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant (44110)")
     page.get_by_label("Médecin traitant", exact=True).select_option(f"doctor:{treating.id}")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     screens += 1
     first = page.locator("li.slot").first
     assert first.get_attribute("data-slot-id") == str(wanted.id)
     assert "médecin traitant" in first.inner_text()
-    first.get_by_role("button", name="Choisir ce créneau").click()
+    submit(first.get_by_role("button", name="Choisir ce créneau"))
     screens += 1
     assert page.get_by_text("bloqué pour vous").is_visible()
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     screens += 1
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     assert "3 place de l'Église" in page.content()
@@ -67,7 +67,7 @@ def test_regulator_books_from_the_sas_link(browser_page, make_doctor, make_slot,
     assert page.get_by_text("Orientation depuis la plateforme SAS").is_visible()
     _fill_patient(page, "Leroy", "Tom")
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant")
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     db.session.expire_all()
     booking = db.session.scalar(select(Booking))
@@ -81,10 +81,10 @@ def test_ed_nurse_orients_on_one_screen(browser_page, make_doctor, make_slot, ma
     browser_login(page, user.email, PASSWORD)
     page.goto(page.base_url + "/urgences")
     page.get_by_label("Commune du patient").fill("Soudan")
-    page.get_by_role("button", name="Voir les créneaux").click()
+    submit(page.get_by_role("button", name="Voir les créneaux"))
     assert page.locator("li.slot").first.get_attribute("data-slot-id") == str(slot.id)
     _fill_patient(page, "Petit", "Léon")
-    page.locator("li.slot").first.get_by_role("button", name="Réserver").click()
+    submit(page.locator("li.slot").first.get_by_role("button", name="Réserver"))
     assert page.get_by_text("Réservation confirmée").is_visible()
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     assert db.session.scalar(select(Booking)).channel == "ed"
@@ -110,7 +110,7 @@ def test_doctor_accepts_a_request_on_a_phone(phone_page, make_doctor, make_slot,
     select_ = card.get_by_label("Heure de la consultation")
     options = select_.locator("option").all_inner_texts()
     select_.select_option(index=2)
-    card.get_by_role("button", name="Accepter").click()
+    submit(card.get_by_role("button", name="Accepter"))
     assert page.get_by_text("Demande acceptée").is_visible()
     assert "Masqué" in page.content()  # the patient's details once accepted
     db.session.expire_all()

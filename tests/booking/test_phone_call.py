@@ -16,7 +16,7 @@ from agenda.booking.models import Booking
 from agenda.extensions import db
 from agenda.slots.models import Slot
 from agenda.timeutil import to_local
-from tests.conftest import _page, browser_login
+from tests.conftest import _page, browser_login, submit
 
 PASSWORD = "motdepasse-solide"
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
@@ -59,12 +59,12 @@ def test_postcode_offers_every_commune_and_chooses_none(page, make_doctor, make_
     assert any("Châteaubriant" in t for t in texts) and any("Soudan" in t for t in texts)
     # Submitted without choosing: the candidates are listed, no slot is offered.
     field.press("Escape")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     candidates = page.get_by_test_id("commune-candidates")
     assert candidates.is_visible()
     assert page.locator("li.slot").count() == 0
     candidates.get_by_label("Châteaubriant").check()
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     assert "Châteaubriant" in page.get_by_test_id("patient-summary").inner_text()
     assert page.locator("li.slot").count() == 1
     _no_sideways_scroll(page)
@@ -89,7 +89,7 @@ def test_secretary_flow_earliest_first_in_few_clicks(page, make_doctor, make_slo
     quick.get_by_label("Commune (nom ou code postal)").fill("chateaub")
     quick.locator(".commune-list [role=option]").first.click()
     clicks += 1
-    quick.get_by_role("button", name="Chercher les créneaux").click()
+    submit(quick.get_by_role("button", name="Chercher les créneaux"))
     clicks += 1
     cards = page.locator("li.slot")
     # Earliest first, whatever the distance; the distance shown; the horizon stated.
@@ -98,14 +98,14 @@ def test_secretary_flow_earliest_first_in_few_clicks(page, make_doctor, make_slo
     assert "km" in cards.first.inner_text()
     assert "Réservable jusqu'à" in page.get_by_test_id("horizon").inner_text()
     # One click: the nearest first, the patient kept.
-    page.get_by_role("button", name="le plus proche").click()
+    submit(page.get_by_role("button", name="le plus proche"))
     assert cards.first.get_attribute("data-slot-id") == str(late_near.id)
     assert "Petit Jean" in page.get_by_test_id("patient-summary").inner_text()
-    page.get_by_role("button", name="le plus tôt").click()
+    submit(page.get_by_role("button", name="le plus tôt"))
     page.loads, clicks = page.loads - 2, clicks  # the switch back and forth is not the flow
-    cards.first.get_by_role("button", name="Choisir ce créneau").click()
+    submit(cards.first.get_by_role("button", name="Choisir ce créneau"))
     clicks += 1
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     clicks += 1
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     print(f"\nsecretary flow ({page.viewport_size['width']} px): {clicks} clicks, "
@@ -130,7 +130,7 @@ def test_treating_doctor_on_top_then_earliest(page, make_doctor, make_slot, make
     page.get_by_label("Prénom", exact=True).fill("Anna")
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant (44110)")
     page.get_by_label("Médecin traitant", exact=True).select_option(f"doctor:{treating.id}")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     ids = [c.get_attribute("data-slot-id") for c in page.locator("li.slot").all()]
     assert ids == [str(mine.id), str(earliest.id), str(later.id)]
 
@@ -151,16 +151,16 @@ def test_duplicate_warning_needs_a_reason(page, make_doctor, make_slot, make_use
     page.get_by_label("Prénom", exact=True).fill("Marie")
     page.get_by_label("Téléphone", exact=True).fill("+33 6 99 88 77 66")
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant (44110)")
-    page.get_by_role("button", name="Chercher les créneaux").click()
-    page.locator(f'li.slot[data-slot-id="{second.id}"]').get_by_role(
-        "button", name="Choisir ce créneau").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
+    submit(page.locator(f'li.slot[data-slot-id="{second.id}"]').get_by_role(
+        "button", name="Choisir ce créneau"))
     warning = page.get_by_test_id("duplicate-warning")
     assert warning.is_visible()
     text = warning.inner_text()
     assert "SAMU / SAS" in text and to_local(first.start).strftime("%H:%M") in text
     assert "Marie" not in text  # no identity in the warning
     page.get_by_label("Raison de réserver quand même").fill("Deuxième motif, vu avec le 15")
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     entry = db.session.scalar(select(AuditEntry).where(
         AuditEntry.action == "duplicate_override"))
@@ -181,9 +181,9 @@ def test_doctor_one_tap_outcome_and_a_slot_three_weeks_ahead(page, make_doctor, 
 
         browser_login(page, db.session.get(User, doctor.user_id).email, PASSWORD)
         page.goto(page.base_url + "/")
-        page.get_by_role("link", name="Mes rendez-vous").first.click()
+        submit(page.get_by_role("link", name="Mes rendez-vous").first)
         card = page.locator(f'[data-booking="{booking.id}"]')
-        card.get_by_role("button", name="Vu", exact=True).click()
+        submit(card.get_by_role("button", name="Vu", exact=True))
         assert page.get_by_text("Issue enregistrée.").is_visible()
         db.session.expire_all()
         assert db.session.get(Booking, booking.id).status == "seen"
@@ -193,17 +193,16 @@ def test_doctor_one_tap_outcome_and_a_slot_three_weeks_ahead(page, make_doctor, 
         page.goto(page.base_url + "/ma-semaine")
         page.get_by_label("Jour", exact=True).fill(day.isoformat())
         page.get_by_label("Début", exact=True).fill("10:00")
-        page.get_by_role("button", name="Publier le créneau").click()
+        submit(page.get_by_role("button", name="Publier le créneau"))
         new = db.session.scalar(select(Slot).where(Slot.doctor_id == doctor.id,
                                                    Slot.id != slot.id))
         assert new is not None, page.content()
         item = page.locator(f'[data-slot="{new.id}"]')
         assert item.is_visible()
         page.goto(page.base_url + "/ma-semaine")
-        page.locator(f'[data-week-link="{new.week}"]').click()
+        submit(page.locator(f'[data-week-link="{new.week}"]'))
         item = page.locator(f'[data-slot="{new.id}"]')
-        with page.expect_navigation():  # the form's submit: checked on the page it leads to
-            item.get_by_role("button", name="Retirer").click()
+        submit(item.get_by_role("button", name="Retirer"))
         db.session.expire_all()
         assert db.session.get(Slot, new.id).status == "withdrawn"
         _no_sideways_scroll(page)
@@ -220,12 +219,12 @@ def test_ed_slip(page, make_doctor, make_slot, make_user):
     page.get_by_label("Commune du patient (nom ou code postal)").fill("Soudan")
     page.get_by_label("Nom", exact=True).fill("Lemoine")
     page.get_by_label("Prénom", exact=True).fill("Paul")
-    page.get_by_role("button", name="Voir les créneaux").click()
-    page.locator(f'li.slot[data-slot-id="{slot.id}"]').get_by_role("button",
-                                                                   name="Réserver").click()
+    submit(page.get_by_role("button", name="Voir les créneaux"))
+    submit(page.locator(f'li.slot[data-slot-id="{slot.id}"]').get_by_role("button",
+                                                                          name="Réserver"))
     assert "02 40 00 00 00" in page.get_by_test_id("practice-phone").inner_text()
-    page.get_by_test_id("slip-link").click()
+    submit(page.get_by_test_id("slip-link"))
     assert to_local(slot.start).strftime("%H:%M") in page.get_by_test_id("slip-when").inner_text()
     assert "Lemoine" in page.content() and "carte Vitale" in page.content()
-    page.get_by_role("link", name="Retour").click()
+    submit(page.get_by_role("link", name="Retour"))
     assert "/urgences" in page.url

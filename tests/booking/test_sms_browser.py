@@ -20,7 +20,7 @@ from agenda.outbox import OutboxItem
 from agenda.slots.models import Slot
 from agenda.sync.worker import drain_outbox
 from agenda.timeutil import to_local
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 PASSWORD = "motdepasse-solide"
 
@@ -48,11 +48,11 @@ def test_booking_consent_text_link_tapped_slot_free_again(browser_page, phone_pa
     page.get_by_label("Téléphone", exact=True).fill("06 22 33 44 55")
     page.get_by_test_id("sms-consent").check()
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant (44110)")
-    page.get_by_role("button", name="Chercher les créneaux").click()
-    page.locator(f'li.slot[data-slot-id="{slot.id}"]').get_by_role(
-        "button", name="Choisir ce créneau").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
+    submit(page.locator(f'li.slot[data-slot-id="{slot.id}"]').get_by_role(
+        "button", name="Choisir ce créneau"))
     assert page.get_by_test_id("sms-consent-summary").is_visible()
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     expect(page.get_by_role("heading", name="À dire au patient")).to_be_visible()
     db.session.expire_all()
     booking = db.session.scalar(select(Booking).where(Booking.slot_id == slot.id))
@@ -118,7 +118,7 @@ def test_booking_consent_text_link_tapped_slot_free_again(browser_page, phone_pa
     page.get_by_label("Nom", exact=True).fill("Martin")
     page.get_by_label("Prénom", exact=True).fill("Paul")
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant (44110)")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     assert page.locator(f'li.slot[data-slot-id="{slot.id}"]').count() == 1
 
     # The statistics count the patient's cancellation.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agenda.coverage.generator import generate_year
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 from tests.coverage.helpers import add_slot
 
 PASSWORD = "motdepasse-solide"
@@ -26,8 +26,7 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     browser_login(page, user.email, PASSWORD)
     # The hourly grid, through the main menu (the dashboard panel is tested in test_pages).
     page.goto(page.base_url + "/coverage/alerts")
-    page.get_by_role("link", name="Couverture", exact=True).first.click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("link", name="Couverture", exact=True).first)
     assert page.get_by_role(
         "heading", name="Couverture horaire — semaine du lundi 30 novembre 2026").is_visible()
     flagged = page.locator('#hourly-grid td[data-flagged="1"]')
@@ -36,8 +35,7 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
         .startswith("1/1")  # 3 places over 3 hours: one per hour
 
     # The map: one shape per commune of the territory, coloured, with a legend.
-    page.locator("nav.subnav").get_by_role("link", name="Carte").click()
-    page.wait_for_load_state()
+    submit(page.locator("nav.subnav").get_by_role("link", name="Carte"))
     shapes = page.locator("svg.coverage-map path.commune")
     assert shapes.count() == len(communes)
     assert shapes.first.is_visible()
@@ -47,18 +45,15 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     assert page.locator("svg.coverage-map g.legend rect").count() == 5
     assert page.locator("#uncovered").get_by_text("Nantes").is_visible()
     page.get_by_label("Horizon").select_option("week")
-    page.get_by_role("button", name="Afficher").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Afficher"))
     assert "horizon=week" in page.url
 
     # Statistics of the generated year, then its CSV download.
-    page.locator("nav.subnav").get_by_role("link", name="Statistiques").click()
-    page.wait_for_load_state()
+    submit(page.locator("nav.subnav").get_by_role("link", name="Statistiques"))
     page.locator("form.filters select[name=period]").select_option("custom")
     page.locator("form.filters input[name=from]").fill("2025-01-01")
     page.locator("form.filters input[name=to]").fill("2025-12-31")
-    page.get_by_role("button", name="Afficher").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Afficher"))
     summary = page.locator("#period-summary").inner_text()
     assert f"{truth.summary['calls']} demandes" in summary
     assert f"{truth.summary['slots_made_available']} créneaux mis à disposition" in summary
@@ -74,14 +69,11 @@ def test_grid_map_stats_and_indemnities_in_chromium(browser_page, make_user, mak
     assert int(values["no_shows"]) == truth.summary["no_shows"]
 
     # Indemnities: apply the decreasing model and see amounts beside the figures.
-    page.locator("nav.subnav").get_by_role("link", name="Indemnités").click()
-    page.wait_for_load_state()
+    submit(page.locator("nav.subnav").get_by_role("link", name="Indemnités"))
     page.get_by_label("Mois").fill("2025-03")
-    page.get_by_role("button", name="Afficher").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Afficher"))
     page.locator("select[name=preset]").select_option("decreasing")
-    page.get_by_role("button", name="Appliquer le modèle").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Appliquer le modèle"))
     assert "Formule d'indemnisation enregistrée" in page.content()
     assert page.get_by_label("Palier 1 : montant en euros").input_value() == "200,00"
     total = page.locator("#indemnities-total").inner_text()

@@ -26,7 +26,7 @@ from agenda.slots.services import charter_for
 from agenda.territory.models import Commune
 from agenda.territory.services import (DoctorData, create_doctor, import_communes,
                                        rpps_with_check_digit, save_sector)
-from tests.conftest import login
+from tests.conftest import login, submit
 from tests.coverage.helpers import add_slot, local
 
 TUESDAY = date(2026, 12, 1)  # the frozen clock's day (09:00 in Paris), ISO week 2026-W49
@@ -398,8 +398,7 @@ def test_the_samu_regulator_reads_the_department_in_chromium(browser_page, dept,
 
     page = browser_page
     browser_login(page, dept.samu.email, PASSWORD)
-    page.get_by_role("link", name="Département", exact=True).first.click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("link", name="Département", exact=True).first)
     assert page.get_by_role("heading", name="Vue départementale — couverture et demandes par "
                                              "CPTS").is_visible()
     # The map draws every commune of Loire-Atlantique from the shipped outlines.
@@ -409,10 +408,8 @@ def test_the_samu_regulator_reads_the_department_in_chromium(browser_page, dept,
     assert page.locator("#uncovered").get_by_text("Saint-Nazaire").is_visible()
     # The week picker moves the grids; the period picker the requests table.
     page.locator("form.filters select[name=period]").select_option("week")
-    page.locator("form.filters").get_by_role("button", name="Afficher").click()
-    page.wait_for_load_state()
-    page.locator("nav.week-chooser").get_by_role("link", name="semaine suivante →").click()
-    page.wait_for_load_state()
+    submit(page.locator("form.filters").get_by_role("button", name="Afficher"))
+    submit(page.locator("nav.week-chooser").get_by_role("link", name="semaine suivante →"))
     assert "week=2026-W50" in page.url and "period=week" in page.url
     assert page.get_by_role("heading", name="Couverture horaire — semaine du lundi 7 décembre "
                                              "2026").is_visible()

@@ -15,7 +15,7 @@ from agenda.slots.models import Slot
 from agenda.territory.models import Sector
 from agenda.territory.services import DoctorData, create_doctor, rpps_with_check_digit
 from agenda.timeutil import iso_week
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 PASSWORD = "motdepasse-solide"
 
@@ -46,18 +46,18 @@ def test_samu_books_cpts_b_for_a_patient_of_cpts_a(browser_page, communes):
     page.get_by_label("Prénom", exact=True).fill("Rose")
     page.get_by_label("Téléphone", exact=True).fill("06 22 33 44 55")
     page.get_by_label("Commune (nom ou code postal)").fill("Soudan (44110)")
-    page.get_by_role("button", name="Chercher les créneaux").click()
+    submit(page.get_by_role("button", name="Chercher les créneaux"))
     card = page.locator(f"li.slot[data-slot-id='{slot.id}']")
     assert "CPTS Erdre et Gesvres" in card.inner_text()  # each result names its CPTS
-    card.get_by_role("button", name="Choisir ce créneau").click()
-    page.get_by_role("button", name="Confirmer la réservation").click()
+    submit(card.get_by_role("button", name="Choisir ce créneau"))
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     assert page.get_by_role("heading", name="À dire au patient").is_visible()
     db.session.expire_all()
     booking = db.session.scalar(select(Booking))
     assert booking.cpts_id == b.id and booking.channel == "samu"
 
     # CPTS B's coordinator: counted, no identity.
-    page.get_by_role("button", name="Se déconnecter").click()
+    submit(page.get_by_role("button", name="Se déconnecter"))
     browser_login(page, "coordination@cpts-b.fr", PASSWORD)
     page.goto(page.base_url + "/reservations")
     assert page.locator("[data-count='booked'] strong").inner_text() == "1"

@@ -11,6 +11,7 @@ from agenda.booking.models import Booking
 from agenda.extensions import db
 from agenda.sas import accounts as sas_accounts
 from agenda.sync.worker import drain_outbox
+from tests.conftest import submit
 from tests.sas.conftest import NOW, search_url
 from tests.sas.test_accounts import regulator
 
@@ -33,15 +34,13 @@ def test_comment_link_in_browser(app, browser_page, fhir, make_doctor, make_slot
     page.goto(comment + "&origin=sas")  # as the SAS platform opens it
     page.get_by_label("Adresse e-mail").fill("sebastien.loridon@test.fr")
     page.get_by_label("Mot de passe").fill("mot-de-passe-du-regulateur")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Se connecter"))
     assert f"/reservations/creneau/{slot.id}" in page.url and "origin=sas" in page.url
     assert page.get_by_text("Orientation depuis la plateforme SAS").is_visible()
     page.get_by_label("Nom", exact=True).fill("Durand")
     page.get_by_label("Prénom").fill("Alice")
     page.get_by_label("Commune (nom ou code postal)").fill("Châteaubriant")
-    page.get_by_role("button", name="Confirmer la réservation").click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("button", name="Confirmer la réservation"))
     assert "Réservation confirmée" in page.content()
 
     db.session.expire_all()

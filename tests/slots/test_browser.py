@@ -6,7 +6,7 @@ from datetime import date, time
 
 from agenda.extensions import db
 from agenda.slots import services as slots
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 PASSWORD = "motdepasse-solide"
 FLOATING = "Flottant (plage, heure fixée à l'acceptation)"
@@ -28,8 +28,7 @@ def publish(page, day: str, start: str, end: str = "", floating: bool = False,
         capacity_field.fill(str(capacity))
     else:
         assert not capacity_field.is_visible()  # only shown for a floating window
-    form.get_by_role("button", name="Publier le créneau").click()
-    page.wait_for_load_state()
+    submit(form.get_by_role("button", name="Publier le créneau"))
 
 
 def no_horizontal_scroll(page) -> bool:
@@ -41,8 +40,7 @@ def test_phone_publish_pool_charter_error_and_coordinator_list(phone_page, make_
     doctor = make_doctor(with_user=True, last_name="Lemoine")
     page = phone_page
     browser_login(page, doctor.user.email, PASSWORD)
-    page.get_by_role("link", name="Ma semaine SNP").first.click()
-    page.wait_for_load_state()
+    submit(page.get_by_role("link", name="Ma semaine SNP").first)
     assert page.get_by_role("heading", name="Ma semaine SNP").is_visible()
 
     # Next week (2026-W50): 3 fixed slots and 1 floating window.
@@ -75,7 +73,7 @@ def test_phone_publish_pool_charter_error_and_coordinator_list(phone_page, make_
                                                   time(9, 20)))
     db.session.commit()
     coordinator, password = make_user("coordinator")
-    page.get_by_role("button", name="Se déconnecter").click()
+    submit(page.get_by_role("button", name="Se déconnecter"))
     browser_login(page, coordinator.email, password)
     page.goto(page.base_url + "/charte")
     section = page.locator('section[data-week="2026-W50"]')
@@ -96,7 +94,7 @@ def test_phone_acceptance_four_slots_in_coordinator_list(phone_page, make_doctor
     publish(page, "2026-12-09", "12:00", mode="HH")
     publish(page, "2026-12-10", "09:00", "12:00", floating=True)
     coordinator, password = make_user("coordinator")
-    page.get_by_role("button", name="Se déconnecter").click()
+    submit(page.get_by_role("button", name="Se déconnecter"))
     browser_login(page, coordinator.email, password)
     page.goto(page.base_url + "/charte")
     assert page.get_by_role("link", name="Charte").first.get_attribute("aria-current") == "page"
@@ -118,8 +116,7 @@ def test_phone_copy_last_week_and_withdraw(phone_page, make_doctor, frozen):
     page.goto(page.base_url + "/ma-semaine")
     next_week = page.locator('section[data-week="2026-W50"]')
     assert "Aucun créneau publié." in next_week.inner_text()
-    next_week.get_by_role("button", name="Copier la semaine précédente ici").click()
-    page.wait_for_load_state()
+    submit(next_week.get_by_role("button", name="Copier la semaine précédente ici"))
     assert "2 créneaux copiés depuis la semaine précédente." in page.content()
     next_week = page.locator('section[data-week="2026-W50"]')
     text = next_week.inner_text()
@@ -129,8 +126,7 @@ def test_phone_copy_last_week_and_withdraw(phone_page, make_doctor, frozen):
 
     first = next_week.locator("li.slot").first
     first.get_by_label("Motif du retrait").fill("formation")
-    first.get_by_role("button", name="Retirer").click()
-    page.wait_for_load_state()
+    submit(first.get_by_role("button", name="Retirer"))
     assert "Créneau retiré" in page.content()
     assert page.locator('section[data-week="2026-W50"] li.slot').count() == 1
     assert no_horizontal_scroll(page)
@@ -157,7 +153,7 @@ def test_acceptance_on_the_demo(phone_page, frozen):
     assert page.locator('section[data-week="2026-W50"] .count').get_attribute(
         "data-count") == "4"
 
-    page.get_by_role("button", name="Se déconnecter").click()
+    submit(page.get_by_role("button", name="Se déconnecter"))
     browser_login(page, *logins["coordinator"])
     page.goto(page.base_url + "/charte")
     section = page.locator('section[data-week="2026-W50"]')
@@ -167,7 +163,7 @@ def test_acceptance_on_the_demo(phone_page, frozen):
     under = section.locator(".under").inner_text()
     assert doctor.display_name not in under
 
-    page.get_by_role("button", name="Se déconnecter").click()
+    submit(page.get_by_role("button", name="Se déconnecter"))
     browser_login(page, *logins["doctor"])
     page.goto(page.base_url + "/ma-semaine")
     publish(page, "2026-12-11", "09:00")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import browser_login
+from tests.conftest import browser_login, submit
 
 PAGES = ["/coverage/hourly", "/coverage/department", "/coverage/what-if", "/charte"]
 
@@ -44,15 +44,13 @@ def test_chooser_in_chromium(browser_page, supervised, make_user):
     page.goto(page.base_url + "/charte")
     chooser = page.locator("nav.week-chooser")
     assert chooser.locator(".week-label").inner_text() == "Semaine du lundi 30 novembre 2026"
-    chooser.get_by_role("link", name="semaine suivante →").click()
-    page.wait_for_load_state()
+    submit(chooser.get_by_role("link", name="semaine suivante →"))
     assert page.locator("nav.week-chooser .week-label").inner_text() == \
         "Semaine du lundi 7 décembre 2026"
     assert page.locator('section[data-week="2026-W50"] h2').inner_text().startswith(
         "Semaine prochaine — semaine du lundi 7 décembre 2026")
     page.get_by_label("Aller à la semaine du").fill("2027-01-14")
-    page.locator("nav.week-chooser").get_by_role("button", name="Afficher").click()
-    page.wait_for_load_state()
+    submit(page.locator("nav.week-chooser").get_by_role("button", name="Afficher"))
     assert page.locator("nav.week-chooser .week-label").inner_text() == \
         "Semaine du lundi 11 janvier 2027"
     assert page.locator('section[data-week="2027-W02"]').count() == 1
