@@ -1,4 +1,5 @@
-"""The search's plan, and the duplicate check's, stay index-driven at every scale (issue 17).
+"""The search's plan, the duplicate check's and the take's stay index-driven at every scale
+(issue 17).
 
 A generated department as in ``bench/booking.py`` (the real communes nearest to
 Châteaubriant, doctors spread over them, six slots each over the next two days), at 1× and
@@ -13,6 +14,7 @@ indexes, never a SCAN. Plans, not timings: timings are for ``bench/``.
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -187,3 +189,53 @@ def test_duplicate_check_reads_patients_through_an_index(cpts, make_user, frozen
                 lines = [line for line in plan if f" {table} " in f"{line} "]
                 assert lines, (table, plan)
                 assert all(line.startswith(f"SEARCH {table} USING") for line in lines), plan
+
+
+@pytest.mark.parametrize("scale", [1, 10])
+def test_take_finds_the_slot_by_its_primary_key(cpts, make_user, frozen, patient_data, scale):
+    """THE take (the conditional UPDATE, in PostgreSQL's one statement with the booking's
+    rows) reaches its slot through the primary key, in the plan the server keeps for the
+    prepared statement (its generic plan, parameters unknown). It used to go through
+    ``(status, start)`` and read every open slot of that minute (doctors publish at the
+    same hours: 45 slots at 1×) before it filtered on the id."""
+    _department(cpts, scale)
+    user, _ = make_user("secretary")
+    slot_id = db.session.scalar(select(Slot.id).order_by(Slot.start, Slot.id).offset(3)
+                                .limit(1))
+    sent = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        booking = services.book(user, services.BookingInput(slot_id=slot_id,
+                                                            patient=patient_data()))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    assert booking.slot_id == slot_id
+    [(statement, parameters)] = [s for s in sent if s[0].lstrip().startswith(
+        ("WITH taken", "UPDATE slots"))]
+    conn = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        # The statement as the server prepares it: $n parameters, then its generic plan.
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}",
+                          statement)
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql("PREPARE take_plan AS " + numbered.replace("%%", "%"))
+        from psycopg.sql import Literal
+
+        raw = conn.connection.dbapi_connection
+        arguments = ", ".join(Literal(parameters[n]).as_string(raw) for n in names)
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) EXECUTE take_plan({arguments})".replace("%", "%%")).scalar()
+        conn.exec_driver_sql("DEALLOCATE take_plan")
+        on_slots = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "slots"
+                    and n["Node Type"] != "ModifyTable"]
+        assert on_slots and all(n.get("Index Name") == "pk_slots" for n in on_slots), plan
+    else:
+        plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                    parameters).all()]
+        assert plan and all(line.startswith("SEARCH slots USING INTEGER PRIMARY KEY")
+                            for line in plan), plan
