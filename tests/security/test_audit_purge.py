@@ -5,6 +5,8 @@ dump of the whole database holds no trace of the patient's name, phone or birth 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,8 +92,19 @@ def _dump(app) -> str:
 
 
 def _raw_sqlite_bytes() -> str:
+    """The database file and its write-ahead log, as bytes, read by another process.
+
+    Not read here: closing any descriptor of a file drops every POSIX lock this process
+    holds on it, SQLite's included. A process that then closed its last connection to the
+    database (the gunicorn or worker of a later test on this xdist worker) took itself for
+    the last one and deleted the WAL and shared-memory files under this process's open
+    connections: "disk I/O error", "database disk image is malformed"."""
     path = Path(db.engine.url.database)
-    data = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    files = [str(p) for p in (path, Path(f"{path}-wal")) if p.exists()]
+    read = ("import sys; sys.stdout.buffer.write(b''.join(open(f, 'rb').read() "
+            "for f in sys.argv[1:]))")
+    data = subprocess.run([sys.executable, "-c", read, *files], capture_output=True,
+                          check=True).stdout
     return data.decode("utf-8", "replace")
 
 
