@@ -13,8 +13,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import contains_eager, load_only
 
 from agenda import audit, clock
 from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, LoginThrottle,
@@ -381,25 +381,39 @@ def user_for_token(token: str) -> User | None:
     now = clock.now()
     if found is None:
         return None
-    row, served = found
-    if not row.user.active or (row.expires_at and row.expires_at <= now):
+    user, token_id, expires_at, last_used_at, served = found
+    if not user.active or (expires_at and expires_at <= now):
         return None
-    remember_booking_scope(row.user, served)
+    remember_booking_scope(user, served)
     # Recorded at most once a minute: no extra write (and no hot row) on every API call.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-        row.last_used_at = now
+    if last_used_at is None or now - last_used_at > timedelta(minutes=1):
+        db.session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                           .values(last_used_at=now))
         db.session.commit()
-    return row.user
+    return user
+
+
+# What an API call reads of its user and organisation; anything else (the password's hash,
+# the national identifier, the organisation's FINESS…) loads if a path asks for it.
+_TOKEN_USER_COLUMNS = (User.id, User.email, User.name, User.role, User.organisation_id,
+                       User.active, User.session_version)
+_TOKEN_ORGANISATION_COLUMNS = (Organisation.id, Organisation.name, Organisation.kind,
+                               Organisation.cpts_id, Organisation.active)
 
 
 @functools.cache
 def _token_read():
+    """The token's user (with its organisation), the token's id, expiry and last use, the
+    CPTS the organisation serves: the columns an API call uses, no token object."""
     from agenda.accounts.scope import served_cpts_column
 
-    return (select(ApiToken, served_cpts_column())
+    return (select(User, ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at,
+                   served_cpts_column())
+            .select_from(ApiToken)
             .join(User, User.id == ApiToken.user_id)
             .join(Organisation, Organisation.id == User.organisation_id)
-            .options(contains_eager(ApiToken.user).contains_eager(User.organisation))
+            .options(load_only(*_TOKEN_USER_COLUMNS),
+                     contains_eager(User.organisation).load_only(*_TOKEN_ORGANISATION_COLUMNS))
             .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None)))
 
 

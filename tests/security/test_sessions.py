@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from agenda import clock
 from agenda.accounts.models import ApiToken
 from agenda.extensions import db
 from tests.conftest import csrf_token, login
@@ -73,6 +74,17 @@ def test_api_tokens_expire_after_a_year_and_show_their_last_use(app, frozen, log
     row = db.session.scalar(select(ApiToken))
     assert row.expires_at - row.created_at == timedelta(days=365)
     assert "dernière utilisation le" in c.get("/compte").get_data(as_text=True)
+    # The last use is written at most once a minute (no write on every call).
+    first_use = row.last_used_at
+    assert first_use == clock.now()
+    frozen.advance(seconds=30)
+    assert api.get("/api/v1/me", headers=auth).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).last_used_at == first_use
+    frozen.advance(seconds=31)
+    assert api.get("/api/v1/me", headers=auth).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(ApiToken, row.id).last_used_at == clock.now()
     frozen.advance(days=364)
     assert api.get("/api/v1/me", headers=auth).status_code == 200
     frozen.advance(days=1, seconds=1)
