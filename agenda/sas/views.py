@@ -253,7 +253,8 @@ _SAS_FLOW = {"booking.book_slot", "booking.detail", "booking.cancel", "booking.r
 def _confine_sas_accounts():
     """A SAS-managed regulator has the regulator habilitation only through the slot link."""
     endpoint = request.endpoint or ""
-    if endpoint in _SAS_ACCOUNT_FREE or endpoint.startswith("sas."):
+    # The JSON API knows only bearer tokens (``api_roles``), never this session's user.
+    if endpoint in _SAS_ACCOUNT_FREE or endpoint.startswith(("sas.", "api.")):
         return None
     # This hook may run before the app's own: never judge on the user of a previous
     # request left in a long-lived ``g`` (tests), load it from this request's session.
