@@ -52,15 +52,20 @@ def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_
     """A database filled under the one-CPTS schema (0001) upgrades without losing a row:
     partner organisations serve their CPTS, doctors get their main place, slots, bookings,
     requests and calls their CPTS — and the partner's bookers still find the slots."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
+
+    from agenda import clock
+    from agenda.timeutil import iso_week
 
     monkeypatch.setenv("AGENDA_INSTANCE_PATH", str(tmp_path))
     app = create_app({"DATABASE_URL": empty_database_url, "TESTING": True})
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = clock.now().replace(microsecond=0)  # the app's clock, which the search reads
     with app.app_context():
         upgrade(revision="0001")
         t = {"t": True, "f": False, "now": now, "start": now + timedelta(hours=3),
-             "end": now + timedelta(hours=3, minutes=20)}
+             "end": now + timedelta(hours=3, minutes=20),
+             "later": now + timedelta(hours=3, minutes=40),  # the second slot, after the first
+             "week": iso_week(now + timedelta(hours=3))}
         rows = [
             "INSERT INTO communes (insee, name, department, postcodes, population, lat, lon) "
             "VALUES ('44036', 'Châteaubriant', '44', '44110', 12000, 47.72, -1.39)",
@@ -73,8 +78,8 @@ def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_
             "'A', 'B', '1 rue', '44036', 47.72, -1.39, :t, :t, 1, :now)",
             "INSERT INTO slots (id, doctor_id, kind, start, \"end\", week, capacity, "
             "booked_count, mode, status, in_charter, source, created_at, updated_at) VALUES "
-            "(1, 1, 'fixed', :start, :end, '2026-W49', 1, 1, 'AMB', 'booked', :t, 'web', :now, "
-            ":now), (2, 1, 'fixed', :end, :end, '2026-W49', 1, 0, 'AMB', 'open', :t, 'web', "
+            "(1, 1, 'fixed', :start, :end, :week, 1, 1, 'AMB', 'booked', :t, 'web', :now, "
+            ":now), (2, 1, 'fixed', :end, :later, :week, 1, 0, 'AMB', 'open', :t, 'web', "
             ":now, :now)",
             "INSERT INTO patients (id, last_name, first_name, phone, commune_insee, "
             "treating_kind, mobility, created_at) VALUES (1, 'P', 'Q', '+33 6 12 34 56 78', "
@@ -91,10 +96,7 @@ def test_one_cpts_database_is_carried_over_to_many_cpts(empty_database_url, tmp_
         ]
         with db.engine.begin() as conn:
             for sql in rows:
-                # the second slot ends after it starts
-                conn.execute(text(sql.replace(":end, :end, '2026-W49', 1, 0",
-                                              ":end, :later, '2026-W49', 1, 0")),
-                             {**t, "later": t["end"] + timedelta(minutes=20)})
+                conn.execute(text(sql), t)
         before = _counts()
         upgrade()
         assert {k: v for k, v in _counts().items() if k in before} == before
