@@ -6,6 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from agenda.accounts.services import set_password
+from agenda.booking.models import Booking
 from agenda.extensions import db
 from agenda.sas import accounts as sas_accounts
 from tests.conftest import login
@@ -65,6 +66,23 @@ def test_sas_account_confined_to_the_slot_path(app, fhir, make_doctor, make_slot
     assert browser.get(f"/reservations/creneau/{other.id}?origin=sas").status_code == 403
     frozen.advance(minutes=31)
     assert browser.get(f"/reservations/creneau/{slot.id}?origin=sas").status_code == 403
+
+
+def test_sas_account_token_opens_no_api(app, fhir, make_doctor, make_slot, api_client):
+    """A token of a SAS-managed account (made before the account was linked, or by an
+    administrator) books nothing: its habilitation comes only through a slot link."""
+    slot = make_slot(make_doctor(), NOW + timedelta(hours=3))
+    body = {"slot_id": slot.id, "patient": {"last_name": "Durand", "first_name": "Alice",
+                                            "commune_insee": "44036"}}
+    api, headers, _ = api_client("regulator", user=_sas_user(fhir))
+    for resp in (api.get("/api/v1/me", headers=headers),
+                 api.post("/api/v1/bookings", headers=headers, json=body)):
+        assert resp.status_code == 403
+        assert "plateforme numérique SAS" in resp.get_json()["message"]
+    assert db.session.scalar(db.select(db.func.count(Booking.id))) == 0
+    # A local (CPTS) regulator's token keeps the API.
+    api, headers, _ = api_client("regulator")
+    assert api.post("/api/v1/bookings", headers=headers, json=body).status_code == 201
 
 
 def test_forged_or_foreign_links_refused(app, fhir, make_doctor, make_slot, login_as):
