@@ -16,7 +16,7 @@ from agenda.accounts.models import Role
 from agenda.api import bp
 from agenda.api.spec import document, openapi_document
 from agenda.errors import ValidationError
-from agenda.sas.auth import is_sas_account
+from agenda.sas.auth import is_sas_account, sas_account_refusal
 
 
 def _json_error(status: int, code: str, message: str):
@@ -42,9 +42,7 @@ def api_roles(*roles: Role | str) -> Callable:
             if user.role == Role.REGULATOR.value and is_sas_account(user):
                 # Its habilitation comes only through a slot link of the SAS platform
                 # (``sas.views._confine_sas_accounts``), never through a token.
-                return _json_error(403, "forbidden", _(
-                    "Ce compte régulateur SAS n'est utilisable que depuis la plateforme "
-                    "numérique SAS, par le lien d'un créneau."))
+                return _json_error(403, "forbidden", sas_account_refusal())
             g.api_user = user
             g._login_user = user  # current_user for services and the audit log, no cookie
             return view(*args, **kwargs)

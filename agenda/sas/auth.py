@@ -181,6 +181,14 @@ def sas_booking_allowed(slot_id: int | None = None) -> bool:
     return slot_id is None or data.get("slot_id") == slot_id
 
 
+def sas_account_refusal() -> str:
+    """Why a SAS-managed account is refused outside a slot link (pages and the API)."""
+    from flask_babel import gettext as _
+
+    return _("Ce compte régulateur SAS n'est utilisable que depuis la plateforme numérique "
+             "SAS, par le lien d'un créneau.")
+
+
 def is_sas_account(user) -> bool:
     from agenda.sas.models import SasAccount
     from agenda.extensions import db

@@ -266,5 +266,4 @@ def _confine_sas_accounts():
         slot_id = (request.view_args or {}).get("slot_id")
         if auth.sas_booking_allowed(slot_id if endpoint == "booking.book_slot" else None):
             return None
-    abort(403, description=_("Ce compte régulateur SAS n'est utilisable que depuis la "
-                             "plateforme numérique SAS, par le lien d'un créneau."))
+    abort(403, description=auth.sas_account_refusal())
