@@ -20,21 +20,33 @@ sector_communes = Table(
 )
 
 
+# On PostgreSQL a B-tree serves ``LIKE 'abc%'`` only when its operator class compares
+# bytes (``varchar_pattern_ops``) or the database's collation is "C": under any other
+# collation (fr_FR.UTF-8, C.UTF-8 before PostgreSQL 17…) the finder's prefix searches read
+# the whole table. SQLite's GLOB uses a plain index.
+_PREFIX_OPS = "varchar_pattern_ops"
+
 # Each postcode of a commune (``Commune.postcodes`` holds them space-separated): the
-# finder reads every commune sharing a postcode through this index. Kept in step with
-# ``Commune.postcodes`` by ``_index_postcodes`` below.
+# finder reads every commune sharing a postcode through this table's primary key, and the
+# communes whose postcode starts with the digits typed through its prefix index. Kept in
+# step with ``Commune.postcodes`` by ``_index_postcodes`` below.
 commune_postcodes = Table(
     "commune_postcodes",
     db.metadata,
     Column("postcode", String(5), primary_key=True),
     Column("insee", ForeignKey("communes.insee", ondelete="CASCADE"), primary_key=True,
            index=True),
+    Index("ix_commune_postcodes_postcode_prefix", "postcode",
+          postgresql_ops={"postcode": _PREFIX_OPS}),
 )
 
 
 class Commune(db.Model):
     __tablename__ = "communes"
-    __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),)
+    __table_args__ = (Index("ix_communes_lat_lon", "lat", "lon"),
+                      # The finder's name prefix search (and equality): see _PREFIX_OPS.
+                      Index("ix_communes_search_name", "search_name",
+                            postgresql_ops={"search_name": _PREFIX_OPS}))
 
     insee: Mapped[str] = mapped_column(String(5), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -42,7 +54,7 @@ class Commune(db.Model):
     postcodes: Mapped[str] = mapped_column(String(200), default="")
     # The name folded for search (no accents, hyphens or apostrophes, lower case): kept in
     # step with ``name`` by ``_fold_commune_name`` below.
-    search_name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    search_name: Mapped[str] = mapped_column(String(200), default="")
     population: Mapped[int | None] = mapped_column(Integer)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)

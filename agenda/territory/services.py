@@ -136,7 +136,9 @@ def _words_match(words: list[str], name_words: list[str]) -> bool:
 
 def _prefix(column, prefix: str):
     """SQL: ``column`` starts with ``prefix`` (letters, digits and spaces only), written so
-    that the index on the column serves it (GLOB on SQLite, whose LIKE ignores case)."""
+    that the index on the column serves it (GLOB on SQLite, whose LIKE ignores case; on
+    PostgreSQL, LIKE through an index in ``varchar_pattern_ops``, whatever the database's
+    collation: see ``agenda.territory.models``)."""
     if db.session.get_bind().dialect.name == "sqlite":
         return column.op("GLOB")(prefix + "*")
     return column.like(prefix + "%")

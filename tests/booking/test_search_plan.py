@@ -84,9 +84,9 @@ def _plan_of_search(user, commune, **kwargs) -> tuple[int, list]:
     return _plan_of(lambda: services.search_slots(user, commune, **kwargs), "slots")
 
 
-def _plan_of(call, table: str) -> tuple[int, list]:
+def _plan_of(call, table: str, which: int = -1) -> tuple[int, list]:
     """The count of what ``call`` returned and the database's plan of the last query it
-    sent that names ``table``."""
+    sent that names ``table`` (or of another: ``which``, as a list index)."""
     sent = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
@@ -97,7 +97,7 @@ def _plan_of(call, table: str) -> tuple[int, list]:
         results = call()
     finally:
         event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = [s for s in sent if table in s[0]][-1]
+    statement, parameters = [s for s in sent if table in s[0]][which]
     conn = db.session.connection()
     if db.engine.dialect.name == "postgresql":
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()

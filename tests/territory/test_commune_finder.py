@@ -79,6 +79,38 @@ def test_suggestions_endpoint(loire_atlantique, login_as):
     assert len(rows) >= 7  # every commune of a postcode, whatever the limit
 
 
+def test_prefix_searches_read_their_index(loire_atlantique):
+    """What is typed in the finder is found through an index, on PostgreSQL whatever the
+    database's collation (LIKE 'abc%' needs ``varchar_pattern_ops`` there): the plan's
+    condition on the index bounds the name or the postcode, never a filter over every row.
+    Sequential scans are turned off on PostgreSQL so that the plan shows whether the index
+    CAN serve the query (on a few hundred communes a scan would be as cheap)."""
+    from sqlalchemy import text
+
+    from tests.booking.test_search_plan import _nodes, _plan_of
+
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:
+        db.session.execute(text("ANALYZE communes"))
+        db.session.execute(text("ANALYZE commune_postcodes"))
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    for typed, table, column in (("nantes", "communes", "search_name"),
+                                 ("chateaubriant", "communes", "search_name"),
+                                 ("441", "commune_postcodes", "postcode")):
+        found, plan = _plan_of(lambda q=typed: search_communes(q), table, which=0)
+        assert found > 0, typed
+        if postgresql:
+            nodes = list(_nodes(plan[0]["Plan"]))
+            assert not [n for n in nodes if n.get("Relation Name") == table
+                        and n["Node Type"] == "Seq Scan"], (typed, plan)
+            # (an Index Scan, or a Bitmap Index Scan under its Bitmap Heap Scan)
+            assert any(f"({column})" in n.get("Index Cond", "") for n in nodes), (typed, plan)
+        else:
+            lines = [line for line in plan if f" {table} " in f"{line} "]
+            assert lines and all(line.startswith(f"SEARCH {table} USING") and
+                                 f"({column}>" in line for line in lines), (typed, plan)
+
+
 def test_the_whole_shipped_file(app):
     """Every postcode returns all its communes; every INSEE code is reachable; no name
     search of an existing commune returns nothing."""
