@@ -16,12 +16,13 @@ own charter (horizon, radius) applies to its slots.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, join, or_, select, true
+from sqlalchemy import Float, Integer, and_, bindparam, case, join, or_, select, true
 
 from agenda import clock, metrics
 from agenda.slots.services import booking_horizon_end, charters_of
@@ -31,6 +32,7 @@ from agenda.slots.models import Slot, SlotKind, SlotMode, SlotStatus
 from agenda.territory.geo import bounding_box, distance_km
 from agenda.territory.models import Commune, Doctor, Place, sector_communes
 from agenda.timeutil import local_to_utc
+from agenda.types import UTCDateTime
 
 SEARCH_RADIUS_KM = 30
 MIN_SEARCH_RADIUS_KM = 20
@@ -133,22 +135,29 @@ def bookable_conditions(user_id: int, now: datetime, horizons: dict[int, datetim
     ahead (a floating window: not over), not held by somebody else, its doctor and place
     active. The search filters on them; the booking's conditional UPDATE repeats the ones
     that can change under a race."""
-    status = Slot.status if status is None else status
     ends = set(horizons.values())
     if len(ends) == 1:
         within = Slot.start < next(iter(ends))
     else:
         within = and_(Slot.start < max(ends), or_(*[
             and_(Slot.cpts_id == cpts_id, Slot.start < end) for cpts_id, end in horizons.items()]))
+    return _bookable(user_id, now, now - timedelta(hours=24), Slot.cpts_id.in_(sorted(horizons)),
+                     within, status)
+
+
+def _bookable(user_id, now, since, in_scope, within, status=None) -> list:
+    """:func:`bookable_conditions` from its parts, values or bound parameters (the search's
+    statement, built once: :func:`_search_template`). ``since`` is a day before ``now``."""
+    status = Slot.status if status is None else status
     return [
         status == SlotStatus.OPEN.value,
         Slot.in_charter.is_(True),
         Slot.booked_count < Slot.capacity,
-        Slot.cpts_id.in_(sorted(horizons)),
+        in_scope,
         within,
         # A slot lies within one day: a lower bound the (…, start) indexes can use, so that
         # no plan reads the past slots of the places in the box. It changes no result.
-        Slot.start > now - timedelta(hours=24),
+        Slot.start > since,
         # A fixed slot must still be ahead; a floating window must not be over.
         or_(Slot.start > now, and_(Slot.kind == SlotKind.FLOATING.value, Slot.end > now)),
         or_(Slot.held_until.is_(None), Slot.held_until <= now, Slot.held_by_user_id == user_id),
@@ -206,7 +215,7 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
     metrics.count_search()
     now = clock.now()
     results = []
-    for row in db.session.execute(search_statement(q, now)):
+    for row in db.session.execute(*search_statement(q, now)):
         dist = None
         if row.lat is not None and row.lon is not None:
             dist = round(distance_km(q.lat, q.lon, row.lat, row.lon), 1)
@@ -222,64 +231,113 @@ def run_search(q: SearchQuery) -> list[SlotResult]:
     return results
 
 
-def search_statement(q: SearchQuery, now: datetime):
-    """The search's one query. The places of the bounding box come first (indexed on
-    their coordinates); each place's bookable slots are read in start order up to the
-    limit over the slots' ``(doctor_id, start)`` / ``(place_id, start)`` indexes — a
-    top-N per place, however many slots the territory holds (PostgreSQL: a ``LATERAL``
-    subquery ``ORDER BY start LIMIT n``; SQLite: the same places, their slots through
-    ``ix_slots_place_start``). The commune's and the CPTS's names are read for the
-    returned rows only. What is bookable is :func:`bookable_conditions`."""
+def search_statement(q: SearchQuery, now: datetime) -> tuple:
+    """The search's one query and its parameters. The statement depends only on the shape
+    of the search (the engine, how many distinct horizons, the order, which filters are
+    set): it is built once per shape (:func:`_search_template`) and each search sends its
+    values as parameters — building it cost more than running it."""
+    ends = set(q.horizons.values())
+    branches = 0 if len(ends) == 1 else len(q.horizons)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    stmt = _search_template(postgresql, branches, q.order, bool(q.treating_doctor_id),
+                            bool(q.mode), bool(q.kind), bool(q.day), bool(q.sector_id))
+    min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
+    params = {"search_user": q.user_id, "search_now": now,
+              "search_since": now - timedelta(hours=24),
+              "search_cpts": sorted(q.horizons), "search_end": max(ends),
+              "search_lat": q.lat, "search_lon": q.lon,
+              "search_coslat": math.cos(math.radians(q.lat)),
+              "search_min_lat": min_lat, "search_max_lat": max_lat,
+              "search_min_lon": min_lon, "search_max_lon": max_lon, "search_limit": q.limit}
+    if branches:
+        for i, (cpts_id, end) in enumerate(sorted(q.horizons.items())):
+            params[f"search_c{i}"], params[f"search_e{i}"] = cpts_id, end
+    if q.treating_doctor_id:
+        params["search_treating"] = q.treating_doctor_id
+    if q.mode:
+        params["search_mode"] = q.mode
+    if q.kind:
+        params["search_kind"] = q.kind
+    if q.day:
+        params["search_day_start"] = local_to_utc(q.day, time(0))
+        params["search_day_end"] = local_to_utc(q.day + timedelta(days=1), time(0))
+    if q.sector_id:
+        params["search_sector"] = q.sector_id
+    return stmt, params
+
+
+@functools.lru_cache(maxsize=256)
+def _search_template(postgresql: bool, branches: int, order: str, treating: bool,
+                     mode: bool, kind: bool, day: bool, sector: bool):
+    """The search query for one shape, its values as bound parameters (``search_…``).
+
+    The places of the bounding box come first (indexed on their coordinates); each place's
+    bookable slots are read in start order up to the limit over the slots' ``(place_id,
+    start)`` index — a top-N per place, however many slots the territory holds
+    (PostgreSQL: a ``LATERAL`` subquery ``ORDER BY start LIMIT n``; SQLite: the same
+    places, their slots through ``ix_slots_place_start``). The commune's and the CPTS's
+    names are read for the returned rows only. What is bookable is
+    :func:`bookable_conditions` (``branches``: 0 when every CPTS's horizon ends at the same
+    time, else one per CPTS)."""
     from agenda.accounts.models import Organisation
 
-    min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
-    coslat = math.cos(math.radians(q.lat))
-    dx = (Place.lon - q.lon) * coslat
-    dy = Place.lat - q.lat
+    def param(name, type_=None):
+        return bindparam(f"search_{name}", type_=type_)
+
+    now = param("now", UTCDateTime)
+    dx = (Place.lon - param("lon", Float)) * param("coslat", Float)
+    dy = Place.lat - param("lat", Float)
     approx = dx * dx + dy * dy
     # The treating doctor's slots first (wherever they practise), when one is named.
-    treating_rank = ((case((Place.doctor_id == q.treating_doctor_id, 0), else_=1),)
-                     if q.treating_doctor_id else ())
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    treating_rank = (case((Place.doctor_id == param("treating"), 0), else_=1),) \
+        if treating else ()
     status = Slot.status
     if not postgresql:
         # SQLite has no statistics by default and would walk every open slot by
         # (status, start): let it start from the places' bounding box instead
         # (ix_places_lat_lon, then ix_slots_place_start).
         status = Slot.status.concat("")
-    slot_conditions = bookable_conditions(q.user_id, now, q.horizons, status=status)
-    if q.mode:
-        slot_conditions.append(Slot.mode == q.mode)
-    if q.kind:
-        slot_conditions.append(Slot.kind == q.kind)
-    if q.day:
-        day_start = local_to_utc(q.day, time(0))
-        day_end = local_to_utc(q.day + timedelta(days=1), time(0))
-        slot_conditions += [Slot.start < day_end, Slot.end > day_start]
+    within = Slot.start < param("end")
+    if branches:
+        within = and_(within, or_(*[and_(Slot.cpts_id == param(f"c{i}"),
+                                         Slot.start < param(f"e{i}", UTCDateTime))
+                                    for i in range(branches)]))
+    scope = bindparam("search_cpts", expanding=True)
+    slot_conditions = _bookable(param("user"), now, param("since", UTCDateTime),
+                                Slot.cpts_id.in_(scope), within, status)
+    if mode:
+        slot_conditions.append(Slot.mode == param("mode"))
+    if kind:
+        slot_conditions.append(Slot.kind == param("kind"))
+    if day:
+        slot_conditions += [Slot.start < param("day_end", UTCDateTime),
+                            Slot.end > param("day_start", UTCDateTime)]
     # Pre-filters on the places (like the box; the slots' own CPTS is in the conditions).
-    place_conditions = [Place.lat.between(min_lat, max_lat), Place.lon.between(min_lon, max_lon),
-                        Place.cpts_id.in_(sorted(q.horizons))]
-    if q.sector_id:
+    place_conditions = [Place.lat.between(param("min_lat"), param("max_lat")),
+                        Place.lon.between(param("min_lon"), param("max_lon")),
+                        Place.cpts_id.in_(scope)]
+    if sector:
         place_conditions.append(Place.commune_insee.in_(
-            select(sector_communes.c.insee).where(sector_communes.c.sector_id == q.sector_id)))
+            select(sector_communes.c.insee).where(sector_communes.c.sector_id == param("sector"))))
+    limit = param("limit", Integer)
     slot_columns = (Slot.id, Slot.kind, Slot.start, Slot.end, Slot.mode, Slot.capacity,
                     Slot.booked_count, Slot.held_by_user_id, Slot.held_until, Slot.cpts_id,
                     Slot.doctor_id, Doctor.first_name, Doctor.last_name)
     if postgresql:
         slots = (select(*slot_columns).join(Doctor, Doctor.id == Slot.doctor_id)
                  .where(Slot.place_id == Place.id, *slot_conditions)
-                 .order_by(Slot.start, Slot.id).limit(q.limit).lateral("s"))
+                 .order_by(Slot.start, Slot.id).limit(limit).lateral("s"))
         from_ = join(Place, slots, true())
     else:
         slots = join(Slot, Doctor, Doctor.id == Slot.doctor_id)
         from_ = join(Place, slots, and_(Slot.place_id == Place.id, *slot_conditions))
     columns = [slots.c[c.key] if postgresql else c for c in slot_columns]
     by_id = {c.key: col for c, col in zip(slot_columns, columns, strict=True)}
-    rank = (*treating_rank, approx, by_id["start"], by_id["id"]) if q.order == "nearest" \
+    rank = (*treating_rank, approx, by_id["start"], by_id["id"]) if order == "nearest" \
         else (*treating_rank, by_id["start"], approx, by_id["id"])
     top = (select(*columns, Place.address, Place.lat, Place.lon, Place.commune_insee,
                   Place.id.label("place_id"), *[r.label(f"rank_{i}") for i, r in enumerate(rank)])
-           .select_from(from_).where(*place_conditions).order_by(*rank).limit(q.limit)
+           .select_from(from_).where(*place_conditions).order_by(*rank).limit(limit)
            .subquery("top"))
     commune_name = (select(Commune.name).where(Commune.insee == top.c.commune_insee)
                     .scalar_subquery())
