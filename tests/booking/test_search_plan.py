@@ -14,7 +14,6 @@ indexes, never a SCAN. Plans, not timings: timings are for ``bench/``.
 from __future__ import annotations
 
 import random
-import re
 from datetime import timedelta
 
 import pytest
@@ -27,6 +26,7 @@ from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor, Place
 from agenda.territory.services import shipped_communes_near
 from agenda.timeutil import iso_week
+from tests.plans import generic_plan, plan_nodes, plan_of
 
 CENTRE = (47.72021, -1.39411)  # Châteaubriant
 
@@ -81,60 +81,8 @@ def _department(cpts, scale: int) -> list[str]:
 
 def _plan_of_search(user, commune, generic=False, **kwargs) -> tuple[int, list]:
     """The results' count and the database's plan of the query ``run_search`` sent."""
-    return _plan_of(lambda: services.search_slots(user, commune, **kwargs), "slots",
+    return plan_of(lambda: services.search_slots(user, commune, **kwargs), "slots",
                     generic=generic)
-
-
-def _plan_of(call, table: str, which: int = -1, generic: bool = False) -> tuple[int, list]:
-    """The count of what ``call`` returned and the database's plan of the last query it
-    sent that names ``table`` (or of another: ``which``, as a list index); on PostgreSQL
-    with ``generic``, the plan of the statement once prepared (:func:`_generic_plan`)."""
-    sent = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
-    try:
-        results = call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = [s for s in sent if table in s[0]][which]
-    conn = db.session.connection()
-    if db.engine.dialect.name == "postgresql":
-        if generic:
-            return len(results), _generic_plan(statement, parameters)
-        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
-        return len(results), plan
-    rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-    return len(results), [r[-1] for r in rows]
-
-
-def _generic_plan(statement: str, parameters: dict) -> list:
-    """PostgreSQL's plan of ``statement`` (as sent, psycopg's ``%(name)s`` parameters) once
-    prepared by the server: its generic plan, made without the parameters' values — the
-    one psycopg's prepared statements run on after their first executions."""
-    conn = db.session.connection()
-    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
-    numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
-    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-    conn.exec_driver_sql("PREPARE generic_plan AS " + numbered.replace("%%", "%"))
-    from psycopg.sql import Literal
-
-    raw = conn.connection.dbapi_connection
-    arguments = ", ".join(Literal(parameters[n]).as_string(raw) for n in names)
-    try:
-        return conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE generic_plan({arguments})"
-                                    .replace("%", "%%")).scalar()
-    finally:
-        conn.exec_driver_sql("DEALLOCATE generic_plan")
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
-
-
-def _nodes(node: dict):
-    yield node
-    for child in node.get("Plans", ()):
-        yield from _nodes(child)
 
 
 @pytest.mark.parametrize("scale", [1, 10])
@@ -153,7 +101,7 @@ def test_search_plan_reads_slots_through_an_index(cpts, make_user, frozen, scale
             found, plan = _plan_of_search(user, commune, **kwargs)
             assert found > 0, (code, kwargs)
             if db.engine.dialect.name == "postgresql":
-                nodes = list(_nodes(plan[0]["Plan"]))
+                nodes = list(plan_nodes(plan[0]["Plan"]))
                 on_slots = [n for n in nodes if n.get("Relation Name") == "slots"]
                 assert on_slots, plan
                 assert all(n["Node Type"] != "Seq Scan" for n in on_slots), (scale, code, plan)
@@ -205,11 +153,11 @@ def test_duplicate_check_reads_patients_through_an_index(cpts, make_user, frozen
     same_birth = PatientData("PATIENT 400", "P", insee[0], birth_date=born)
     nobody = PatientData("Personne", "P", insee[0], phone="07 99 99 99 99")
     for data, expected in ((same_phone, 1), (same_birth, 1), (nobody, 0)):
-        found, plan = _plan_of(lambda d=data: find_duplicates(user, d, [cpts.id]),
+        found, plan = plan_of(lambda d=data: find_duplicates(user, d, [cpts.id]),
                                "patients")
         assert found == expected, data
         if db.engine.dialect.name == "postgresql":
-            nodes = list(_nodes(plan[0]["Plan"]))
+            nodes = list(plan_nodes(plan[0]["Plan"]))
             for table in ("patients", "bookings"):
                 on_table = [n for n in nodes if n.get("Relation Name") == table]
                 assert on_table, (table, plan)
@@ -248,8 +196,8 @@ def test_take_finds_the_slot_by_its_primary_key(cpts, make_user, frozen, patient
         ("WITH taken", "UPDATE slots"))]
     conn = db.session.connection()
     if db.engine.dialect.name == "postgresql":
-        plan = _generic_plan(statement, parameters)
-        on_slots = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "slots"
+        plan = generic_plan(statement, parameters)
+        on_slots = [n for n in plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "slots"
                     and n["Node Type"] != "ModifyTable"]
         assert on_slots and all(n.get("Index Name") == "pk_slots" for n in on_slots), plan
     else:

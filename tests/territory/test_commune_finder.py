@@ -16,6 +16,7 @@ from agenda.extensions import db
 from agenda.territory.models import Commune
 from agenda.territory.services import (_shipped_rows, fold_name, import_communes,
                                        search_communes)
+from tests.plans import plan_nodes, plan_of
 
 
 @pytest.fixture()
@@ -87,8 +88,6 @@ def test_prefix_searches_read_their_index(loire_atlantique):
     CAN serve the query (on a few hundred communes a scan would be as cheap)."""
     from sqlalchemy import text
 
-    from tests.booking.test_search_plan import _nodes, _plan_of
-
     postgresql = db.engine.dialect.name == "postgresql"
     if postgresql:
         db.session.execute(text("ANALYZE communes"))
@@ -97,10 +96,10 @@ def test_prefix_searches_read_their_index(loire_atlantique):
     for typed, table, column in (("nantes", "communes", "search_name"),
                                  ("chateaubriant", "communes", "search_name"),
                                  ("441", "commune_postcodes", "postcode")):
-        found, plan = _plan_of(lambda q=typed: search_communes(q), table, which=0)
+        found, plan = plan_of(lambda q=typed: search_communes(q), table, which=0)
         assert found > 0, typed
         if postgresql:
-            nodes = list(_nodes(plan[0]["Plan"]))
+            nodes = list(plan_nodes(plan[0]["Plan"]))
             assert not [n for n in nodes if n.get("Relation Name") == table
                         and n["Node Type"] == "Seq Scan"], (typed, plan)
             # (an Index Scan, or a Bitmap Index Scan under its Bitmap Heap Scan)

@@ -136,24 +136,26 @@ def bookable_conditions(user_id: int, now: datetime, horizons: dict[int, datetim
     active. The search filters on them; the booking's conditional UPDATE repeats the ones
     that can change under a race."""
     ends = set(horizons.values())
-    if len(ends) == 1:
-        within = Slot.start < next(iter(ends))
-    else:
-        within = and_(Slot.start < max(ends), or_(*[
-            and_(Slot.cpts_id == cpts_id, Slot.start < end) for cpts_id, end in horizons.items()]))
-    return _bookable(user_id, now, now - timedelta(hours=24), Slot.cpts_id.in_(sorted(horizons)),
-                     within, status)
+    branches = [] if len(ends) == 1 else list(horizons.items())
+    return _bookable(user_id, now, now - timedelta(hours=24), sorted(horizons), max(ends),
+                     branches, status)
 
 
-def _bookable(user_id, now, since, in_scope, within, status=None) -> list:
+def _bookable(user_id, now, since, scope, end, branches, status=None) -> list:
     """:func:`bookable_conditions` from its parts, values or bound parameters (the search's
-    statement, built once: :func:`_search_template`). ``since`` is a day before ``now``."""
+    statement, built once: :func:`_search_template`): ``since`` a day before ``now``,
+    ``scope`` the CPTS ids, ``end`` the latest horizon, ``branches`` each CPTS's
+    ``(id, horizon)`` when they differ (else empty)."""
     status = Slot.status if status is None else status
+    within = Slot.start < end
+    if branches:
+        within = and_(within, or_(*[and_(Slot.cpts_id == cpts_id, Slot.start < cpts_end)
+                                    for cpts_id, cpts_end in branches]))
     return [
         status == SlotStatus.OPEN.value,
         Slot.in_charter.is_(True),
         Slot.booked_count < Slot.capacity,
-        in_scope,
+        Slot.cpts_id.in_(scope),
         within,
         # A slot lies within one day: a lower bound the (…, start) indexes can use, so that
         # no plan reads the past slots of the places in the box. It changes no result.
@@ -297,14 +299,11 @@ def _search_template(postgresql: bool, branches: int, order: str, treating: bool
         # (status, start): let it start from the places' bounding box instead
         # (ix_places_lat_lon, then ix_slots_place_start).
         status = Slot.status.concat("")
-    within = Slot.start < param("end")
-    if branches:
-        within = and_(within, or_(*[and_(Slot.cpts_id == param(f"c{i}"),
-                                         Slot.start < param(f"e{i}", UTCDateTime))
-                                    for i in range(branches)]))
     scope = bindparam("search_cpts", expanding=True)
-    slot_conditions = _bookable(param("user"), now, param("since", UTCDateTime),
-                                Slot.cpts_id.in_(scope), within, status)
+    slot_conditions = _bookable(param("user"), now, param("since", UTCDateTime), scope,
+                                param("end", UTCDateTime),
+                                [(param(f"c{i}"), param(f"e{i}", UTCDateTime))
+                                 for i in range(branches)], status)
     if mode:
         slot_conditions.append(Slot.mode == param("mode"))
     if kind:
