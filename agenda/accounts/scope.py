@@ -14,7 +14,8 @@ disagree; ``tests/foundation/test_matrix.py`` replays every route against them.
 from __future__ import annotations
 
 from flask import g, has_request_context
-from sqlalchemy import String, bindparam, cast, func, or_, select
+from sqlalchemy import Integer, String, any_, bindparam, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from agenda import clock
 from agenda.accounts.models import Organisation, OrgKind, Role, ServiceLink, User
@@ -49,6 +50,16 @@ def served_cpts_column(organisation=Organisation):
             .where(ServiceLink.organisation_id == organisation.id,
                    active_link_clause(bindparam("scope_today")))
             .scalar_subquery().label("served_cpts"))
+
+
+def in_cpts(column, name: str, postgresql: bool):
+    """``column`` is one of the CPTS ids given as the list parameter ``name``. PostgreSQL:
+    ``= ANY(array)``, one statement text whatever the number of CPTS (a SAMU's dozen, a
+    secretariat's one), prepared once, and no rewriting of the SQL at each execution;
+    elsewhere an expanding ``IN``."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def served_cpts_params() -> dict:

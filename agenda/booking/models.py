@@ -272,7 +272,9 @@ class CallLog(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # Indexed by ix_calls_cpts_created (its leading column): no index of its own to update
+    # on every call.
+    cpts_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     # secretariat / samu / ed / cpts / other (agenda.accounts.models.CHANNEL_BY_ORG_KIND).
     channel: Mapped[str] = mapped_column(String(12))
     outcome: Mapped[str] = mapped_column(String(20))  # CallOutcome

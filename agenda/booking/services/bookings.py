@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from agenda import alerts, audit, clock
 from agenda.accounts.models import Organisation, Role, User
+from agenda.accounts.scope import in_cpts
 from agenda.booking.models import (Booking, BookingStatus, CallOutcome, CancelledBy,
                                    FloatingRequest, Patient, Reorientation)
 from agenda.booking import reminders
@@ -115,7 +116,7 @@ def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False,
             .join(Place, Place.id == Slot.place_id)
             .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
             .where(Slot.id == bindparam("slot_id"),
-                   Slot.cpts_id.in_(bindparam("scope", expanding=True)))
+                   in_cpts(Slot.cpts_id, "scope", _dialect == "postgresql"))
             # The columns the booking paths use (the sync's and the import's are not read).
             .options(load_only(*_SLOT_COLUMNS),
                      contains_eager(Slot.doctor).load_only(*_DOCTOR_COLUMNS)))

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, func, literal, null, or_, select, union_all
 
 from agenda import clock
+from agenda.accounts.scope import in_cpts
 from agenda.booking.models import Mobility, Patient, Reason, TreatingKind, phone_key
 from agenda.errors import Conflict, NotFound, ValidationError
 from agenda.extensions import db
@@ -272,7 +273,8 @@ def find_duplicates(user, data: PatientData, scope: list[int],
         return []
     rows = candidates
     if rows is None:
-        rows = db.session.execute(_duplicates_read(), duplicates_params(data, scope))
+        rows = db.session.execute(_duplicates_read(db.session.get_bind().dialect.name),
+                                  duplicates_params(data, scope))
     matches: list[DuplicateMatch] = []
     for row in rows:
         if not _same_patient(data, row):
@@ -308,7 +310,7 @@ def duplicates_column():
     """PostgreSQL: the candidates of :func:`find_duplicates` as one JSON column
     (``json_agg`` of the rows), to add to a read the booking makes anyway — one round trip
     less; :func:`duplicate_candidates` turns it back into rows."""
-    both = _duplicates_union()
+    both = _duplicates_union(postgresql=True)
     return (select(func.json_agg(both.table_valued())).select_from(both)
             .scalar_subquery().label("duplicate_candidates"))
 
@@ -328,13 +330,13 @@ def duplicate_candidates(value: list | None) -> list:
 
 
 @functools.cache
-def _duplicates_read():
+def _duplicates_read(dialect: str):
     """Candidates of :func:`find_duplicates`, bookings then requests (built once)."""
-    both = _duplicates_union()
+    both = _duplicates_union(postgresql=dialect == "postgresql")
     return select(both).order_by(both.c.kind, both.c.start)
 
 
-def _duplicates_union():
+def _duplicates_union(*, postgresql: bool):
     """The candidates' rows: the live bookings, then the pending requests."""
     from agenda.booking.models import Booking, BookingStatus, FloatingRequest, RequestStatus
     from agenda.territory.models import Place
@@ -346,7 +348,6 @@ def _duplicates_union():
                   .where(or_(Patient.phone_key == bindparam("phone_key"),
                              Patient.birth_date == bindparam("birth_date")))
                   .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
-    scope = bindparam("scope", expanding=True)
     patient = (candidates.c.last_name, candidates.c.birth_date, candidates.c.phone)
     bookings = (
         select(literal("booking").label("kind"), Booking.start.label("start"),
@@ -359,7 +360,8 @@ def _duplicates_union():
         .join(Doctor, Doctor.id == Booking.doctor_id)
         .outerjoin(Commune, Commune.insee == Place.commune_insee)
         .where(Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
-               Booking.start < bindparam("until"), Booking.cpts_id.in_(scope)))
+               Booking.start < bindparam("until"),
+               in_cpts(Booking.cpts_id, "scope", postgresql)))
     requests = (
         select(literal("request"), FloatingRequest.window_start, FloatingRequest.window_end,
                FloatingRequest.channel, FloatingRequest.booker_org_id,
@@ -369,7 +371,7 @@ def _duplicates_union():
         .where(FloatingRequest.status == RequestStatus.PENDING.value,
                FloatingRequest.window_end > bindparam("now"),
                FloatingRequest.window_start < bindparam("until"),
-               FloatingRequest.cpts_id.in_(scope)))
+               in_cpts(FloatingRequest.cpts_id, "scope", postgresql)))
     return union_all(bookings, requests).subquery("duplicate_rows")
 
 
