@@ -14,7 +14,8 @@ communes nearest to Châteaubriant):
 2. search p95 (``run_search``, aim <= 30 ms), then at 10x data;
 3. when ``AGENDA_BENCH_DATABASE_URL`` names a THROW-AWAY PostgreSQL database (its tables
    are dropped and re-created): bookings per second under gunicorn (aim >= 200/s on 2 cores),
-   with the bare endpoint under the same gunicorn for reference, and the resident memory
+   with the bare endpoint under the same gunicorn for reference, the two loaded in turns
+   (``--rounds``, medians printed), and the resident memory
    (RSS) of every process started (aim <= 120 MB a worker; the sync worker's:
    ``bench/department.py``).
 
@@ -394,10 +395,15 @@ def bench_search_10x(database_url: str) -> float:
                             "Search at 10x (10,000 doctors, 60,000 slots, 7,000 communes)")
 
 
-def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> dict:
+def bench_gunicorn(database_url: str, instance: str, n: int, clients: int,
+                   rounds: int = 3) -> dict:
+    """Bookings per second under gunicorn, and the bare INSERT's for reference: both
+    servers run side by side and take their load in turns, ``rounds`` times (a shared
+    machine's speed drifts by a fifth from one minute to the next); the medians are the
+    figures."""
     app, data = department(database_url, 1)
     rng = random.Random(13)
-    slots = rng.sample(data["fixed_slots"], n + 50)
+    slots = rng.sample(data["fixed_slots"], n * rounds + 50)
     bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     workers = str(os.cpu_count() * 2 + 1)
@@ -405,42 +411,68 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int) -> di
                AGENDA_SECRET_KEY="bench", AGENDA_LOG_LEVEL="WARNING",
                BENCH_BARE_URL=database_url, PYTHONPATH=str(ROOT))
     print(f"Under gunicorn ({workers} workers, {clients} concurrent clients, "
-          f"{os.cpu_count()} cores, PostgreSQL):")
-    out = {}
-    for label, target, path, token in [  # token: one per client
-            ("bookings/s  (POST /api/v1/bookings)", "wsgi:app", "/api/v1/bookings",
-             data["tokens"]),
-            ("inserts/s   (bare one-row INSERT)", "bench.booking:bare_app()", "/rows",
-             [None] * clients)]:
-        port = free_port()
-        proc = subprocess.Popen([gunicorn, "-w", workers, "-b", f"127.0.0.1:{port}",
-                                 "--log-level", "warning",
-                                 target], cwd=str(ROOT), env=env)
-        try:
+          f"{os.cpu_count()} cores, PostgreSQL, {rounds} rounds in turns):")
+    servers = {}
+    try:
+        for key, target, path, token in [  # token: one per client
+                ("agenda", "wsgi:app", "/api/v1/bookings", data["tokens"]),
+                ("bare", "bench.booking:bare_app()", "/rows", [None] * clients)]:
+            port = free_port()
+            proc = subprocess.Popen([gunicorn, "-w", workers, "-b", f"127.0.0.1:{port}",
+                                     "--log-level", "warning", target],
+                                    cwd=str(ROOT), env=env)
+            servers[key] = (proc, port, path, token, target)
             _wait_port(port)
             # Warm-up: every worker imports and connects before the clock starts.
+            warm = bodies[:50] if key == "agenda" else [body_for(s, "x") for s in slots[:50]]
             with ThreadPoolExecutor(max_workers=10) as pool:
                 list(pool.map(post_latencies, [port] * 10, [path] * 10,
-                              [bodies[i:i + 5] for i in range(0, 50, 5)], token[:10]))
-            chunks = [bodies[50:][i::clients] for i in range(clients)]
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=clients) as pool:
-                lat = sum(pool.map(post_latencies, [port] * clients, [path] * clients, chunks,
-                                   token[:clients]), [])
-            elapsed = time.perf_counter() - t0
-            print(f"  {label:<38} {len(lat) / elapsed:7.0f} /s   "
-                  f"p95 {pct(lat, 95):6.1f} ms")
-            out.setdefault("rate", len(lat) / elapsed)
+                              [warm[i:i + 5] for i in range(0, 50, 5)], token[:10]))
+        rates: dict[str, list[float]] = {"agenda": [], "bare": []}
+        p95s: dict[str, list[float]] = {"agenda": [], "bare": []}
+        for r in range(rounds):
+            chunk = bodies[50 + r * n:50 + (r + 1) * n]
+            for key in ("agenda", "bare"):
+                _proc, port, path, token, _target = servers[key]
+                round_bodies = chunk if key == "agenda" else \
+                    [body_for(b["slot_id"], "x") for b in chunk]  # the commune is ignored
+                rate, p95 = _load(port, path, round_bodies, token, clients)
+                rates[key].append(rate)
+                p95s[key].append(p95)
+        out = {}
+        for key, label in [("agenda", "bookings/s  (POST /api/v1/bookings)"),
+                           ("bare", "inserts/s   (bare one-row INSERT)")]:
+            proc, _port, _path, _token, target = servers[key]
+            print(f"  {label:<38} {statistics.median(rates[key]):7.0f} /s median   p95 "
+                  f"{statistics.median(p95s[key]):6.1f} ms   (rounds: "
+                  + ", ".join(f"{x:.0f}" for x in rates[key]) + ")")
             workers_rss, top = rss_line(f"{target} workers (after the load)",
                                         children_of(proc.pid))
             print(workers_rss)
             print(rss_line(f"{target} master", [proc.pid])[0])
-            out.setdefault("rss", top)
-        finally:
+            if key == "agenda":
+                out = {"rate": statistics.median(rates[key]), "rss": top}
+        shares = [a / b for a, b in zip(rates["agenda"], rates["bare"], strict=True)]
+        print(f"  bookings/s / bare inserts/s, same round: median {statistics.median(shares):.2f}"
+              "   (rounds: " + ", ".join(f"{x:.2f}" for x in shares) + ")")
+        out["share"] = statistics.median(shares)
+        return out
+    finally:
+        for proc, *_rest in servers.values():
             proc.terminate()
             proc.wait(timeout=20)
-        bodies = [body_for(s, "x") for s in slots]  # the bare endpoint ignores the commune
-    return out
+
+
+def _load(port: int, path: str, bodies: list[dict], tokens: list, clients: int
+          ) -> tuple[float, float]:
+    """``bodies`` sent by ``clients`` concurrent keep-alive clients: requests per second
+    and p95 latency (ms)."""
+    chunks = [bodies[i::clients] for i in range(clients)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        lat = sum(pool.map(post_latencies, [port] * clients, [path] * clients, chunks,
+                           tokens[:clients]), [])
+    return len(lat) / (time.perf_counter() - t0), pct(lat, 95)
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:
@@ -465,7 +497,8 @@ def summary(f: dict) -> None:
         print(f"  search p95 10x / 1x             {f['search_p95_10x'] / f['search_p95']:5.2f}x"
               "   (aim <= 2x)")
     if "rate" in f:
-        print(f"  bookings/s under gunicorn       {f['rate']:5.0f}    (aim >= 200/s)")
+        print(f"  bookings/s under gunicorn       {f['rate']:5.0f}    (aim >= 200/s; "
+              f"{f['share']:.2f} of the bare INSERT's)")
         print(f"  RSS of a gunicorn worker        {f['rss']:5.0f} MB (aim <= 120 MB; the sync "
               "worker's: bench/department.py)")
 
@@ -479,6 +512,8 @@ def main() -> None:
     parser.add_argument("--no-10x", action="store_true")
     parser.add_argument("--gunicorn-bookings", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=16, help="at most 32")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="gunicorn load rounds, bookings and bare INSERTs in turns")
     parser.add_argument("--gunicorn-only", action="store_true",
                         help="only the PostgreSQL throughput under gunicorn")
     args = parser.parse_args()
@@ -494,7 +529,8 @@ def main() -> None:
             figures["search_p95_10x"] = bench_search_10x(
                 url if pg else f"sqlite:///{tmp}/bench10.sqlite3")
         if pg:
-            figures.update(bench_gunicorn(pg, tmp, args.gunicorn_bookings, args.clients))
+            figures.update(bench_gunicorn(pg, tmp, args.gunicorn_bookings, args.clients,
+                                          args.rounds))
         else:
             print("Gunicorn throughput: set AGENDA_BENCH_DATABASE_URL to a throw-away "
                   "PostgreSQL database to measure bookings per second.")
