@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Float, Integer, and_, bindparam, case, join, or_, select, true
 
 from agenda import clock, metrics
+from agenda.accounts.scope import in_cpts
 from agenda.slots.services import booking_horizon_end, charters_of
 from agenda.errors import Forbidden, ValidationError
 from agenda.extensions import db
@@ -137,15 +138,16 @@ def bookable_conditions(user_id: int, now: datetime, horizons: dict[int, datetim
     that can change under a race."""
     ends = set(horizons.values())
     branches = [] if len(ends) == 1 else list(horizons.items())
-    return _bookable(user_id, now, now - timedelta(hours=24), sorted(horizons), max(ends),
-                     branches, status)
+    return _bookable(user_id, now, now - timedelta(hours=24),
+                     Slot.cpts_id.in_(sorted(horizons)), max(ends), branches, status)
 
 
-def _bookable(user_id, now, since, scope, end, branches, status=None) -> list:
+def _bookable(user_id, now, since, in_scope, end, branches, status=None) -> list:
     """:func:`bookable_conditions` from its parts, values or bound parameters (the search's
     statement, built once: :func:`_search_template`): ``since`` a day before ``now``,
-    ``scope`` the CPTS ids, ``end`` the latest horizon, ``branches`` each CPTS's
-    ``(id, horizon)`` when they differ (else empty)."""
+    ``in_scope`` the condition that the slot's CPTS is one of the booker's, ``end`` the
+    latest horizon, ``branches`` each CPTS's ``(id, horizon)`` when they differ (else
+    empty)."""
     status = Slot.status if status is None else status
     within = Slot.start < end
     if branches:
@@ -155,7 +157,7 @@ def _bookable(user_id, now, since, scope, end, branches, status=None) -> list:
         status == SlotStatus.OPEN.value,
         Slot.in_charter.is_(True),
         Slot.booked_count < Slot.capacity,
-        Slot.cpts_id.in_(scope),
+        in_scope,
         within,
         # A slot lies within one day: a lower bound the (…, start) indexes can use, so that
         # no plan reads the past slots of the places in the box. It changes no result.
@@ -299,8 +301,8 @@ def _search_template(postgresql: bool, branches: int, order: str, treating: bool
         # (status, start): let it start from the places' bounding box instead
         # (ix_places_lat_lon, then ix_slots_place_start).
         status = Slot.status.concat("")
-    scope = bindparam("search_cpts", expanding=True)
-    slot_conditions = _bookable(param("user"), now, param("since", UTCDateTime), scope,
+    slot_conditions = _bookable(param("user"), now, param("since", UTCDateTime),
+                                in_cpts(Slot.cpts_id, "search_cpts", postgresql),
                                 param("end", UTCDateTime),
                                 [(param(f"c{i}"), param(f"e{i}", UTCDateTime))
                                  for i in range(branches)], status)
@@ -314,7 +316,7 @@ def _search_template(postgresql: bool, branches: int, order: str, treating: bool
     # Pre-filters on the places (like the box; the slots' own CPTS is in the conditions).
     place_conditions = [Place.lat.between(param("min_lat"), param("max_lat")),
                         Place.lon.between(param("min_lon"), param("max_lon")),
-                        Place.cpts_id.in_(scope)]
+                        in_cpts(Place.cpts_id, "search_cpts", postgresql)]
     if sector:
         place_conditions.append(Place.commune_insee.in_(
             select(sector_communes.c.insee).where(sector_communes.c.sector_id == param("sector"))))
