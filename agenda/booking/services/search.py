@@ -136,10 +136,15 @@ def bookable_conditions(user_id: int, now: datetime, horizons: dict[int, datetim
     ahead (a floating window: not over), not held by somebody else, its doctor and place
     active. The search filters on them; the booking's conditional UPDATE repeats the ones
     that can change under a race."""
-    ends = set(horizons.values())
-    branches = [] if len(ends) == 1 else list(horizons.items())
     return _bookable(user_id, now, now - timedelta(hours=24),
-                     Slot.cpts_id.in_(sorted(horizons)), max(ends), branches, status)
+                     Slot.cpts_id.in_(sorted(horizons)), max(horizons.values()),
+                     _horizon_branches(horizons), status)
+
+
+def _horizon_branches(horizons: dict[int, datetime]) -> list[tuple[int, datetime]]:
+    """Each CPTS's ``(id, horizon)`` when their horizons differ, by id; none when they all
+    end at the same time (the latest end then says it all)."""
+    return [] if len(set(horizons.values())) == 1 else sorted(horizons.items())
 
 
 def _bookable(user_id, now, since, in_scope, end, branches, status=None) -> list:
@@ -240,22 +245,20 @@ def search_statement(q: SearchQuery, now: datetime) -> tuple:
     of the search (the engine, how many distinct horizons, the order, which filters are
     set): it is built once per shape (:func:`_search_template`) and each search sends its
     values as parameters — building it cost more than running it."""
-    ends = set(q.horizons.values())
-    branches = 0 if len(ends) == 1 else len(q.horizons)
+    branches = _horizon_branches(q.horizons)
     postgresql = db.session.get_bind().dialect.name == "postgresql"
-    stmt = _search_template(postgresql, branches, q.order, bool(q.treating_doctor_id),
+    stmt = _search_template(postgresql, len(branches), q.order, bool(q.treating_doctor_id),
                             bool(q.mode), bool(q.kind), bool(q.day), bool(q.sector_id))
     min_lat, max_lat, min_lon, max_lon = q.box or bounding_box(q.lat, q.lon, q.radius_km)
     params = {"search_user": q.user_id, "search_now": now,
               "search_since": now - timedelta(hours=24),
-              "search_cpts": sorted(q.horizons), "search_end": max(ends),
+              "search_cpts": sorted(q.horizons), "search_end": max(q.horizons.values()),
               "search_lat": q.lat, "search_lon": q.lon,
               "search_coslat": math.cos(math.radians(q.lat)),
               "search_min_lat": min_lat, "search_max_lat": max_lat,
               "search_min_lon": min_lon, "search_max_lon": max_lon, "search_limit": q.limit}
-    if branches:
-        for i, (cpts_id, end) in enumerate(sorted(q.horizons.items())):
-            params[f"search_c{i}"], params[f"search_e{i}"] = cpts_id, end
+    for i, (cpts_id, end) in enumerate(branches):
+        params[f"search_c{i}"], params[f"search_e{i}"] = cpts_id, end
     if q.treating_doctor_id:
         params["search_treating"] = q.treating_doctor_id
     if q.mode:
