@@ -14,9 +14,9 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import contains_eager, load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
-from agenda import audit, clock
+from agenda import audit, clock, driver
 from agenda.accounts.models import (BOOKING_ORG_KINDS, ApiToken, LoginAttempt, LoginThrottle,
                                     Organisation, OrgKind, Role, ServiceLink, User)
 from agenda.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
@@ -373,17 +373,24 @@ def user_for_token(token: str) -> User | None:
     if not token:
         return None
     # One query for the token, its user, the user's organisation and the CPTS it serves
-    # (every API call), built once.
+    # (every API call), built once, run on the driver (``agenda.driver``).
     from agenda.accounts.scope import remember_booking_scope, served_cpts_params
 
-    found = db.session.execute(_token_read(), {"digest": _token_digest(token),
-                                               **served_cpts_params()}).first()
+    found = driver.rows(_token_read(), {"digest": _token_digest(token),
+                                        **served_cpts_params()})
     now = clock.now()
-    if found is None:
+    if not found:
         return None
-    user, token_id, expires_at, last_used_at, served = found
-    if not user.active or (expires_at and expires_at <= now):
+    row = found[0]
+    n_user = len(_TOKEN_USER_COLUMNS)
+    n_org = len(_TOKEN_ORGANISATION_COLUMNS)
+    token_id, expires_at, last_used_at, served = row[n_user + n_org:]
+    if not row[_TOKEN_USER_KEYS.index("active")] or (expires_at and expires_at <= now):
         return None
+    user = driver.attach(User, dict(zip(_TOKEN_USER_KEYS, row[:n_user], strict=True)))
+    organisation = driver.attach(Organisation, dict(zip(
+        _TOKEN_ORGANISATION_KEYS, row[n_user:n_user + n_org], strict=True)))
+    set_committed_value(user, "organisation", organisation)
     remember_booking_scope(user, served)
     # Recorded at most once a minute: no extra write (and no hot row) on every API call.
     if last_used_at is None or now - last_used_at > timedelta(minutes=1):
@@ -399,21 +406,21 @@ _TOKEN_USER_COLUMNS = (User.id, User.email, User.name, User.role, User.organisat
                        User.active, User.session_version)
 _TOKEN_ORGANISATION_COLUMNS = (Organisation.id, Organisation.name, Organisation.kind,
                                Organisation.cpts_id, Organisation.active)
+_TOKEN_USER_KEYS = tuple(c.key for c in _TOKEN_USER_COLUMNS)
+_TOKEN_ORGANISATION_KEYS = tuple(c.key for c in _TOKEN_ORGANISATION_COLUMNS)
 
 
 @functools.cache
 def _token_read():
-    """The token's user (with its organisation), the token's id, expiry and last use, the
-    CPTS the organisation serves: the columns an API call uses, no token object."""
+    """The token's user and organisation (the columns an API call uses), the token's id,
+    expiry and last use, the CPTS the organisation serves: columns, no objects."""
     from agenda.accounts.scope import served_cpts_column
 
-    return (select(User, ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at,
-                   served_cpts_column())
+    return (select(*_TOKEN_USER_COLUMNS, *_TOKEN_ORGANISATION_COLUMNS, ApiToken.id,
+                   ApiToken.expires_at, ApiToken.last_used_at, served_cpts_column())
             .select_from(ApiToken)
             .join(User, User.id == ApiToken.user_id)
             .join(Organisation, Organisation.id == User.organisation_id)
-            .options(load_only(*_TOKEN_USER_COLUMNS),
-                     contains_eager(User.organisation).load_only(*_TOKEN_ORGANISATION_COLUMNS))
             .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None)))
 
 

@@ -39,6 +39,7 @@ from sqlalchemy.orm.interfaces import MANYTOONE
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeDecorator
 
+from agenda import driver
 from agenda.extensions import db
 
 
@@ -75,10 +76,11 @@ def take_and_insert(take: Update, params: dict) -> bool:
     params = dict(params)
     for i, (_names, values) in enumerate(rows):
         params[f"w{i}"] = values
-    # The connection, not the session: no autoflush of the very objects written here.
-    row = session.connection().execute(stmt, params).first()
-    if row is None:
+    # On the driver (no autoflush of the very objects written here; ``agenda.driver``).
+    found = driver.rows(stmt, params)
+    if not found:
         return False
+    row = found[0]
     values = iter(row[1:])
     for obj, (mapper, _names) in zip(objects, shape, strict=True):
         for column in mapper.local_table.primary_key.columns:

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, func, or_, select, update
-from sqlalchemy.orm import aliased, contains_eager, load_only
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from agenda import alerts, audit, clock
+from agenda import alerts, audit, clock, driver
 from agenda.accounts.models import Organisation, Role, User
 from agenda.accounts.scope import in_cpts
 from agenda.booking.models import (Booking, BookingStatus, CallOutcome, CancelledBy,
@@ -75,11 +75,16 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
     params = {"slot_id": slot_id, "scope": scope}
     if with_duplicates:
         params.update(duplicates_params(patient, scope))
-    row = db.session.execute(_slot_read(reserve, dialect, with_duplicates, with_commune),
-                             params).first()
-    if row is None:
+    found = driver.rows(_slot_read(reserve, dialect, with_duplicates, with_commune), params)
+    if not found:
         raise NotFound(_("Créneau introuvable."))
-    slot, place_active, charter_cpts, horizon_hours, same_day_until, *ids = row
+    row = found[0]
+    n_slot, n_doctor = len(_SLOT_KEYS), len(_DOCTOR_KEYS)
+    slot = driver.attach(Slot, dict(zip(_SLOT_KEYS, row[:n_slot], strict=True)))
+    doctor = driver.attach(Doctor, dict(zip(_DOCTOR_KEYS, row[n_slot:n_slot + n_doctor],
+                                            strict=True)))
+    set_committed_value(slot, "doctor", doctor)
+    place_active, charter_cpts, horizon_hours, same_day_until, *ids = row[n_slot + n_doctor:]
     candidates = duplicate_candidates(ids.pop()) if with_duplicates else None
     if with_commune:
         patient.known_insee = ids.pop()
@@ -105,21 +110,22 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
 @functools.cache
 def _slot_read(reserve: tuple, _dialect: str, with_duplicates: bool = False,
                with_commune: bool = False):
-    """The slot, its doctor, its place's state and its CPTS's charter (built once); the
-    ids drawn for ``reserve``, whether the patient's commune exists and the duplicate
-    check's candidates when asked (in that order, last)."""
+    """The slot's and its doctor's columns, its place's state and its CPTS's charter
+    (built once, run by :func:`agenda.driver.rows`); the ids drawn for ``reserve``,
+    whether the patient's commune exists and the duplicate check's candidates when asked
+    (in that order, last)."""
     extra = ([commune_column()] if with_commune else []) + \
         ([duplicates_column()] if with_duplicates else [])
-    return (select(Slot, Place.active, CharterSettings.cpts_id, CharterSettings.horizon_hours,
-                   CharterSettings.same_day_until, *batch.next_id_columns(*reserve), *extra)
+    # The columns the booking paths use (the sync's and the import's are not read).
+    return (select(*_SLOT_COLUMNS, *_DOCTOR_COLUMNS, Place.active, CharterSettings.cpts_id,
+                   CharterSettings.horizon_hours, CharterSettings.same_day_until,
+                   *batch.next_id_columns(*reserve), *extra)
+            .select_from(Slot)
             .join(Doctor, Doctor.id == Slot.doctor_id)
             .join(Place, Place.id == Slot.place_id)
             .outerjoin(CharterSettings, CharterSettings.cpts_id == Slot.cpts_id)
             .where(Slot.id == bindparam("slot_id"),
-                   in_cpts(Slot.cpts_id, "scope", _dialect == "postgresql"))
-            # The columns the booking paths use (the sync's and the import's are not read).
-            .options(load_only(*_SLOT_COLUMNS),
-                     contains_eager(Slot.doctor).load_only(*_DOCTOR_COLUMNS)))
+                   in_cpts(Slot.cpts_id, "scope", _dialect == "postgresql")))
 
 
 _SLOT_COLUMNS = (Slot.id, Slot.doctor_id, Slot.place_id, Slot.cpts_id, Slot.kind, Slot.start,
@@ -127,6 +133,8 @@ _SLOT_COLUMNS = (Slot.id, Slot.doctor_id, Slot.place_id, Slot.cpts_id, Slot.kind
                  Slot.in_charter, Slot.held_by_user_id, Slot.held_until, Slot.held_since)
 _DOCTOR_COLUMNS = (Doctor.id, Doctor.first_name, Doctor.last_name, Doctor.email,
                    Doctor.phone, Doctor.address, Doctor.active, Doctor.cpts_id)
+_SLOT_KEYS = tuple(c.key for c in _SLOT_COLUMNS)
+_DOCTOR_KEYS = tuple(c.key for c in _DOCTOR_COLUMNS)
 
 
 def _hold_free(user_id: int, now):
