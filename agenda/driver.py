@@ -74,11 +74,12 @@ class _Compiled:
         self.sql = sql
         self._compiled = compiled
         self._bind = [(name, proc) for name, proc in
-                      ((compiled.bind_names[b], b.type._cached_bind_processor(dialect))
-                       for b in set(compiled.binds.values())) if proc is not None]
+                      ((compiled.bind_names[b], b.type.dialect_impl(dialect)
+                        .bind_processor(dialect)) for b in set(compiled.binds.values()))
+                      if proc is not None]
         self._result = [(i, proc) for i, proc in
-                        ((i, entry[3]._cached_result_processor(dialect, None))
-                         for i, entry in enumerate(compiled._result_columns))
+                        ((i, column.type.dialect_impl(dialect).result_processor(dialect, None))
+                         for i, column in enumerate(stmt.selected_columns))
                         if proc is not None]
 
     def parameters(self, params: dict) -> dict:
