@@ -1,14 +1,16 @@
-"""The hottest reads, run on the driver's cursor, and their rows made ORM objects.
+"""The hottest statements, run on the driver's cursor, and their rows made ORM objects.
 
-Every API call reads its token (with the user and the organisation) and every booking its
-slot (with the doctor, the place and the charter). Through the ORM, each of those reads
-costs about three times the CPU of the same statement sent to psycopg: SQLAlchemy builds
-an execution context, a result, a loading context and the row processors at each call.
+Every API call reads its token (with the user and the organisation); every booking reads
+its slot (with the doctor, the place and the charter) and takes it and writes its rows in
+one statement (``booking.services.batch``). Through SQLAlchemy each of those costs about
+three times the CPU of the statement sent to psycopg: an execution context, a result, a
+loading context and the row processors are built at each call.
 On PostgreSQL :func:`rows` sends the statement compiled once (its text, the processing of
 its parameters and of its columns kept) to the session's own connection, in the session's
 transaction, with the engine's ``before_cursor_execute`` hooks run as for any statement;
 a database error is handled as SQLAlchemy handles it (wrapped, the connection invalidated
-when it is lost). Elsewhere (SQLite) the same statement runs through SQLAlchemy Core.
+when it is lost). SQLAlchemy's own ``echo`` log does not list them (the hooks see them).
+Elsewhere (SQLite) the same statement runs through SQLAlchemy Core.
 
 :func:`attach` then makes a persistent object of a row's columns, as a query would leave
 it: in the session's identity map, the columns read loaded, the others loaded on first
