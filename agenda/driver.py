@@ -39,7 +39,7 @@ def rows(stmt, params: dict) -> Sequence[Sequence[Any]]:
         return conn.execute(stmt, params).all()
     compiled = _compiled(stmt, conn.dialect)
     sql, values = compiled.sql, compiled.parameters(params)
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = _cursor(conn.connection)
     try:
         # The engine's hooks, as SQLAlchemy runs them (one may rewrite the statement); an
         # error of theirs (bad input) goes up as it is.
@@ -52,9 +52,21 @@ def rows(stmt, params: dict) -> Sequence[Sequence[Any]]:
             conn._handle_dbapi_exception(exc, sql, values, cursor, None)
         for hook in conn.dispatch.after_cursor_execute:
             hook(conn, cursor, sql, values, None, False)
-    finally:
+    except BaseException:
         cursor.close()
+        raise
     return compiled.results(fetched)
+
+
+def _cursor(fairy):
+    """The driver connection's cursor for these statements, kept with the connection (in
+    the pool's record of it): psycopg's cursor keeps the loaders of the column types it
+    has met, which a new cursor looks up again for every column of every statement."""
+    connection = fairy.driver_connection
+    cursor = fairy.info.get("agenda.driver.cursor")
+    if cursor is None or cursor.closed or cursor.connection is not connection:
+        cursor = fairy.info["agenda.driver.cursor"] = connection.cursor()
+    return cursor
 
 
 class _Compiled:
