@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agenda.extensions import db
+
+T = TypeVar("T")
 
 
 def rows(stmt, params: dict) -> Sequence[Sequence[Any]]:
@@ -119,7 +121,7 @@ def _compiled(stmt, dialect) -> _Compiled:
     return _Compiled(stmt, dialect)
 
 
-def attach(model, values: dict):
+def attach(model: type[T], values: dict) -> T:
     """The persistent ``model`` object whose columns are ``values`` (attribute keys): the
     one the session already holds for that primary key, else a new one, as loaded by a
     query (the other columns load on first access)."""
