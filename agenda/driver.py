@@ -121,6 +121,12 @@ def _compiled(stmt, dialect) -> _Compiled:
     return _Compiled(stmt, dialect)
 
 
+def attach_row(model: type[T], columns: tuple, row: Sequence[Any], start: int = 0) -> T:
+    """:func:`attach` for ``columns`` (attributes of ``model``) read at ``row[start:]``."""
+    values = row[start:start + len(columns)]
+    return attach(model, {c.key: v for c, v in zip(columns, values, strict=True)})
+
+
 def attach(model: type[T], values: dict) -> T:
     """The persistent ``model`` object whose columns are ``values`` (attribute keys): the
     one the session already holds for that primary key, else a new one, as loaded by a

@@ -382,13 +382,12 @@ def user_for_token(token: str) -> User | None:
     if not found:
         return None
     row = found[0]
-    user_values = dict(zip(_TOKEN_USER_KEYS, row[:_N_USER], strict=True))
-    token_id, expires_at, last_used_at, served = row[_N_USER + _N_ORGANISATION:]
-    if not user_values["active"] or (expires_at and expires_at <= now):
+    n_user, n_org = len(_TOKEN_USER_COLUMNS), len(_TOKEN_ORGANISATION_COLUMNS)
+    token_id, expires_at, last_used_at, served = row[n_user + n_org:]
+    user = driver.attach_row(User, _TOKEN_USER_COLUMNS, row)
+    if not user.active or (expires_at and expires_at <= now):
         return None
-    user = driver.attach(User, user_values)
-    organisation = driver.attach(Organisation, dict(zip(
-        _TOKEN_ORGANISATION_KEYS, row[_N_USER:_N_USER + _N_ORGANISATION], strict=True)))
+    organisation = driver.attach_row(Organisation, _TOKEN_ORGANISATION_COLUMNS, row, n_user)
     set_committed_value(user, "organisation", organisation)
     remember_booking_scope(user, served)
     # Recorded at most once a minute: no extra write (and no hot row) on every API call.
@@ -405,9 +404,6 @@ _TOKEN_USER_COLUMNS = (User.id, User.email, User.name, User.role, User.organisat
                        User.active, User.session_version)
 _TOKEN_ORGANISATION_COLUMNS = (Organisation.id, Organisation.name, Organisation.kind,
                                Organisation.cpts_id, Organisation.active)
-_TOKEN_USER_KEYS = tuple(c.key for c in _TOKEN_USER_COLUMNS)
-_TOKEN_ORGANISATION_KEYS = tuple(c.key for c in _TOKEN_ORGANISATION_COLUMNS)
-_N_USER, _N_ORGANISATION = len(_TOKEN_USER_KEYS), len(_TOKEN_ORGANISATION_KEYS)
 
 
 @functools.cache

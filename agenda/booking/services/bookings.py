@@ -79,11 +79,9 @@ def _bookable_slot(user: User, slot_id: int, *, reserve: tuple = (),
     if not found:
         raise NotFound(_("Créneau introuvable."))
     row = found[0]
-    n_slot, n_doctor = len(_SLOT_KEYS), len(_DOCTOR_KEYS)
-    slot = driver.attach(Slot, dict(zip(_SLOT_KEYS, row[:n_slot], strict=True)))
-    doctor = driver.attach(Doctor, dict(zip(_DOCTOR_KEYS, row[n_slot:n_slot + n_doctor],
-                                            strict=True)))
-    set_committed_value(slot, "doctor", doctor)
+    n_slot, n_doctor = len(_SLOT_COLUMNS), len(_DOCTOR_COLUMNS)
+    slot = driver.attach_row(Slot, _SLOT_COLUMNS, row)
+    set_committed_value(slot, "doctor", driver.attach_row(Doctor, _DOCTOR_COLUMNS, row, n_slot))
     place_active, charter_cpts, horizon_hours, same_day_until, *ids = row[n_slot + n_doctor:]
     candidates = duplicate_candidates(ids.pop()) if with_duplicates else None
     if with_commune:
@@ -133,8 +131,6 @@ _SLOT_COLUMNS = (Slot.id, Slot.doctor_id, Slot.place_id, Slot.cpts_id, Slot.kind
                  Slot.in_charter, Slot.held_by_user_id, Slot.held_until, Slot.held_since)
 _DOCTOR_COLUMNS = (Doctor.id, Doctor.first_name, Doctor.last_name, Doctor.email,
                    Doctor.phone, Doctor.address, Doctor.active, Doctor.cpts_id)
-_SLOT_KEYS = tuple(c.key for c in _SLOT_COLUMNS)
-_DOCTOR_KEYS = tuple(c.key for c in _DOCTOR_COLUMNS)
 
 
 def _hold_free(user_id: int, now):
