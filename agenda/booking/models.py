@@ -107,13 +107,15 @@ class Booking(db.Model):
     __table_args__ = (
         Index("ix_bookings_status_start", "status", "start"),
         Index("ix_bookings_org_created", "booker_org_id", "created_at"),
+        # A patient's bookings: the duplicate check, the foreign key.
+        Index("ix_bookings_patient_status_start", "patient_id", "status", "start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
     slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), index=True)
     doctor_id: Mapped[int] = mapped_column(ForeignKey("doctors.id"), index=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     # The CPTS of the slot (counted in its statistics and indemnities).
@@ -172,11 +174,15 @@ class FloatingRequest(db.Model):
     """A booking into floating capacity: offered to the treating doctor, then the community."""
 
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_status_deadline", "status", "deadline_at"),)
+    __table_args__ = (
+        Index("ix_requests_status_deadline", "status", "deadline_at"),
+        # A patient's requests: the duplicate check, the foreign key.
+        Index("ix_requests_patient_status_window", "patient_id", "status", "window_start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(12), unique=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     booker_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     # The CPTS whose community the request is offered to: the one whose territory holds

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, case, func, literal, null, or_, select, union_all
+from sqlalchemy import bindparam, case, func, literal, null, or_, select, true, union_all
 
 from agenda import clock
 from agenda.accounts.scope import in_cpts
@@ -342,36 +342,54 @@ def _duplicates_union(*, postgresql: bool):
     from agenda.territory.models import Place
 
     # The patients who may be the same one, each key through its index (a few rows
-    # whatever the number of patients and bookings), then their live records of the window
-    # through the patient's index.
+    # whatever the number of patients and bookings), then each one's records through
+    # ``(patient_id, status, start)``, whatever the statistics say: on PostgreSQL a LATERAL subquery
+    # per candidate (OFFSET 0: kept as written, the window's conditions applied after it),
+    # on SQLite the IN list of the candidates. (A generic plan made while ``bookings``
+    # looked empty, and SQLite without statistics, walked ``(status, start)`` over every
+    # live booking and compared each with the candidates.)
     candidates = (select(Patient.id, Patient.last_name, Patient.birth_date, Patient.phone)
                   .where(or_(Patient.phone_key == bindparam("phone_key"),
                              Patient.birth_date == bindparam("birth_date")))
                   .cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql"))
     patient = (candidates.c.last_name, candidates.c.birth_date, candidates.c.phone)
+
+    def records_of_candidates(model, *columns):
+        """``model``'s rows of the candidates (``columns`` of them), joined to their
+        candidate."""
+        records = select(model.patient_id, model.status, model.cpts_id, *columns)
+        if postgresql:
+            sub = records.where(model.patient_id == candidates.c.id).offset(0).lateral()
+            return sub, candidates.join(sub, true())
+        sub = records.where(model.patient_id.in_(select(candidates.c.id))).subquery()
+        return sub, candidates.join(sub, sub.c.patient_id == candidates.c.id)
+
+    live, joined = records_of_candidates(
+        Booking, Booking.slot_id, Booking.doctor_id, Booking.start, Booking.end,
+        Booking.channel, Booking.booker_org_id, Booking.reference)
     bookings = (
-        select(literal("booking").label("kind"), Booking.start.label("start"),
-               Booking.end.label("end"), Booking.channel, Booking.booker_org_id,
-               Booking.reference, *patient, Doctor.first_name.label("doctor_first"),
-               Doctor.last_name.label("doctor_last"), Place.label.label("place_label"),
-               Place.address, Commune.name.label("commune"), Place.commune_insee.label("insee"))
-        .select_from(candidates).join(Booking, Booking.patient_id == candidates.c.id)
-        .join(Slot, Slot.id == Booking.slot_id).join(Place, Place.id == Slot.place_id)
-        .join(Doctor, Doctor.id == Booking.doctor_id)
+        select(literal("booking").label("kind"), live.c.start, live.c.end, live.c.channel,
+               live.c.booker_org_id, live.c.reference, *patient,
+               Doctor.first_name.label("doctor_first"), Doctor.last_name.label("doctor_last"),
+               Place.label.label("place_label"), Place.address,
+               Commune.name.label("commune"), Place.commune_insee.label("insee"))
+        .select_from(joined).join(Slot, Slot.id == live.c.slot_id)
+        .join(Place, Place.id == Slot.place_id).join(Doctor, Doctor.id == live.c.doctor_id)
         .outerjoin(Commune, Commune.insee == Place.commune_insee)
-        .where(Booking.status == BookingStatus.BOOKED.value, Booking.end > bindparam("now"),
-               Booking.start < bindparam("until"),
-               in_cpts(Booking.cpts_id, "scope", postgresql)))
+        .where(live.c.status == BookingStatus.BOOKED.value, live.c.end > bindparam("now"),
+               live.c.start < bindparam("until"), in_cpts(live.c.cpts_id, "scope", postgresql)))
+    pending, joined = records_of_candidates(
+        FloatingRequest, FloatingRequest.window_start, FloatingRequest.window_end,
+        FloatingRequest.channel, FloatingRequest.booker_org_id, FloatingRequest.reference)
     requests = (
-        select(literal("request"), FloatingRequest.window_start, FloatingRequest.window_end,
-               FloatingRequest.channel, FloatingRequest.booker_org_id,
-               FloatingRequest.reference, *patient, *[null()] * 6)
-        .select_from(candidates)
-        .join(FloatingRequest, FloatingRequest.patient_id == candidates.c.id)
-        .where(FloatingRequest.status == RequestStatus.PENDING.value,
-               FloatingRequest.window_end > bindparam("now"),
-               FloatingRequest.window_start < bindparam("until"),
-               in_cpts(FloatingRequest.cpts_id, "scope", postgresql)))
+        select(literal("request"), pending.c.window_start, pending.c.window_end,
+               pending.c.channel, pending.c.booker_org_id, pending.c.reference, *patient,
+               *[null()] * 6)
+        .select_from(joined)
+        .where(pending.c.status == RequestStatus.PENDING.value,
+               pending.c.window_end > bindparam("now"),
+               pending.c.window_start < bindparam("until"),
+               in_cpts(pending.c.cpts_id, "scope", postgresql)))
     return union_all(bookings, requests).subquery("duplicate_rows")
 
 
