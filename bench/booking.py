@@ -406,11 +406,12 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int,
     slots = rng.sample(data["fixed_slots"], n * rounds + 50)
     bodies = [body_for(s, rng.choice(data["insee"][:200])) for s in slots]
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    workers = str(os.cpu_count() * 2 + 1)
+    from agenda.ops import gunicorn as deployment  # the deployment's configuration (workers)
     env = dict(os.environ, AGENDA_DATABASE_URL=database_url, AGENDA_INSTANCE_PATH=instance,
                AGENDA_SECRET_KEY="bench", AGENDA_LOG_LEVEL="WARNING",
                BENCH_BARE_URL=database_url, PYTHONPATH=str(ROOT))
-    print(f"Under gunicorn ({workers} workers, {clients} concurrent clients, "
+    print(f"Under gunicorn (-c python:agenda.ops.gunicorn: {deployment.workers} workers, "
+          f"{clients} concurrent clients, "
           f"{os.cpu_count()} cores, PostgreSQL, {rounds} rounds in turns):")
     servers = {}
     try:
@@ -418,7 +419,8 @@ def bench_gunicorn(database_url: str, instance: str, n: int, clients: int,
                 ("agenda", "wsgi:app", "/api/v1/bookings", data["tokens"]),
                 ("bare", "bench.booking:bare_app()", "/rows", [None] * clients)]:
             port = free_port()
-            proc = subprocess.Popen([gunicorn, "-w", workers, "-b", f"127.0.0.1:{port}",
+            proc = subprocess.Popen([gunicorn, "-c", "python:agenda.ops.gunicorn",
+                                     "-b", f"127.0.0.1:{port}",
                                      "--log-level", "warning", target],
                                     cwd=str(ROOT), env=env)
             servers[key] = (proc, port, path, token, target)

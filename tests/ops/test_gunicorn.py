@@ -26,6 +26,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _children(pid: int) -> list[str]:
+    return [c for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
 def _pids(folder: Path) -> set[str]:
     return {m.group(1) for f in folder.glob("*.db")
             if (m := re.search(r"_(\d+)\.db$", f.name))}
@@ -40,9 +45,9 @@ def test_two_gunicorn_workers_add_up(database_url, make_doctor, api_client, tmp_
     port = _free_port()
     env = {**os.environ, "AGENDA_DATABASE_URL": database_url, "AGENDA_SECRET_KEY": "t",
            "AGENDA_INSTANCE_PATH": str(tmp_path / "instance"), "AGENDA_METRICS_TOKEN": TOKEN,
-           "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+           "PROMETHEUS_MULTIPROC_DIR": str(folder), "WEB_CONCURRENCY": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:agenda.ops.gunicorn",
-                             "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT,
+                             "-b", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -57,6 +62,7 @@ def test_two_gunicorn_workers_add_up(database_url, make_doctor, api_client, tmp_
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
         assert not (folder / "counter_999999.db").exists()  # emptied on start
+        assert len(_children(proc.pid)) == 2  # the configuration's workers: WEB_CONCURRENCY
         # Requests on fresh connections, from four threads, until both workers served some.
         sent = {"health": 0, "search": 0}
 
@@ -94,3 +100,16 @@ def test_two_gunicorn_workers_add_up(database_url, make_doctor, api_client, tmp_
         proc.terminate()
         output = proc.communicate(timeout=30)[0]
     assert "Traceback" not in output, output
+
+
+def test_one_worker_per_core_plus_one_by_default(monkeypatch):
+    """The deployment's configuration: CPU-bound workers, one per core plus one (a booking
+    is CPU work; more only share the cores — ``agenda/ops/gunicorn.py``)."""
+    import importlib
+
+    from agenda.ops import gunicorn as config
+
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert importlib.reload(config).workers == os.cpu_count() + 1
+    monkeypatch.setenv("WEB_CONCURRENCY", "7")
+    assert importlib.reload(config).workers == 7
