@@ -6,9 +6,9 @@
 Workers: one per core plus one (``WEB_CONCURRENCY`` or ``-w`` to say otherwise). A request
 is CPU work — a booking is 4–6 ms of Python and 1.5–2 ms of PostgreSQL, usually on the same
 machine — and waits little: more workers only share the cores. Measured on 2 cores with
-``bench/booking.py``'s load, 3 and 5 workers in turns: 3 gave 1.2–1.4× the bookings per
-second of 5 (2 × cores + 1, gunicorn's rule of thumb for workers that wait on I/O), with
-less CPU per booking in the workers and in PostgreSQL alike.
+``bench/booking.py``'s load, 3 and 5 workers in turns (five comparisons): 3 gave 1.03–1.4×
+the bookings per second of 5 (2 × cores + 1, gunicorn's rule of thumb for workers that wait
+on I/O), never less, with less CPU per booking in the workers and in PostgreSQL alike.
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set, each worker keeps its counters in files of that
 folder and ``/metrics`` adds them up, whichever worker answers the scrape. The folder is
