@@ -22,7 +22,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+
+def default_workers(environ=os.environ) -> int:
+    """``WEB_CONCURRENCY`` if set, else one worker per core plus one."""
+    return int(environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+
+
+workers = default_workers()
 
 
 def on_starting(server) -> None:

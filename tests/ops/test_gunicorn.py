@@ -102,14 +102,10 @@ def test_two_gunicorn_workers_add_up(database_url, make_doctor, api_client, tmp_
     assert "Traceback" not in output, output
 
 
-def test_one_worker_per_core_plus_one_by_default(monkeypatch):
+def test_one_worker_per_core_plus_one_by_default():
     """The deployment's configuration: CPU-bound workers, one per core plus one (a booking
     is CPU work; more only share the cores — ``agenda/ops/gunicorn.py``)."""
-    import importlib
+    from agenda.ops.gunicorn import default_workers
 
-    from agenda.ops import gunicorn as config
-
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    assert importlib.reload(config).workers == os.cpu_count() + 1
-    monkeypatch.setenv("WEB_CONCURRENCY", "7")
-    assert importlib.reload(config).workers == 7
+    assert default_workers({}) == os.cpu_count() + 1
+    assert default_workers({"WEB_CONCURRENCY": "7"}) == 7

@@ -7,7 +7,7 @@ patient (the foreign key, the purge).
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-12-01 09:20:00
+Create Date: 2026-12-01 08:50:00
 
 """
 from alembic import op
