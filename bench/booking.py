@@ -425,27 +425,28 @@ SCHEMA_10X = "bench_10x"
 def url_beside(database_url: str, tmp: str) -> str:
     """Where the 10x department lives beside the 1x one: on PostgreSQL a schema of the same
     database (created here; its ``search_path``), on SQLite a file of its own."""
-    from sqlalchemy import create_engine, make_url
+    from sqlalchemy import make_url
 
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         return f"sqlite:///{tmp}/bench10.sqlite3"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA_10X}")
-    engine.dispose()
+    _autocommit(database_url, f"CREATE SCHEMA IF NOT EXISTS {SCHEMA_10X}")
     return url.update_query_dict({"options": f"-csearch_path={SCHEMA_10X}"}) \
         .render_as_string(hide_password=False)
 
 
 def drop_beside(database_url: str) -> None:
-    from sqlalchemy import create_engine, make_url
+    if database_url.startswith("postgresql"):
+        _autocommit(database_url, f"DROP SCHEMA IF EXISTS {SCHEMA_10X} CASCADE")
 
-    if make_url(database_url).get_backend_name() == "postgresql":
-        engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA_10X} CASCADE")
-        engine.dispose()
+
+def _autocommit(database_url: str, sql: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
 
 
 def bench_gunicorn(database_url: str, instance: str, n: int, clients: int,

@@ -66,17 +66,25 @@ def _department(cpts, scale: int) -> list[str]:
     for i in range(0, len(slots), 10000):
         db.session.execute(insert(Slot), slots[i:i + 10000])
     db.session.commit()
+    _after_bulk_insert("doctors", "places")
+    return [r["insee"] for r in rows]
+
+
+def _after_bulk_insert(*tables: str, analyze: bool = True) -> None:
+    """Rows written with explicit ids into ``tables``: their sequences moved on
+    (PostgreSQL); then statistics gathered as autovacuum would, unless ``analyze`` is
+    false."""
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("doctors", "places"):  # explicit ids: move the sequences on
+            for table in tables:
                 conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                      f"(SELECT max(id) FROM {table}))")
-            conn.exec_driver_sql("ANALYZE")
-    else:
+            if analyze:
+                conn.exec_driver_sql("ANALYZE")
+    elif analyze:
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-    return [r["insee"] for r in rows]
 
 
 def _plan_of_search(user, commune, generic=False, **kwargs) -> tuple[int, list]:
@@ -138,16 +146,7 @@ def _booked_patients(cpts, user, insee: list[str], *, analyze: bool = True) -> l
          "start": s.start, "end": s.end, "treating_seen": False, "created_at": now}
         for k, s in enumerate(slots)])
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('patients', 'id'), "
-                                 "(SELECT max(id) FROM patients))")
-            if analyze:
-                conn.exec_driver_sql("ANALYZE")
-    elif analyze:
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
+    _after_bulk_insert("patients", analyze=analyze)
     return patients
 
 
