@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, func, literal, null, or_, select, true, union_all
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from agenda import clock
 from agenda.accounts.scope import in_cpts
@@ -345,9 +347,10 @@ def _duplicates_union(*, postgresql: bool):
     # whatever the number of patients and bookings), then each one's records through
     # ``(patient_id, status, start)``, whatever the statistics say: on PostgreSQL a LATERAL subquery
     # per candidate (OFFSET 0: kept as written, the window's conditions applied after it),
-    # on SQLite the IN list of the candidates. (A generic plan made while ``bookings``
-    # looked empty, and SQLite without statistics, walked ``(status, start)`` over every
-    # live booking and compared each with the candidates.)
+    # on SQLite the IN list of the candidates, the window's terms written ``+column`` so that
+    # no index may serve them (SQLite's documented way). (A generic plan made while
+    # ``bookings`` looked empty, and SQLite with statistics left by an earlier state, walked
+    # ``(status, start)`` over every live booking and compared each with the candidates.)
     candidates = (select(Patient.id, Patient.last_name, Patient.birth_date, Patient.phone)
                   .where(or_(Patient.phone_key == bindparam("phone_key"),
                              Patient.birth_date == bindparam("birth_date")))
@@ -364,6 +367,12 @@ def _duplicates_union(*, postgresql: bool):
         sub = records.where(model.patient_id.in_(select(candidates.c.id))).subquery()
         return sub, candidates.join(sub, sub.c.patient_id == candidates.c.id)
 
+    def window(column):
+        """``column`` as a term no index serves, on SQLite (PostgreSQL: the fence above)."""
+        if postgresql:
+            return column
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
     live, joined = records_of_candidates(
         Booking, Booking.slot_id, Booking.doctor_id, Booking.start, Booking.end,
         Booking.channel, Booking.booker_org_id, Booking.reference)
@@ -376,8 +385,9 @@ def _duplicates_union(*, postgresql: bool):
         .select_from(joined).join(Slot, Slot.id == live.c.slot_id)
         .join(Place, Place.id == Slot.place_id).join(Doctor, Doctor.id == live.c.doctor_id)
         .outerjoin(Commune, Commune.insee == Place.commune_insee)
-        .where(live.c.status == BookingStatus.BOOKED.value, live.c.end > bindparam("now"),
-               live.c.start < bindparam("until"), in_cpts(live.c.cpts_id, "scope", postgresql)))
+        .where(window(live.c.status) == BookingStatus.BOOKED.value,
+               window(live.c.end) > bindparam("now"), window(live.c.start) < bindparam("until"),
+               in_cpts(window(live.c.cpts_id), "scope", postgresql)))
     pending, joined = records_of_candidates(
         FloatingRequest, FloatingRequest.window_start, FloatingRequest.window_end,
         FloatingRequest.channel, FloatingRequest.booker_org_id, FloatingRequest.reference)
@@ -386,10 +396,10 @@ def _duplicates_union(*, postgresql: bool):
                pending.c.channel, pending.c.booker_org_id, pending.c.reference, *patient,
                *[null()] * 6)
         .select_from(joined)
-        .where(pending.c.status == RequestStatus.PENDING.value,
-               pending.c.window_end > bindparam("now"),
-               pending.c.window_start < bindparam("until"),
-               in_cpts(pending.c.cpts_id, "scope", postgresql)))
+        .where(window(pending.c.status) == RequestStatus.PENDING.value,
+               window(pending.c.window_end) > bindparam("now"),
+               window(pending.c.window_start) < bindparam("until"),
+               in_cpts(window(pending.c.cpts_id), "scope", postgresql)))
     return union_all(bookings, requests).subquery("duplicate_rows")
 
 
