@@ -84,9 +84,8 @@ def _empty_tables() -> None:
         if db.engine.dialect.name == "sqlite" and conn.exec_driver_sql(
                 "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
             # Statistics a test gathered: each SQLite connection loads them when it opens,
-            # so the next test's connections would plan with another test's data (a CI run
-            # saw a plan test fail so, after another); without them, as a database that
-            # never ran ANALYZE.
+            # so the next test's connections would plan with another test's data; without
+            # them, as a database that never ran ANALYZE.
             conn.exec_driver_sql("DELETE FROM sqlite_stat1")
 
 

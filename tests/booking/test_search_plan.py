@@ -230,8 +230,8 @@ def test_booking_reads_a_candidates_records_through_the_patients_index(
     statistics taken while ``bookings`` was empty, the generic plan used to walk
     ``(status, start)`` over every live booking (1,200 of them: 980 pages, 1.8 ms) and
     compare each with the candidates. SQLite's ``stale`` case is a database without any
-    statistics, as the service runs it (nothing there runs ANALYZE): it walked ``(status,
-    start)`` too, in most runs (a CI run saw it after other tests)."""
+    statistics, as the service runs it (nothing there runs ANALYZE): its plan varied from
+    run to run and walked ``(status, start)`` in some (a CI run saw it)."""
     insee = _department(cpts, 1)
     user, _ = make_user("secretary")
     _booked_patients(cpts, user, insee, analyze=statistics == "gathered")

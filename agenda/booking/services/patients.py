@@ -349,7 +349,7 @@ def _duplicates_union(*, postgresql: bool):
     # per candidate (OFFSET 0: kept as written, the window's conditions applied after it),
     # on SQLite the IN list of the candidates, the window's terms written ``+column`` so that
     # no index may serve them (SQLite's documented way). (A generic plan made while
-    # ``bookings`` looked empty, and SQLite with statistics left by an earlier state, walked
+    # ``bookings`` looked empty, and SQLite without statistics in some runs, walked
     # ``(status, start)`` over every live booking and compared each with the candidates.)
     candidates = (select(Patient.id, Patient.last_name, Patient.birth_date, Patient.phone)
                   .where(or_(Patient.phone_key == bindparam("phone_key"),
