@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from agenda import clock, create_app
 from agenda.extensions import db
+from tests.plans import forget_sqlite_statistics
 
 pytest_plugins = ["tests.factories"]
 
@@ -81,12 +82,10 @@ def _empty_tables() -> None:
         # DELETE is faster than TRUNCATE on tables this small, on both engines.
         for table in tables:
             conn.execute(table.delete())
-        if db.engine.dialect.name == "sqlite" and conn.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
-            # Statistics a test gathered: each SQLite connection loads them when it opens,
-            # so the next test's connections would plan with another test's data; without
-            # them, as a database that never ran ANALYZE.
-            conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+        if db.engine.dialect.name == "sqlite":
+            # Statistics a test gathered: the next test's connections would plan with
+            # another test's data.
+            forget_sqlite_statistics(conn)
 
 
 @pytest.fixture()

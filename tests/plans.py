@@ -56,6 +56,14 @@ def generic_plan(statement: str, parameters: dict) -> list:
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
 
 
+def forget_sqlite_statistics(conn) -> None:
+    """SQLite: the statistics ANALYZE gathered, deleted (the planner's state of a database
+    that never ran it). Each connection loads them when it opens: one already open keeps
+    those it loaded."""
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+
+
 def plan_nodes(node: dict):
     yield node
     for child in node.get("Plans", ()):

@@ -14,7 +14,8 @@ With ``PROMETHEUS_MULTIPROC_DIR`` set, each worker keeps its counters in files o
 folder and ``/metrics`` adds them up, whichever worker answers the scrape. The folder is
 emptied when gunicorn starts (old counts would otherwise survive a restart). Options given
 on the command line (``-w``, ``-b``…) still apply. With your own configuration file, import
-the two hooks: ``from agenda.ops.gunicorn import on_starting, child_exit, workers``.
+the two hooks and the workers' count:
+``from agenda.ops.gunicorn import on_starting, child_exit, workers``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from pathlib import Path
 
 
 def default_workers(environ=os.environ) -> int:
-    """``WEB_CONCURRENCY`` if set, else one worker per core plus one."""
-    return int(environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+    """``WEB_CONCURRENCY`` if set, else one worker per core this process may run on, plus
+    one (a container pinned to 2 of a host's 32 cores gets 3)."""
+    return int(environ.get("WEB_CONCURRENCY") or usable_cores() + 1)
+
+
+def usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 workers = default_workers()

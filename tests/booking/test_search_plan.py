@@ -26,7 +26,7 @@ from agenda.slots.models import Slot
 from agenda.territory.models import Commune, Doctor, Place
 from agenda.territory.services import shipped_communes_near
 from agenda.timeutil import iso_week
-from tests.plans import generic_plan, plan_nodes, plan_of
+from tests.plans import forget_sqlite_statistics, generic_plan, plan_nodes, plan_of
 
 CENTRE = (47.72021, -1.39411)  # Châteaubriant
 
@@ -236,9 +236,9 @@ def test_booking_reads_a_candidates_records_through_the_patients_index(
     user, _ = make_user("secretary")
     _booked_patients(cpts, user, insee, analyze=statistics == "gathered")
     if statistics == "stale" and db.engine.dialect.name == "sqlite":
-        db.session.execute(text("DELETE FROM sqlite_stat1"))
+        forget_sqlite_statistics(db.session.connection())
         db.session.commit()
-        db.engine.dispose()  # each connection loads the statistics when it opens
+        db.engine.dispose()  # the pool's connections still hold those they loaded
     slot_id = db.session.scalar(select(Slot.id).order_by(Slot.id.desc()).limit(1))
     found, plan = plan_of(
         lambda: [services.book(user, services.BookingInput(slot_id=slot_id,

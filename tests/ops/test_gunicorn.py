@@ -107,5 +107,5 @@ def test_one_worker_per_core_plus_one_by_default():
     is CPU work; more only share the cores — ``agenda/ops/gunicorn.py``)."""
     from agenda.ops.gunicorn import default_workers
 
-    assert default_workers({}) == os.cpu_count() + 1
+    assert default_workers({}) == len(os.sched_getaffinity(0)) + 1
     assert default_workers({"WEB_CONCURRENCY": "7"}) == 7
